@@ -1,0 +1,1 @@
+"""The HTTP edge: one router per kind of user. Thin: parse, authenticate, call, shape."""

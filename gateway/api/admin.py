@@ -1,0 +1,52 @@
+"""Administration: registry import and the running policy."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+
+from gateway.api.deps import ContainerDep, request_id, scoped
+from gateway.auth import Caller
+from gateway.decision.policy import PolicyError
+from gateway.errors import FieldError, InvalidInput
+from gateway.registry.changes import Actor, record_changes
+from gateway.registry.importer import import_bundle, parse_bundle
+
+router = APIRouter(prefix="/v1/admin", tags=["administration"])
+
+
+@router.post("/registry/import", summary="Import a registry bundle (all or nothing)",
+             openapi_extra={"requestBody": {"required": True, "content": {"application/json": {}}}})
+async def registry_import(request: Request, container: ContainerDep,
+                          caller: Caller = scoped("registry:admin")) -> dict[str, Any]:
+    bundle = parse_bundle(await request.body())
+    actor = Actor(caller.sub, request_id(request))
+    result = await run_in_threadpool(import_bundle, container.engine, bundle, actor, container.store)
+    return result.as_dict()
+
+
+@router.get("/policy", summary="The running policy: version, load time, files")
+async def policy_info(container: ContainerDep,
+                      caller: Caller = scoped("policy:admin", "registry:admin")) -> dict[str, Any]:
+    return container.policies.current.summary
+
+
+@router.post("/policy/reload", summary="Check the policy files and swap them in; refused if invalid")
+async def policy_reload(request: Request, container: ContainerDep,
+                        caller: Caller = scoped("policy:admin")) -> dict[str, Any]:
+    before = container.policies.current.version
+    try:
+        policy, changed = await run_in_threadpool(container.policies.reload)
+    except PolicyError as exc:
+        errors = [FieldError((p.file, p.line), p.message) for p in exc.problems]
+        raise InvalidInput(f"the policy was refused; {before} keeps serving", errors, status=422) from exc
+    if changed:
+        def record() -> None:
+            with container.engine.begin() as conn:
+                record_changes(conn, Actor(caller.sub, request_id(request)), [
+                    {"action": "policy.reload", "entity": "policy", "entity_id": policy.version,
+                     "before": {"version": before}, "after": {"version": policy.version}}])
+        await run_in_threadpool(record)
+    return {**policy.summary, "changed": changed}

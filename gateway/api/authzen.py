@@ -1,0 +1,166 @@
+"""OpenID AuthZEN Authorization API 1.0: evaluation, evaluations, metadata."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+import orjson
+from fastapi import APIRouter, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, ConfigDict, Field
+
+from gateway.api.deps import CallerDep, ContainerDep, json_body, request_id, validated
+from gateway.auth import Caller
+from gateway.errors import FieldError, Forbidden, InvalidInput
+from gateway.service import Outcome, Question
+
+router = APIRouter(tags=["authzen"])
+SUBJECT_TYPE, RESOURCE_TYPE = "person", "document"
+
+
+class _Open(BaseModel):
+    model_config = ConfigDict(extra="allow")  # AuthZEN: receivers ignore unknown fields
+
+
+class Entity(_Open):
+    type: str = Field(min_length=1, max_length=64)
+    id: str = Field(min_length=1, max_length=256)
+    properties: dict[str, Any] | None = None
+
+
+class Action(_Open):
+    name: str = Field(min_length=1, max_length=64)
+    properties: dict[str, Any] | None = None
+
+
+class EvaluationRequest(_Open):
+    subject: Entity
+    resource: Entity
+    action: Action
+    context: dict[str, Any] | None = None
+
+
+class PartialEvaluation(_Open):
+    subject: Entity | None = None
+    resource: Entity | None = None
+    action: Action | None = None
+    context: dict[str, Any] | None = None
+
+
+class Options(_Open):
+    evaluations_semantic: Literal["execute_all", "deny_on_first_deny", "permit_on_first_permit"] = "execute_all"
+
+
+class EvaluationsRequest(PartialEvaluation):
+    evaluations: list[dict[str, Any]] | None = None
+    options: Options | None = None
+
+
+def _question(item: EvaluationRequest, caller: Caller, where: tuple[Any, ...]) -> Question:
+    errors = []
+    if item.subject.type != SUBJECT_TYPE:
+        errors.append(FieldError((*where, "subject", "type"), f"unsupported subject type; use {SUBJECT_TYPE!r}"))
+    if item.resource.type != RESOURCE_TYPE:
+        errors.append(FieldError((*where, "resource", "type"), f"unsupported resource type; use {RESOURCE_TYPE!r}"))
+    at = _context_time(item.context, where, errors)
+    if errors:
+        raise InvalidInput("the evaluation request cannot be evaluated", errors)
+    if at is not None and not caller.has("authz:simulate"):
+        raise Forbidden("context.time asks for a simulated decision, which needs the scope authz:simulate")
+    return Question(item.subject.id, item.resource.id, item.action.name, at)
+
+
+def _context_time(context: dict[str, Any] | None, where: tuple[Any, ...], errors: list[FieldError]) -> datetime | None:
+    if not context or "time" not in context:
+        return None
+    value = context["time"]
+    try:
+        at = datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        at = None
+    if at is None or at.tzinfo is None:
+        errors.append(FieldError((*where, "context", "time"), "give an ISO 8601 time with its offset, "
+                                 "e.g. 2030-01-01T09:00:00+09:00"))
+        return None
+    return at
+
+
+def _decision(outcome: Outcome) -> dict[str, Any]:
+    context: dict[str, Any] = {
+        "decision_id": outcome.decision_id,
+        "policy_version": outcome.policy_version,
+        "reasons": [r.as_dict() for r in outcome.decision.reasons],
+    }
+    if outcome.simulation:
+        context["simulation"] = True
+        context["evaluated_at"] = outcome.evaluated_at.isoformat()
+    return {"decision": outcome.decision.allowed, "context": context}
+
+
+def _json(body: Any) -> Response:
+    return Response(orjson.dumps(body), media_type="application/json")
+
+
+@router.post("/access/v1/evaluation", summary="Access Evaluation API (one decision)",
+             openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
+                 "schema": EvaluationRequest.model_json_schema()}}}})
+async def evaluation(request: Request, container: ContainerDep, caller: CallerDep) -> Response:
+    caller.require("authz:evaluate")
+    item = validated(EvaluationRequest, await json_body(request))
+    question = _question(item, caller, ())
+    outcomes = await run_in_threadpool(
+        container.decisions.evaluate, [question], caller, request_id=request_id(request)
+    )
+    return _json(_decision(outcomes[0]))
+
+
+_STOP = {
+    "execute_all": None,
+    "deny_on_first_deny": lambda allowed: not allowed,
+    "permit_on_first_permit": lambda allowed: allowed,
+}
+
+
+@router.post("/access/v1/evaluations", summary="Access Evaluations API (a batch of decisions)",
+             openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
+                 "schema": EvaluationsRequest.model_json_schema()}}}})
+async def evaluations(request: Request, container: ContainerDep, caller: CallerDep) -> Response:
+    caller.require("authz:evaluate")
+    batch = validated(EvaluationsRequest, await json_body(request))
+    limit = container.settings.max_batch
+    if batch.evaluations and len(batch.evaluations) > limit:
+        raise InvalidInput(f"a batch holds at most {limit} evaluations",
+                           [FieldError(("evaluations",), f"{len(batch.evaluations)} items; split the batch")])
+    if not batch.evaluations:  # AuthZEN: behaves as a single evaluation
+        item = validated(EvaluationRequest, batch.model_dump(exclude={"evaluations", "options"}, exclude_none=True))
+        outcomes = await run_in_threadpool(
+            container.decisions.evaluate, [_question(item, caller, ())], caller, request_id=request_id(request)
+        )
+        return _json(_decision(outcomes[0]))
+    defaults = batch.model_dump(include={"subject", "resource", "action", "context"}, exclude_none=True)
+    questions, errors = [], []
+    for i, raw in enumerate(batch.evaluations):
+        where = ("evaluations", i)
+        try:
+            item = validated(EvaluationRequest, {**defaults, **raw}, where)
+            questions.append(_question(item, caller, where))
+        except InvalidInput as exc:
+            errors += exc.errors
+    if errors:
+        raise InvalidInput("some evaluations cannot be evaluated; none was", errors)
+    semantic = batch.options.evaluations_semantic if batch.options else "execute_all"
+    outcomes = await run_in_threadpool(
+        container.decisions.evaluate, questions, caller, request_id=request_id(request), stop_after=_STOP[semantic]
+    )
+    return _json({"evaluations": [_decision(o) for o in outcomes]})
+
+
+@router.get("/.well-known/authzen-configuration", summary="Policy Decision Point metadata")
+async def metadata(container: ContainerDep) -> dict[str, Any]:
+    base = container.settings.public_url.rstrip("/")
+    return {
+        "policy_decision_point": base,
+        "access_evaluation_endpoint": f"{base}/access/v1/evaluation",
+        "access_evaluations_endpoint": f"{base}/access/v1/evaluations",
+    }

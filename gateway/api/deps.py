@@ -1,0 +1,64 @@
+"""Typed dependencies: every route's signature says what it needs."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, TypeVar
+
+import orjson
+from fastapi import Depends, Request
+from pydantic import BaseModel, ValidationError
+
+from gateway.auth import Caller
+from gateway.container import Container
+from gateway.errors import FieldError, InvalidInput
+
+
+def get_container(request: Request) -> Container:
+    return request.app.state.container  # type: ignore[no-any-return]
+
+
+ContainerDep = Annotated[Container, Depends(get_container)]
+
+
+def authenticated(request: Request) -> Caller:
+    caller = get_container(request).verifier.verify(request.headers.get("authorization"))
+    request.state.caller = caller
+    return caller
+
+
+CallerDep = Annotated[Caller, Depends(authenticated)]
+
+
+def scoped(*scopes: str) -> Any:
+    """A dependency that authenticates and demands one of `scopes` (403 otherwise)."""
+
+    def dependency(caller: CallerDep) -> Caller:
+        caller.require(*scopes)
+        return caller
+
+    return Depends(dependency)
+
+
+def request_id(request: Request) -> str | None:
+    return getattr(request.state, "request_id", None)
+
+
+async def json_body(request: Request) -> Any:
+    raw = await request.body()
+    if not raw:
+        raise InvalidInput("the request needs a JSON body", [FieldError((), "empty body")])
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidInput("the body is not valid JSON", [FieldError((), str(exc))]) from exc
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def validated(model: type[M], data: Any, prefix: tuple[Any, ...] = ()) -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        errors = [FieldError(prefix + tuple(e["loc"]), e["msg"]) for e in exc.errors()]
+        raise InvalidInput(f"the request does not match the {model.__name__} schema", errors) from exc

@@ -1,0 +1,34 @@
+"""Liveness and readiness."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from gateway.api.deps import ContainerDep
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", summary="The process is alive")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz", summary="The database answers and a policy is loaded")
+async def readyz(container: ContainerDep) -> JSONResponse:
+    def probe() -> str | None:
+        try:
+            with container.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            return None
+        except Exception as exc:
+            return type(exc).__name__
+
+    error = await run_in_threadpool(probe)
+    policy = container.policies.current
+    body = {"status": "ready" if error is None else "unavailable",
+            "database": "ok" if error is None else "unreachable", "policy_version": policy.version}
+    return JSONResponse(body, status_code=200 if error is None else 503)

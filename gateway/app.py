@@ -1,0 +1,107 @@
+"""create_app(settings): wiring only."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+import structlog
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from gateway import __version__
+from gateway.api import admin, authzen, health
+from gateway.container import Container, build_container
+from gateway.errors import PROBLEM_BASE, FieldError, InvalidInput, Problem
+from gateway.logging_setup import configure_logging
+from gateway.service import Clock, system_clock
+from gateway.settings import Settings
+
+log = structlog.get_logger("gateway.http")
+PROBLEM_JSON = "application/problem+json"
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+
+
+def create_app(settings: Settings | None = None, *, container: Container | None = None,
+               clock: Clock = system_clock) -> FastAPI:
+    settings = settings or Settings()
+    configure_logging(settings.log_level)
+    container = container or build_container(settings, clock)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        container.close()
+
+    app = FastAPI(
+        title="clearance-gateway",
+        version=__version__,
+        description="Policy-as-code access control for designated information under Japan's "
+        "security clearance system. Decisions follow OpenID AuthZEN 1.0.",
+        lifespan=lifespan,
+    )
+    app.state.container = container
+    for router in (health.router, authzen.router, admin.router):
+        app.include_router(router)
+    _install_problem_handlers(app)
+    _install_middleware(app, settings)
+    return app
+
+
+def problem_response(problem: Problem) -> JSONResponse:
+    return JSONResponse(problem.body(), status_code=problem.status, media_type=PROBLEM_JSON, headers=problem.headers)
+
+
+def _install_problem_handlers(app: FastAPI) -> None:
+    @app.exception_handler(Problem)
+    async def on_problem(request: Request, exc: Problem) -> JSONResponse:
+        return problem_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def on_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [FieldError(tuple(e["loc"]), e["msg"]) for e in exc.errors()]
+        return problem_response(InvalidInput("the request is invalid", errors))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        body = {"type": PROBLEM_BASE + f"http-{exc.status_code}", "title": str(exc.detail),
+                "status": exc.status_code, "detail": str(exc.detail)}
+        return JSONResponse(body, status_code=exc.status_code, media_type=PROBLEM_JSON)
+
+    @app.exception_handler(Exception)
+    async def on_crash(request: Request, exc: Exception) -> JSONResponse:
+        log.error("request.crashed", error=type(exc).__name__, exc_info=exc)
+        body = {"type": PROBLEM_BASE + "internal", "title": "Internal error", "status": 500,
+                "detail": "the gateway failed to handle this request; it was not allowed. "
+                f"Quote request id {getattr(request.state, 'request_id', '-')} to an administrator."}
+        return JSONResponse(body, status_code=500, media_type=PROBLEM_JSON)
+
+
+def _install_middleware(app: FastAPI, settings: Settings) -> None:
+    limit = settings.max_body_bytes
+
+    @app.middleware("http")
+    async def context(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        incoming = request.headers.get("x-request-id", "")
+        request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        request.state.request_id = request_id
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        started = time.perf_counter()
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > limit):
+            response: Response = JSONResponse(
+                {"type": PROBLEM_BASE + "too-large", "title": "Request body too large", "status": 413,
+                 "detail": f"the body may be at most {limit} bytes"}, status_code=413, media_type=PROBLEM_JSON)
+        else:
+            response = await call_next(request)
+        response.headers["X-Request-ID"] = request_id
+        caller = getattr(request.state, "caller", None)
+        log.info("request", method=request.method, path=request.url.path, status=response.status_code,
+                 ms=round((time.perf_counter() - started) * 1000, 2), caller=caller.sub if caller else None)
+        return response

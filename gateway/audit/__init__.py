@@ -1,0 +1,1 @@
+"""The decision log: written before any answer, queried and verified by auditors."""

@@ -1,0 +1,170 @@
+"""The `clearance-gateway` command."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn
+from rich.table import Table
+
+from gateway.auth import SCOPES
+from gateway.decision.calendar import local_day
+from gateway.errors import InvalidInput
+from gateway.settings import Settings
+
+app = typer.Typer(help="clearance-gateway: policy-as-code access control for designated information.",
+                  no_args_is_help=True, add_completion=False)
+registry_app = typer.Typer(help="Load and inspect the registry (organs, persons, clearances, designations...).",
+                           no_args_is_help=True)
+app.add_typer(registry_app, name="registry")
+out = Console()
+err = Console(stderr=True)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    workers: Annotated[int, typer.Option(help="worker processes (each keeps its own caches)")] = 1,
+    demo: Annotated[bool, typer.Option(help="load the demo registry first and print the cases to try")] = False,
+) -> None:
+    """Start the gateway. With no configuration: SQLite in the working directory, policy from ./policy."""
+    import uvicorn
+
+    from gateway.container import build_container
+
+    import os
+
+    from gateway.logging_setup import configure_logging
+
+    os.environ.setdefault("GATEWAY_PUBLIC_URL", f"http://{host}:{port}")
+    settings = Settings()
+    configure_logging(settings.log_level)
+    container = build_container(settings)
+    if demo:
+        _import_demo(container)
+    if container.dev_issuer is not None:
+        _print_dev_tokens(container, host, port, demo)
+    container.close()
+    uvicorn.run("gateway.asgi:app", host=host, port=port, workers=workers, log_level="warning",
+                access_log=False, proxy_headers=False)
+
+
+def _import_demo(container) -> None:  # type: ignore[no-untyped-def]
+    from gateway.demo import demo_bundle
+    from gateway.registry.changes import Actor
+    from gateway.registry.importer import import_bundle, parse_bundle
+
+    today = local_day(datetime.now(UTC), container.settings.zone)
+    bundle = parse_bundle(json.dumps(demo_bundle(today)))
+    result = import_bundle(container.engine, bundle, Actor("cli:demo"), container.store)
+    created = sum(result.created.values())
+    out.print(f"[green]Demo registry loaded[/] ({created} entries created, "
+              f"{sum(result.updated.values())} updated, dated relative to {today}).")
+
+
+def _print_dev_tokens(container, host: str, port: int, demo: bool) -> None:  # type: ignore[no-untyped-def]
+    from gateway.demo import DEMO_CASES
+
+    issuer = container.dev_issuer
+    out.print("\nDevelopment tokens, one per scope (valid 12 hours; signed by a local development key):",
+              style="bold")
+    tokens = {}
+    for scope, meaning in SCOPES.items():
+        tokens[scope] = issuer.mint(f"dev-{scope.split(':')[0]}", [scope], client="dev-cli")
+        out.print(f"[cyan]{scope}[/] ({meaning}):")
+        out.print(tokens[scope], soft_wrap=True, markup=False, highlight=False)
+    base = f"http://{host}:{port}"
+    body = json.dumps({"subject": {"type": "person", "id": "P-0001"}, "resource": {"type": "document", "id": "DOC-0001"},
+                       "action": {"name": "read"}})
+    out.print("\nTry a decision:\n", style="bold")
+    out.print(f"curl -s {base}/access/v1/evaluation -H 'Authorization: Bearer {tokens['authz:evaluate']}' "
+              f"-H 'Content-Type: application/json' -d {shlex.quote(body)}", soft_wrap=True)
+    if demo:
+        cases = Table(title="Demo cases: change the subject and resource ids in the curl line above")
+        for column in ("person", "document", "shows"):
+            cases.add_column(column)
+        for person, document, shows in DEMO_CASES:
+            cases.add_row(person, document, shows)
+        out.print(cases)
+    out.print(f"\nMore tokens: clearance-gateway token --sub P-0001 --scope documents:read\nAPI docs: {base}/docs\n")
+
+
+@app.command()
+def token(
+    sub: Annotated[str, typer.Option(help="the token's subject: a person id for documents:read")],
+    scope: Annotated[list[str], typer.Option(help="a scope to grant; repeat for several")],
+    hours: Annotated[float, typer.Option(help="lifetime in hours")] = 12.0,
+) -> None:
+    """Mint a token with the development key (only when GATEWAY_JWKS_FILE is unset)."""
+    from gateway.auth import DevelopmentIssuer
+    from gateway.container import dev_issuer_path
+
+    settings = Settings()
+    if settings.jwks_file is not None:
+        err.print("[red]GATEWAY_JWKS_FILE is set: tokens come from your identity provider, not from this command.[/]")
+        raise typer.Exit(2)
+    unknown = [s for s in scope if s not in SCOPES]
+    if unknown:
+        err.print(f"[red]Unknown scope {', '.join(unknown)}.[/] Known: {', '.join(SCOPES)}")
+        raise typer.Exit(2)
+    issuer = DevelopmentIssuer(dev_issuer_path(settings), settings.jwt_issuer, settings.jwt_audience)
+    print(issuer.mint(sub, scope, int(hours * 3600)))
+
+
+@registry_app.command("import")
+def registry_import(
+    file: Annotated[Path, typer.Argument(help="a registry bundle (JSON, the format of api.md)", exists=True,
+                                         dir_okay=False, readable=True)],
+    actor: Annotated[str, typer.Option(help="who is importing, for the change log (R4)")] = "cli",
+) -> None:
+    """Import a registry bundle into the configured database: all of it, or nothing."""
+    from gateway.db import create_schema, make_engine
+    from gateway.registry.changes import Actor
+    from gateway.registry.importer import import_bundle, parse_bundle
+    from gateway.container import _master_key
+    from gateway.store import DocumentStore, FilesystemBackend
+
+    settings = Settings()
+    engine = make_engine(settings)
+    create_schema(engine)
+    store = DocumentStore(FilesystemBackend(settings.document_dir), _master_key(settings))
+    try:
+        bundle = parse_bundle(file.read_bytes())
+        sections = 9
+        with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                      console=err, transient=True) as progress:
+            task = progress.add_task("importing", total=sections)
+
+            def step(name: str, count: int) -> None:
+                progress.update(task, advance=1, description=f"{name}: {count}")
+
+            result = import_bundle(engine, bundle, Actor(actor), store, progress=step)
+    except InvalidInput as exc:
+        err.print(f"[red]{exc.detail}[/]")
+        for error in exc.errors:
+            err.print(f"  {error.path}: {error.detail}")
+        raise typer.Exit(1) from exc
+    finally:
+        engine.dispose()
+    table = Table(title=f"Imported {file.name}" + ("" if result.changed else " (nothing changed)"))
+    for column in ("section", "created", "updated", "unchanged"):
+        table.add_column(column, justify="right" if column != "section" else "left")
+    for name in result.created:
+        table.add_row(name, str(result.created[name]), str(result.updated[name]), str(result.unchanged[name]))
+    out.print(table)
+
+
+def main() -> None:
+    app(prog_name="clearance-gateway")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,70 @@
+"""The wiring of one gateway process: built once from Settings, handed to routes as a dependency."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+from sqlalchemy import Engine
+
+from gateway.auth import DevelopmentIssuer, TokenVerifier, keys_from_jwks
+from gateway.db import create_schema, make_engine
+from gateway.policy_holder import PolicyHolder
+from gateway.registry.snapshot import FactResolver
+from gateway.service import Clock, DecisionService, system_clock
+from gateway.settings import Settings
+from gateway.store import DocumentStore, FilesystemBackend, MasterKey
+
+log = structlog.get_logger("gateway")
+
+
+@dataclass
+class Container:
+    settings: Settings
+    engine: Engine
+    policies: PolicyHolder
+    resolver: FactResolver
+    verifier: TokenVerifier
+    store: DocumentStore
+    decisions: DecisionService
+    dev_issuer: DevelopmentIssuer | None = None
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def dev_issuer_path(settings: Settings) -> Path:
+    return settings.document_dir.parent / "dev-signing-key.pem"
+
+
+def build_container(settings: Settings, clock: Clock = system_clock) -> Container:
+    engine = make_engine(settings)
+    create_schema(engine)
+    policies = PolicyHolder(settings.policy_dir)
+    resolver = FactResolver(engine)
+    dev_issuer = None
+    if settings.jwks_file is not None:
+        keys = keys_from_jwks(settings.jwks_file)
+    else:
+        dev_issuer = DevelopmentIssuer(dev_issuer_path(settings), settings.jwt_issuer, settings.jwt_audience)
+        keys = [dev_issuer.verification_key]
+        log.warning("auth.development_key", detail="GATEWAY_JWKS_FILE is not set: tokens are signed by a "
+                    "development key on this machine. Never run like this in production.")
+    verifier = TokenVerifier(keys, settings.jwt_issuer, settings.jwt_audience)
+    store = DocumentStore(FilesystemBackend(settings.document_dir), _master_key(settings))
+    decisions = DecisionService(engine, resolver, policies, settings.zone, clock)
+    return Container(settings, engine, policies, resolver, verifier, store, decisions, dev_issuer)
+
+
+def _master_key(settings: Settings) -> MasterKey:
+    if settings.master_key:
+        return MasterKey.from_base64(settings.master_key.get_secret_value())
+    if settings.master_key_file:
+        return MasterKey.from_base64(settings.master_key_file.read_text())
+    path = settings.document_dir.parent / "dev-master.key"
+    key, created = MasterKey.load_or_create(path)
+    log.warning("store.development_master_key", path=str(path), created=created,
+                detail="GATEWAY_MASTER_KEY(_FILE) is not set: documents are encrypted with a development key "
+                "kept beside them. Set a real master key before storing real documents.")
+    return key

@@ -1,0 +1,40 @@
+"""Days and periods: rule C3 (Civil Code Arts. 140 and 143) and the local calendar day of an instant."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+ONE_DAY = timedelta(days=1)
+
+# How a validity period's last day is read (a policy choice, see policy/policy.csv, p2 rows):
+#   anniversary         the Civil Code reading: valid through the day that corresponds to the
+#                       notification day, N years on (notified 2025-06-01, 10 years: through 2035-06-01)
+#   eve_of_anniversary  a conservative reading: denied from that anniversary on (through 2035-05-31)
+PERIOD_READINGS = ("anniversary", "eve_of_anniversary")
+
+
+def local_day(instant: datetime, zone: ZoneInfo) -> date:
+    """The calendar day of an aware instant in the zone where days are counted (C3: Japan time)."""
+    if instant.tzinfo is None:
+        raise ValueError("a naive datetime has no calendar day: give a time zone")
+    return instant.astimezone(zone).date()
+
+
+def validity_ends_on(notified_on: date, years: int, reading: str = "anniversary") -> date:
+    """The last day on which an assessment notified on `notified_on` is valid (C3).
+
+    Art. 140: the day of notification is not counted, so the period starts the next day.
+    Art. 143: it ends on the day before the day corresponding to that start, `years` later; when the
+    final month has no such day (a start on 29 February), it ends on that month's last day.
+    """
+    start = notified_on + ONE_DAY
+    try:
+        last = start.replace(year=start.year + years) - ONE_DAY
+    except ValueError:  # 29 February in a common year: the month's last day ends the period
+        last = date(start.year + years, start.month, 28)
+    if reading == "eve_of_anniversary":
+        return last - ONE_DAY
+    if reading != "anniversary":
+        raise ValueError(f"unknown period reading {reading!r}; expected one of {PERIOD_READINGS}")
+    return last

@@ -1,0 +1,236 @@
+"""Decide one request: classify the facts into flat attributes, ask the policy, explain the answer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from gateway.decision.calendar import validity_ends_on
+from gateway.decision.facts import AssessmentFact, Facts
+from gateway.decision.policy import ObjectAttributes, Policy, SubjectAttributes
+from gateway.decision.reasons import TIER_NAMES, Reason
+
+# C4: on the same notification day the stricter record wins (fail closed).
+_STRICTNESS = {"revoked": 0, "suspended": 1, "active": 2}
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    allowed: bool
+    reasons: tuple[Reason, ...]
+    facts_used: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def codes(self) -> tuple[str, ...]:
+        return tuple(r.code for r in self.reasons)
+
+
+@dataclass(slots=True)
+class _Clearance:
+    """The clearance picture of one person for one document, kept for explanations."""
+
+    competent_organ: str | None = None
+    states: dict[str, tuple[str, AssessmentFact]] = field(default_factory=dict)  # scheme -> (state, record)
+
+
+def decide(facts: Facts, action: str, today: date, policy: Policy) -> Decision:
+    """The whole decision for one (person, document, action) on one calendar day."""
+    sub, obj, clearance = classify(facts, today, policy)
+    allowed, codes = policy.evaluate(sub, obj, action)
+    used = _facts_used(facts, today, clearance, sub)
+    if allowed:
+        return Decision(True, (), used)
+    reasons = tuple(Reason(code, explain(code, facts, action, today, policy, clearance)) for code in codes)
+    return Decision(False, reasons, used)
+
+
+def classify(facts: Facts, today: date, policy: Policy) -> tuple[SubjectAttributes, ObjectAttributes, _Clearance]:
+    person, document, designation = facts.person, facts.document, facts.designation
+    classified = document is not None and document.designation_id is not None
+    tier = "" if document is None else (designation.scheme if designation else "unclassified")
+    if classified and designation is None:
+        tier = "esi"  # a dangling designation reference: treat as classified and not in force
+    obj = ObjectAttributes(
+        known=document is not None,
+        classified=classified,
+        tier=tier,
+        in_force=designation is not None and designation.is_in_force(today),
+    )
+    clearance = _Clearance()
+    if person is None:
+        return SubjectAttributes(False, "", False, False, False, False, False, False, False, False, False), obj, clearance
+
+    designating = designation.organ_id if designation else None
+    # C5: the competent organ is the organ served (staff) or the providing, designating organ (contractor).
+    clearance.competent_organ = person.organ_id if person.kind == "government" else designating
+    if designating is not None and clearance.competent_organ == designating:
+        for scheme, record in _latest_by_scheme(facts.assessments, designating, today).items():
+            clearance.states[scheme] = (_state(record, today, policy), record)
+
+    opening = policy.opens.get(tier, frozenset())
+    fitting = {state for scheme, (state, _) in clearance.states.items() if scheme in opening}
+    cleared = "valid" in fitting
+    contractor = person.kind == "contractor"
+    sub = SubjectAttributes(
+        known=True,
+        kind=person.kind,
+        exempt=person.office is not None and person.office in policy.exempt_offices,
+        cleared=cleared,
+        clearance_expired=not cleared and "expired" in fitting,
+        clearance_suspended=not cleared and "suspended" in fitting,
+        clearance_revoked=not cleared and "revoked" in fitting,
+        clearance_insufficient=not cleared
+        and any(state == "valid" for scheme, (state, _) in clearance.states.items() if scheme not in opening),
+        certified=contractor and designating is not None and _certification(facts, designating, today) is not None,
+        contracted=contractor and designation is not None and _contract(facts, today) is not None,
+        on_roster=facts.roster is not None and facts.roster.is_in_force(today),
+    )
+    return sub, obj, clearance
+
+
+def _latest_by_scheme(assessments: tuple[AssessmentFact, ...], organ: str, today: date) -> dict[str, AssessmentFact]:
+    """C4: only the most recent assessment by the organ under each scheme counts (as known on `today`)."""
+    latest: dict[str, AssessmentFact] = {}
+    for record in assessments:
+        if record.organ_id != organ or record.notified_on > today:
+            continue
+        current = latest.get(record.scheme)
+        if current is None or _recency(record) > _recency(current):
+            latest[record.scheme] = record
+    return latest
+
+
+def _recency(record: AssessmentFact) -> tuple[date, int, int]:
+    return (record.notified_on, -int(record.result == "favourable"), -_STRICTNESS.get(record.status, 0))
+
+
+def _state(record: AssessmentFact, today: date, policy: Policy) -> str:
+    """C2, C3, C7: unfavourable, revoked, suspended, expired or valid."""
+    if record.result != "favourable":
+        return "unfavourable"
+    if record.status == "revoked":
+        return "revoked"
+    if record.status == "suspended":
+        return "suspended"
+    validity = policy.validity[record.scheme]
+    if today > validity_ends_on(record.notified_on, validity.years, validity.reading):
+        return "expired"
+    return "valid"
+
+
+def _certification(facts: Facts, organ: str, today: date):  # type: ignore[no-untyped-def]
+    for cert in facts.certifications:
+        if cert.organ_id == organ and cert.status == "active" and cert.certified_on <= today:
+            return cert
+    return None
+
+
+def _contract(facts: Facts, today: date):  # type: ignore[no-untyped-def]
+    """B1, B2: a contract with the designating organ, in force, listing the designation and department."""
+    designation, person = facts.designation, facts.person
+    assert designation is not None and person is not None
+    for contract in facts.contracts:
+        if (
+            contract.organ_id == designation.organ_id
+            and contract.is_in_force(today)
+            and designation.id in contract.designation_ids
+            and person.department in contract.departments
+        ):
+            return contract
+    return None
+
+
+def _facts_used(facts: Facts, today: date, clearance: _Clearance, sub: SubjectAttributes) -> dict[str, Any]:
+    """R1: the ids of the facts the decision rested on (C9: the clearance by id, never its content)."""
+    used: dict[str, Any] = {}
+    if facts.designation is not None:
+        used["designation"] = facts.designation.id
+    if clearance.states:
+        chosen = next((rec for state, rec in clearance.states.values() if state == "valid"), None)
+        chosen = chosen or next(iter(clearance.states.values()))[1]
+        used["clearance"] = chosen.id
+    if sub.exempt and facts.person is not None:
+        used["exempt_office"] = facts.person.office
+    if sub.certified and facts.designation is not None:
+        cert = _certification(facts, facts.designation.organ_id, today)
+        used["certification"] = cert.id if cert else None
+    if sub.contracted:
+        contract = _contract(facts, today)
+        used["contract"] = contract.id if contract else None
+    if facts.roster is not None:
+        used["roster"] = f"{facts.roster.designation_id}/{facts.roster.person_id}"
+    return used
+
+
+def explain(code: str, facts: Facts, action: str, today: date, policy: Policy, clearance: _Clearance) -> str:
+    """A message an administrator understands, naming the facts behind the code."""
+    person, designation = facts.person, facts.designation
+    pid, did = facts.person_id, facts.document_id
+    if code == "subject_unknown":
+        return f"No person with id {pid!r} is in the registry"
+    if code == "document_unknown":
+        return f"No document with id {did!r} is in the registry"
+    if code == "action_not_permitted":
+        kind = person.kind if person else "unknown"
+        return f"The policy grants the action {action!r} to no {kind} person"
+    assert person is not None
+    if code == "designation_not_in_force":
+        return _explain_designation(facts, today)
+    assert designation is not None
+    tier = TIER_NAMES.get(designation.scheme, designation.scheme)
+    organ = designation.organ_id
+    if code == "clearance_missing":
+        if clearance.competent_organ != organ:
+            served = clearance.competent_organ or "no organ"
+            return (
+                f"{pid} serves {served}; clearances are per organ (C5) and only an assessment by {organ} "
+                f"opens {organ}'s information"
+            )
+        schemes = " or ".join(TIER_NAMES[s] for s in sorted(policy.opens.get(designation.scheme, ())))
+        return f"{pid} has no favourable assessment by {organ} under {schemes or 'any scheme'}, which {tier} information needs"
+    if code in ("clearance_expired", "clearance_suspended", "clearance_revoked"):
+        state = code.removeprefix("clearance_")
+        lines = []
+        for scheme, (s, record) in sorted(clearance.states.items()):
+            if s != state or scheme not in policy.opens.get(designation.scheme, ()):
+                continue
+            label = f"{TIER_NAMES[scheme]} assessment {record.id} by {record.organ_id}"
+            if state == "expired":
+                v = policy.validity[scheme]
+                ends = validity_ends_on(record.notified_on, v.years, v.reading)
+                lines.append(f"{label} notified {record.notified_on} ran out on {ends}")
+            elif state == "suspended":
+                lines.append(f"{label} is suspended pending re-assessment (C7)")
+            else:
+                lines.append(f"{label} was revoked (C7)")
+        return "; ".join(lines)
+    if code == "clearance_insufficient":
+        held = sorted(TIER_NAMES[s] for s, (state, _) in clearance.states.items() if state == "valid")
+        return f"{pid} holds a valid {' and '.join(held)} clearance by {organ}, which does not open {tier} information"
+    if code == "employer_not_certified":
+        return f"Operator {person.operator_id} has no certification in force from {organ} (B1, B3)"
+    if code == "contract_not_in_force":
+        return (
+            f"No contract in force between {person.operator_id} and {organ} covers designation {designation.id} "
+            f"for department {person.department!r} on {today} (B1, B2)"
+        )
+    if code == "not_on_roster":
+        roster = facts.roster
+        if roster is None:
+            return f"{pid} is not on the handler roster for designation {designation.id} (N1)"
+        window = f"from {roster.valid_from}" + (f" until {roster.valid_until}" if roster.valid_until else "")
+        return f"{pid}'s roster entry for designation {designation.id} runs {window}, not on {today} (N1)"
+    return code
+
+
+def _explain_designation(facts: Facts, today: date) -> str:
+    designation = facts.designation
+    if designation is None:
+        return f"Document {facts.document_id} names a designation the registry does not hold"
+    label = f"Designation {designation.id} ({TIER_NAMES.get(designation.scheme, designation.scheme)}, {designation.organ_id})"
+    if designation.cancelled_on is not None and designation.cancelled_on <= today:
+        return f"{label} was cancelled with effect from {designation.cancelled_on} (D3)"
+    if today < designation.designated_on:
+        return f"{label} is in force only from {designation.designated_on} (D3)"
+    return f"{label} expired after {designation.expires_on} (D3)"

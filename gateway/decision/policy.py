@@ -1,0 +1,389 @@
+"""The Casbin policy, wrapped in one place.
+
+Administrators write `policy/model.conf` and `policy/*.csv`. The gateway feeds Casbin flat,
+precomputed attributes (`SubjectAttributes`, `ObjectAttributes`), so every decision's outcome is
+a function of a small key; Casbin evaluates each distinct key once and the answer is memoized for
+the life of this `Policy`. A reload builds a new `Policy` and swaps it whole.
+
+Every `deny` row names a reason code. The decision is Casbin's own (`some allow && !some deny`);
+the reasons are the codes whose deny rows match, found by probing Casbin once per code
+(`r.probe`), so the policy files alone say why as well as what.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import logging
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import NamedTuple
+
+import casbin
+from casbin.model import Model
+from casbin.persist import Adapter
+
+# Casbin logs the whole model at every load and a warning with the request at every deny; the
+# gateway keeps its own decision log, so Casbin's loggers only speak on errors.
+for _name in ("casbin", "casbin.policy", "casbin.enforcer", "casbin.role_manager"):
+    logging.getLogger(_name).setLevel(logging.ERROR)
+
+from gateway.decision.calendar import PERIOD_READINGS
+from gateway.decision.reasons import REASON_CODES
+
+SCHEMES = ("esi", "sds")
+TIERS = ("esi", "sds")
+ALL_ACTIONS = "*"
+GRANT = "-"  # the reason column of an allow row
+DECIDE = "*"  # the probe that asks Casbin for the decision itself
+_CACHE_LIMIT = 65_536
+
+
+class SubjectAttributes(NamedTuple):
+    """What the gateway tells the policy about the person, relative to one document (`r.sub`)."""
+
+    known: bool
+    kind: str  # government | contractor | "" when unknown
+    exempt: bool  # C8: holds an office the policy exempts from assessment
+    cleared: bool  # C3-C6: a valid favourable assessment under a scheme that opens the tier
+    clearance_expired: bool
+    clearance_suspended: bool
+    clearance_revoked: bool
+    clearance_insufficient: bool  # holds a valid clearance only under a scheme that does not open it
+    certified: bool  # B1, B3: contractor's employer certified by the designating organ
+    contracted: bool  # B1, B2: a contract in force covers the designation and the department
+    on_roster: bool  # N1
+
+
+class ObjectAttributes(NamedTuple):
+    """What the gateway tells the policy about the document (`r.obj`)."""
+
+    known: bool
+    classified: bool  # carries a designation
+    tier: str  # esi | sds | unclassified | "" when unknown
+    in_force: bool  # D3
+
+
+PROVIDED = {"sub": frozenset(SubjectAttributes._fields), "obj": frozenset(ObjectAttributes._fields)}
+_ATTRIBUTE = re.compile(r"\br\.(\w+)(?:\.(\w+))?")
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyProblem:
+    file: str
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.message}"
+
+
+class PolicyError(Exception):
+    """The policy files cannot be loaded; `problems` says what is wrong, where."""
+
+    def __init__(self, problems: list[PolicyProblem]):
+        self.problems = problems
+        super().__init__("; ".join(str(p) for p in problems))
+
+
+@dataclass(frozen=True, slots=True)
+class Validity:
+    years: int
+    reading: str
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    ptype: str
+    values: tuple[str, ...]
+    file: str
+    line: int
+
+
+class _RowsAdapter(Adapter):
+    """Feeds the checked rows to Casbin: the policy is loaded from our files, never written back."""
+
+    def __init__(self, rows: Iterable[Row]):
+        self._rows = list(rows)
+
+    def load_policy(self, model: Model) -> None:
+        for row in self._rows:
+            sec = row.ptype[0]
+            model.model[sec][row.ptype].policy.append(list(row.values))
+
+
+@dataclass
+class Policy:
+    """A loaded, checked policy: Casbin's enforcer plus the parameters the fact classifier reads."""
+
+    enforcer: casbin.Enforcer
+    version: str
+    files: tuple[str, ...]
+    actions: frozenset[str]
+    opens: dict[str, frozenset[str]]  # tier -> schemes whose clearance opens it (C6)
+    exempt_offices: frozenset[str]  # C8
+    validity: dict[str, Validity]  # scheme -> period (C3)
+    deny_codes: tuple[str, ...]
+    loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    _memo: dict[tuple[SubjectAttributes, ObjectAttributes, str], tuple[bool, tuple[str, ...]]] = field(
+        default_factory=dict, repr=False
+    )
+
+    def evaluate(
+        self, sub: SubjectAttributes, obj: ObjectAttributes, action: str
+    ) -> tuple[bool, tuple[str, ...]]:
+        """(allowed, every reason code that applies), in the order of api.md's table."""
+        if action not in self.actions and ALL_ACTIONS not in self.actions:
+            action = "\x00unknown"  # one key for every action no allow row names: the memo stays bounded
+        key = (sub, obj, action)
+        hit = self._memo.get(key)
+        if hit is not None:
+            return hit
+        answer = self._evaluate_uncached(sub, obj, action)
+        if len(self._memo) >= _CACHE_LIMIT:
+            self._memo.clear()
+        self._memo[key] = answer
+        return answer
+
+    def _evaluate_uncached(
+        self, sub: SubjectAttributes, obj: ObjectAttributes, action: str
+    ) -> tuple[bool, tuple[str, ...]]:
+        enforce, enforce_ex = self.enforcer.enforce, self.enforcer.enforce_ex
+        allowed = bool(enforce(sub, obj, action, DECIDE))
+        codes = [code for code in self.deny_codes if enforce_ex(sub, obj, action, code)[1]]
+        # The grant probe speaks only of a known person: an unknown one has no kind to grant to,
+        # and subject_unknown already says why.
+        if sub.known and not enforce(sub, obj, action, GRANT):
+            codes.append("action_not_permitted")
+        codes.sort(key=REASON_CODES.index)
+        if allowed and codes:  # cannot happen with the shipped effect; fail closed if a model makes it so
+            allowed = False
+        if not allowed and not codes:
+            raise PolicyError([PolicyProblem("model.conf", 0, "the policy denied without any reason code")])
+        return allowed, tuple(codes)
+
+    @property
+    def summary(self) -> dict[str, object]:
+        return {
+            "version": self.version,
+            "loaded_at": self.loaded_at.isoformat(),
+            "files": list(self.files),
+            "actions": sorted(self.actions),
+            "exempt_offices": sorted(self.exempt_offices),
+            "bridges": {tier: sorted(schemes) for tier, schemes in self.opens.items()},
+            "validity": {s: {"years": v.years, "reading": v.reading} for s, v in self.validity.items()},
+        }
+
+
+def policy_files(directory: Path) -> list[Path]:
+    """The files that make a policy: model.conf and every *.csv beside it, in a stable order."""
+    return [directory / "model.conf", *sorted(directory.glob("*.csv"))]
+
+
+def policy_version(directory: Path) -> str:
+    digest = hashlib.sha256()
+    for path in policy_files(directory):
+        if path.exists():
+            digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return "sha256:" + digest.hexdigest()
+
+
+def load_policy(directory: Path) -> Policy:
+    """Read, check and compile the policy in `directory`; raise PolicyError naming every problem."""
+    model_path = directory / "model.conf"
+    if not model_path.is_file():
+        raise PolicyError([PolicyProblem(str(model_path), 0, "model.conf is missing")])
+    problems: list[PolicyProblem] = []
+    try:
+        model = casbin.Enforcer.new_model(str(model_path))
+    except Exception as exc:  # Casbin raises bare errors for a malformed model
+        raise PolicyError([PolicyProblem("model.conf", 0, f"cannot parse the model: {exc}")]) from exc
+    problems += _check_model(model)
+    rows = _read_rows(directory, problems)
+    problems += _check_rows(rows, model)
+    if problems:
+        raise PolicyError(problems)
+    try:
+        enforcer = casbin.Enforcer(model, _RowsAdapter(rows))
+    except Exception as exc:
+        raise PolicyError([PolicyProblem("model.conf", 0, f"Casbin refused the policy: {exc}")]) from exc
+    policy = _compile(enforcer, rows, directory)
+    _smoke_test(policy)
+    return policy
+
+
+def _check_model(model: Model) -> list[PolicyProblem]:
+    problems = []
+    expected = {("r", "r"): ["r_sub", "r_obj", "r_act", "r_probe"], ("p", "p"): ["p_eft", "p_act", "p_rule", "p_reason"]}
+    for (sec, key), tokens in expected.items():
+        ast_ = model.model.get(sec, {}).get(key)
+        if ast_ is None or ast_.tokens != tokens:
+            names = ", ".join(t.split("_", 1)[1] for t in tokens)
+            problems.append(PolicyProblem("model.conf", 0, f"{key} must be defined as `{key} = {names}`"))
+    matcher = model.model.get("m", {}).get("m")
+    if matcher is None:
+        problems.append(PolicyProblem("model.conf", 0, "the matcher `m` is missing"))
+    elif "r_probe" not in matcher.value:
+        problems.append(PolicyProblem("model.conf", 0, "the matcher must filter rows by r.probe, as the shipped one does"))
+    return problems
+
+
+def _read_rows(directory: Path, problems: list[PolicyProblem]) -> list[Row]:
+    from casbin.persist.adapter import _extract_tokens
+
+    rows = []
+    for path in sorted(directory.glob("*.csv")):
+        for number, text in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            text = text.strip()
+            if not text or text.startswith("#"):
+                continue
+            try:
+                tokens = _extract_tokens(text)
+            except IndexError:
+                problems.append(PolicyProblem(path.name, number, "unbalanced brackets"))
+                continue
+            if tokens:
+                rows.append(Row(tokens[0], tuple(tokens[1:]), path.name, number))
+    return rows
+
+
+def _check_rows(rows: list[Row], model: Model) -> list[PolicyProblem]:
+    problems: list[PolicyProblem] = []
+    seen: dict[tuple[str, tuple[str, ...]], Row] = {}
+    for row in rows:
+        def bad(message: str, row: Row = row) -> None:
+            problems.append(PolicyProblem(row.file, row.line, message))
+
+        sec = row.ptype[:1]
+        known = model.model.get(sec, {}).get(row.ptype)
+        if known is None:
+            bad(f"`{row.ptype}` is not a section of model.conf")
+            continue
+        if len(row.values) != len(known.tokens):
+            bad(f"`{row.ptype}` rows have {len(known.tokens)} fields, this one has {len(row.values)}")
+            continue
+        if (row.ptype, row.values) in seen:
+            first = seen[(row.ptype, row.values)]
+            bad(f"duplicate of {first.file}:{first.line}")
+            continue
+        seen[(row.ptype, row.values)] = row
+        check = _ROW_CHECKS.get(row.ptype)
+        if check:
+            for message in check(row.values):
+                bad(message)
+    return problems
+
+
+def _check_p(values: tuple[str, ...]) -> list[str]:
+    eft, act, rule, reason = values
+    problems = []
+    if eft not in ("allow", "deny"):
+        problems.append(f"effect must be allow or deny, not {eft!r}")
+    if eft == "allow" and reason != GRANT:
+        problems.append(f"an allow row takes `{GRANT}` as its reason, not {reason!r}")
+    if eft == "deny" and (reason not in REASON_CODES or reason == "action_not_permitted"):
+        problems.append(f"unknown reason code {reason!r}: use one of api.md's codes")
+    if eft == "allow" and act == ALL_ACTIONS:
+        problems.append("an allow row must name its action: `*` would grant every action, known or not")
+    problems += check_rule(rule)
+    return problems
+
+
+def check_rule(rule: str) -> list[str]:
+    """Static checks of one rule: Python-level syntax and only the attributes the gateway provides."""
+    problems = []
+    for match in _ATTRIBUTE.finditer(rule):
+        obj, attr = match.group(1), match.group(2)
+        if obj == "act" and attr is None:
+            continue
+        if obj not in PROVIDED or attr is None:
+            problems.append(f"`{match.group(0)}` is not an attribute the gateway provides")
+        elif attr not in PROVIDED[obj]:
+            choices = ", ".join(sorted(PROVIDED[obj]))
+            problems.append(f"unknown attribute `r.{obj}.{attr}`; r.{obj} provides: {choices}")
+    expression = rule.replace("&&", " and ").replace("||", " or ")
+    expression = re.sub(r"!(?!=)", " not ", expression)
+    expression = _ATTRIBUTE.sub(lambda m: m.group(0).replace(".", "_", 1), expression)
+    try:
+        ast.parse(expression.strip(), mode="eval")
+    except SyntaxError as exc:
+        problems.append(f"rule does not parse: {exc.msg}")
+    return problems
+
+
+def _check_p2(values: tuple[str, ...]) -> list[str]:
+    scheme, years, reading = values
+    problems = []
+    if scheme not in SCHEMES:
+        problems.append(f"unknown scheme {scheme!r}; expected esi or sds")
+    if not years.isdigit() or not 1 <= int(years) <= 50:
+        problems.append(f"validity years must be a whole number from 1 to 50, not {years!r}")
+    if reading not in PERIOD_READINGS:
+        problems.append(f"unknown period reading {reading!r}; expected one of {', '.join(PERIOD_READINGS)}")
+    return problems
+
+
+def _check_g(values: tuple[str, ...]) -> list[str]:
+    scheme, tier = values
+    if scheme not in SCHEMES or tier not in TIERS:
+        return [f"`g, {scheme}, {tier}`: both sides must be a scheme (esi or sds)"]
+    return []
+
+
+def _check_g2(values: tuple[str, ...]) -> list[str]:
+    office, role = values
+    if role != "exempt":
+        return [f"`g2` rows read `g2, <office>, exempt`; {role!r} means nothing to the gateway"]
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", office):
+        return [f"office {office!r} must be a lower-case identifier such as minister_of_state"]
+    return []
+
+
+_ROW_CHECKS = {"p": _check_p, "p2": _check_p2, "g": _check_g, "g2": _check_g2}
+
+
+def _compile(enforcer: casbin.Enforcer, rows: list[Row], directory: Path) -> Policy:
+    by_type: dict[str, list[tuple[str, ...]]] = {}
+    for row in rows:
+        by_type.setdefault(row.ptype, []).append(row.values)
+    p_rows = by_type.get("p", [])
+    opens = {tier: frozenset(s for s, t in by_type.get("g", []) if t == tier) for tier in TIERS}
+    validity = {scheme: Validity(int(years), reading) for scheme, years, reading in by_type.get("p2", [])}
+    missing = [s for s in SCHEMES if s not in validity]
+    if missing:
+        raise PolicyError(
+            [PolicyProblem("policy.csv", 0, f"no validity period (p2 row) for scheme {s}") for s in missing]
+        )
+    return Policy(
+        enforcer=enforcer,
+        version=policy_version(directory),
+        files=tuple(p.name for p in policy_files(directory)),
+        actions=frozenset(act for eft, act, _rule, _reason in p_rows if eft == "allow"),
+        opens=opens,
+        exempt_offices=frozenset(office for office, _ in by_type.get("g2", [])),
+        validity=validity,
+        deny_codes=tuple(dict.fromkeys(reason for eft, _a, _r, reason in p_rows if eft == "deny")),
+    )
+
+
+def _smoke_test(policy: Policy) -> None:
+    """Evaluate every rule once on typical attributes so that a runtime error shows at load, not at 3 a.m."""
+    samples = [
+        (SubjectAttributes(True, "government", False, True, False, False, False, False, False, False, True),
+         ObjectAttributes(True, True, "esi", True)),
+        (SubjectAttributes(False, "", False, False, False, False, False, False, False, False, False),
+         ObjectAttributes(False, False, "", False)),
+        (SubjectAttributes(True, "contractor", False, False, True, True, True, True, True, True, False),
+         ObjectAttributes(True, False, "unclassified", False)),
+    ]
+    for sub, obj in samples:
+        for action in sorted(policy.actions) or ["read"]:
+            try:
+                policy._evaluate_uncached(sub, obj, action)
+            except PolicyError:
+                continue  # a deny without a code on a synthetic sample is a gap the policy tests catch
+            except Exception as exc:
+                raise PolicyError([PolicyProblem("policy.csv", 0, f"a rule fails to evaluate: {exc}")]) from exc

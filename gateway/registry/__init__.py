@@ -1,0 +1,1 @@
+"""The registry: fact resolution (the policy information point), import, administration."""

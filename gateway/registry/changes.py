@@ -1,0 +1,47 @@
+"""R4: every change to the registry is recorded, in the same transaction as the change."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Connection, insert
+
+from models import ChangeEvent
+from models.types import utcnow
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who makes a change: the token's subject (and client), or the operator of the CLI."""
+
+    sub: str
+    request_id: str | None = None
+
+
+def jsonable(row: dict[str, Any] | None) -> dict[str, Any] | None:
+    if row is None:
+        return None
+    return {k: (v.isoformat() if isinstance(v, date | datetime) else v) for k, v in row.items()}
+
+
+def record_changes(conn: Connection, actor: Actor, changes: list[dict[str, Any]]) -> None:
+    """changes: dicts with action, entity, entity_id, before, after."""
+    if not changes:
+        return
+    at = utcnow()
+    rows = [
+        {
+            "at": at,
+            "actor": actor.sub,
+            "request_id": actor.request_id,
+            "action": c["action"],
+            "entity": c["entity"],
+            "entity_id": c["entity_id"],
+            "before": jsonable(c.get("before")),
+            "after": jsonable(c.get("after")),
+        }
+        for c in changes
+    ]
+    conn.execute(insert(ChangeEvent.__table__), rows)  # type: ignore[attr-defined]

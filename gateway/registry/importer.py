@@ -1,0 +1,335 @@
+"""Registry bundle import (api.md): validate everything first, then write all of it or nothing."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import Connection, Engine, Table, insert, select, update
+from sqlalchemy.exc import IntegrityError as DBIntegrityError
+
+from gateway.errors import FieldError, InvalidInput
+from gateway.registry.changes import Actor, record_changes
+from gateway.registry.validation import corporate_number_is_valid, extension_problem, first_period_problem
+from gateway.store import DocumentStore
+from models import (
+    Assessment,
+    Certification,
+    Contract,
+    ContractDesignation,
+    Designation,
+    DesignationEvent,
+    Document,
+    Operator,
+    Organ,
+    Person,
+    RosterEntry,
+)
+from models.bundle import Bundle
+
+T = {name: model.__table__ for name, model in {  # type: ignore[attr-defined]
+    "organs": Organ, "operators": Operator, "persons": Person, "assessments": Assessment,
+    "certifications": Certification, "designations": Designation, "contracts": Contract,
+    "rosters": RosterEntry, "documents": Document,
+}.items()}
+ENTITY = {"organs": "organ", "operators": "operator", "persons": "person", "assessments": "assessment",
+          "certifications": "certification", "designations": "designation", "contracts": "contract",
+          "rosters": "roster_entry", "documents": "document"}
+ORDER = ("organs", "operators", "persons", "designations", "assessments", "certifications", "contracts",
+         "rosters", "documents")
+
+
+@dataclass
+class ImportResult:
+    created: dict[str, int] = field(default_factory=dict)
+    updated: dict[str, int] = field(default_factory=dict)
+    unchanged: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def changed(self) -> bool:
+        return any(self.created.values()) or any(self.updated.values())
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"created": self.created, "updated": self.updated, "unchanged": self.unchanged, "changed": self.changed}
+
+
+def parse_bundle(raw: bytes | str) -> Bundle:
+    try:
+        return Bundle.model_validate_json(raw, strict=True)
+    except ValidationError as exc:
+        raise InvalidInput("The registry bundle is invalid", from_pydantic(exc.errors())) from exc
+
+
+def from_pydantic(errors: Iterable[dict[str, Any]], prefix: tuple[Any, ...] = ()) -> list[FieldError]:
+    result = []
+    for error in errors:
+        loc = prefix + tuple(part for part in error["loc"] if part not in ("body",))
+        if error["type"] == "json_invalid":
+            result.append(FieldError((), f"not valid JSON: {error['ctx'].get('error', error['msg'])}"))
+            continue
+        result.append(FieldError(loc, error["msg"]))
+    return result
+
+
+class _Existing:
+    """Ids already in the database, for reference checks (read once per import)."""
+
+    def __init__(self, conn: Connection):
+        self.conn = conn
+        self._cache: dict[str, set[str]] = {}
+
+    def ids(self, table: str) -> set[str]:
+        if table not in self._cache:
+            self._cache[table] = set(self.conn.execute(select(T[table].c.id)).scalars())
+        return self._cache[table]
+
+
+def validate(bundle: Bundle, conn: Connection) -> list[FieldError]:
+    """Every semantic problem, each by its JSON path; empty when the bundle may be written."""
+    errors: list[FieldError] = []
+    existing = _Existing(conn)
+
+    def bad(path: tuple[Any, ...], message: str) -> None:
+        errors.append(FieldError(path, message))
+
+    for name in ORDER:
+        seen: dict[Any, int] = {}
+        for i, entry in enumerate(getattr(bundle, name)):
+            key = (entry.designation_id, entry.person_id) if name == "rosters" else entry.id
+            if key in seen:
+                bad((name, i), f"duplicate of {name}[{seen[key]}]")
+            seen.setdefault(key, i)
+
+    def known(table: str) -> set[str]:
+        return existing.ids(table) | {e.id for e in getattr(bundle, table)}
+
+    def ref(path: tuple[Any, ...], table: str, value: str | None) -> None:
+        if value is not None and value not in known(table):
+            bad(path, f"unknown {ENTITY[table]} {value!r}")
+
+    numbers: dict[str, int] = {}
+    for i, op in enumerate(bundle.operators):
+        if not corporate_number_is_valid(op.corporate_number):
+            bad(("operators", i, "corporate_number"), "invalid corporate number: its check digit does not match (B1)")
+        if op.corporate_number in numbers:
+            bad(("operators", i, "corporate_number"), f"same corporate number as operators[{numbers[op.corporate_number]}]")
+        numbers.setdefault(op.corporate_number, i)
+    for i, p in enumerate(bundle.persons):
+        if p.kind == "government":
+            if p.organ_id is None:
+                bad(("persons", i, "organ_id"), "government staff need the organ they serve")
+            if p.operator_id is not None:
+                bad(("persons", i, "operator_id"), "government staff have no operator")
+        else:
+            if p.operator_id is None:
+                bad(("persons", i, "operator_id"), "a contractor's employee needs the operator")
+            if not p.department:
+                bad(("persons", i, "department"), "a contractor's employee needs a department (B2)")
+            if p.organ_id is not None:
+                bad(("persons", i, "organ_id"), "a contractor's employee serves no organ")
+            if p.office is not None:
+                bad(("persons", i, "office"), "statutory offices are held by government staff")
+        ref(("persons", i, "organ_id"), "organs", p.organ_id)
+        ref(("persons", i, "operator_id"), "operators", p.operator_id)
+    for i, a in enumerate(bundle.assessments):
+        ref(("assessments", i, "person_id"), "persons", a.person_id)
+        ref(("assessments", i, "organ_id"), "organs", a.organ_id)
+    for i, c in enumerate(bundle.certifications):
+        ref(("certifications", i, "operator_id"), "operators", c.operator_id)
+        ref(("certifications", i, "organ_id"), "organs", c.organ_id)
+    current = _rows(conn, "designations", [d.id for d in bundle.designations])
+    for i, d in enumerate(bundle.designations):
+        ref(("designations", i, "organ_id"), "organs", d.organ_id)
+        before = current.get(d.id)
+        if before is None:
+            problem = first_period_problem(d.designated_on, d.expires_on)
+            if problem:
+                bad(("designations", i, "expires_on"), problem)
+        else:
+            if before["organ_id"] != d.organ_id:
+                bad(("designations", i, "organ_id"), "the designating organ of a designation never changes (D1)")
+            if before["designated_on"] != d.designated_on:
+                bad(("designations", i, "designated_on"), "designated_on of an existing designation never changes (D6)")
+            if d.expires_on != before["expires_on"]:
+                problem = extension_problem(d.designated_on, before["expires_on"], d.expires_on, d.cabinet_approval_ref)
+                if problem:
+                    bad(("designations", i, "expires_on"), problem)
+        if d.cancelled_on is not None and d.cancelled_on < d.designated_on:
+            bad(("designations", i, "cancelled_on"), "a designation cannot be cancelled before it was made")
+    organ_of = {**{k: v["organ_id"] for k, v in _rows(conn, "designations", None, ["id", "organ_id"]).items()},
+                **{d.id: d.organ_id for d in bundle.designations}}
+    for i, k in enumerate(bundle.contracts):
+        ref(("contracts", i, "operator_id"), "operators", k.operator_id)
+        ref(("contracts", i, "organ_id"), "organs", k.organ_id)
+        if k.ends_on < k.starts_on:
+            bad(("contracts", i, "ends_on"), f"ends_on {k.ends_on} is before starts_on {k.starts_on}")
+        for j, des in enumerate(k.designation_ids):
+            if des not in organ_of:
+                bad(("contracts", i, "designation_ids", j), f"unknown designation {des!r}")
+            elif organ_of[des] != k.organ_id:
+                bad(("contracts", i, "designation_ids", j),
+                    f"designation {des!r} is {organ_of[des]}'s; a contract with {k.organ_id} cannot provide it (B1)")
+        for j, dept in enumerate(k.departments):
+            if not dept.strip():
+                bad(("contracts", i, "departments", j), "a department name cannot be empty")
+    for i, r in enumerate(bundle.rosters):
+        ref(("rosters", i, "designation_id"), "designations", r.designation_id)
+        ref(("rosters", i, "person_id"), "persons", r.person_id)
+        if r.valid_until is not None and r.valid_until < r.valid_from:
+            bad(("rosters", i, "until"), f"until {r.valid_until} is before from {r.valid_from}")
+    docs = existing.ids("documents")
+    for i, doc in enumerate(bundle.documents):
+        ref(("documents", i, "designation_id"), "designations", doc.designation_id)
+        if doc.content_base64 is None:
+            if doc.id not in docs:
+                bad(("documents", i, "content_base64"), "a new document needs its content")
+        else:
+            try:
+                base64.b64decode(doc.content_base64, validate=True)
+            except (binascii.Error, ValueError):
+                bad(("documents", i, "content_base64"), "not valid base64")
+    return errors
+
+
+def _rows(conn: Connection, table: str, ids: list[str] | None, columns: list[str] | None = None) -> dict[str, dict[str, Any]]:
+    t = T[table]
+    cols = [t.c[c] for c in columns] if columns else [t]
+    out: dict[str, dict[str, Any]] = {}
+    if ids is None:
+        for row in conn.execute(select(*cols)):
+            out[row.id] = dict(row._mapping)
+        return out
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        for row in conn.execute(select(*cols).where(t.c.id.in_(chunk))):
+            out[row.id] = dict(row._mapping)
+    return out
+
+
+def import_bundle(engine: Engine, bundle: Bundle, actor: Actor, store: DocumentStore,
+                  progress: Callable[[str, int], None] | None = None) -> ImportResult:
+    """Validate, then write every entry in one transaction. Raises InvalidInput and changes nothing."""
+    with engine.begin() as conn:
+        errors = validate(bundle, conn)
+        if errors:
+            raise InvalidInput("The registry bundle is invalid; nothing was imported", errors, status=422)
+        result = ImportResult()
+        changes: list[dict[str, Any]] = []
+        for name in ORDER:
+            entries = getattr(bundle, name)
+            rows = [_row(name, e, store) for e in entries]
+            _upsert(conn, name, rows, result, changes)
+            if progress:
+                progress(name, len(entries))
+        _contract_links(conn, bundle)
+        _ledger(conn, changes)
+        try:
+            record_changes(conn, actor, changes)
+        except DBIntegrityError as exc:  # a concurrent writer raced us: nothing is written
+            raise InvalidInput("The registry changed during the import; try again", [], status=409) from exc
+        return result
+
+
+def _row(name: str, entry: Any, store: DocumentStore) -> dict[str, Any]:
+    if name == "rosters":
+        return {"designation_id": entry.designation_id, "person_id": entry.person_id,
+                "valid_from": entry.valid_from, "valid_until": entry.valid_until}
+    if name == "documents":
+        row = {"id": entry.id, "title": entry.title, "designation_id": entry.designation_id,
+               "media_type": entry.media_type}
+        if entry.content_base64 is not None:
+            content = base64.b64decode(entry.content_base64, validate=True)
+            # Stored under (id, sha256): a rolled-back import never overwrites a released content.
+            stored = store.put(entry.id, [content])
+            row |= {"size": stored.size, "sha256": stored.sha256}
+        return row
+    fields = set(T[name].c.keys())
+    return {k: v for k, v in entry.model_dump().items() if k in fields}
+
+
+def _key(name: str, row: dict[str, Any]) -> Any:
+    return (row["designation_id"], row["person_id"]) if name == "rosters" else row["id"]
+
+
+def _upsert(conn: Connection, name: str, rows: list[dict[str, Any]], result: ImportResult,
+            changes: list[dict[str, Any]]) -> None:
+    table: Table = T[name]
+    before = _existing_rows(conn, name, rows)
+    fresh, created, updated, same = [], 0, 0, 0
+    for row in rows:
+        old = before.get(_key(name, row))
+        entity_id = "/".join(_key(name, row)) if name == "rosters" else row["id"]
+        if old is None:
+            fresh.append(row)
+            created += 1
+            changes.append({"action": "import.create", "entity": ENTITY[name], "entity_id": entity_id, "before": None, "after": row})
+            continue
+        delta = {k: v for k, v in row.items() if old.get(k) != v}
+        if not delta:
+            same += 1
+            continue
+        where = [table.c[k] == v for k, v in zip(table.primary_key.columns.keys(), _pk(name, row), strict=True)]
+        conn.execute(update(table).where(*where).values(**delta))
+        updated += 1
+        changes.append({"action": "import.update", "entity": ENTITY[name], "entity_id": entity_id,
+                        "before": {k: old.get(k) for k in delta}, "after": delta})
+    if fresh:
+        conn.execute(insert(table), fresh)
+    result.created[name], result.updated[name], result.unchanged[name] = created, updated, same
+
+
+def _pk(name: str, row: dict[str, Any]) -> tuple[Any, ...]:
+    return (row["designation_id"], row["person_id"]) if name == "rosters" else (row["id"],)
+
+
+def _existing_rows(conn: Connection, name: str, rows: list[dict[str, Any]]) -> dict[Any, dict[str, Any]]:
+    table = T[name]
+    if name != "rosters":
+        return _rows(conn, name, [r["id"] for r in rows])
+    persons = sorted({r["person_id"] for r in rows})
+    out = {}
+    for start in range(0, len(persons), 500):
+        for row in conn.execute(select(table).where(table.c.person_id.in_(persons[start : start + 500]))):
+            out[(row.designation_id, row.person_id)] = dict(row._mapping)
+    return out
+
+
+def _contract_links(conn: Connection, bundle: Bundle) -> None:
+    """B2: the designations each contract provides; replaced whole for the contracts in the bundle."""
+    link = ContractDesignation.__table__  # type: ignore[attr-defined]
+    for contract in bundle.contracts:
+        current = set(conn.execute(select(link.c.designation_id).where(link.c.contract_id == contract.id)).scalars())
+        wanted = set(contract.designation_ids)
+        if current == wanted:
+            continue
+        conn.execute(link.delete().where(link.c.contract_id == contract.id))
+        if wanted:
+            conn.execute(insert(link), [{"contract_id": contract.id, "designation_id": d} for d in sorted(wanted)])
+
+
+def _ledger(conn: Connection, changes: list[dict[str, Any]]) -> None:
+    """D6: designation ledger entries for every designation made, extended or cancelled."""
+    events = []
+    for change in changes:
+        if change["entity"] != "designation":
+            continue
+        after, before = change["after"], change["before"]
+        if before is None:
+            events.append({"designation_id": change["entity_id"], "kind": "designated", "on": after["designated_on"],
+                           "expires_on": after["expires_on"], "cabinet_approval_ref": None})
+            if after.get("cancelled_on"):
+                events.append({"designation_id": change["entity_id"], "kind": "cancelled", "on": after["cancelled_on"],
+                               "expires_on": None, "cabinet_approval_ref": None})
+            continue
+        if "expires_on" in after:
+            events.append({"designation_id": change["entity_id"], "kind": "extended", "on": after["expires_on"],
+                           "expires_on": after["expires_on"], "cabinet_approval_ref": None})
+        if after.get("cancelled_on"):
+            events.append({"designation_id": change["entity_id"], "kind": "cancelled", "on": after["cancelled_on"],
+                           "expires_on": None, "cabinet_approval_ref": None})
+    if events:
+        conn.execute(insert(DesignationEvent.__table__), events)  # type: ignore[attr-defined]

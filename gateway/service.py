@@ -1,0 +1,101 @@
+"""One call's decisions: one snapshot of facts, one policy, one transaction that logs them all."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import structlog
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from gateway.audit.writer import decision_row, write_decisions
+from gateway.auth import Caller
+from gateway.decision.calendar import local_day
+from gateway.decision.engine import Decision, decide
+from gateway.errors import Unavailable
+from gateway.ids import new_ulid
+from gateway.policy_holder import PolicyHolder
+from gateway.registry.snapshot import FactResolver
+
+log = structlog.get_logger("gateway.decisions")
+Clock = Callable[[], datetime]
+
+
+def system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Question:
+    person_id: str
+    document_id: str
+    action: str
+    at: datetime | None = None  # context.time: a simulation
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    decision_id: str
+    decision: Decision
+    policy_version: str
+    evaluated_at: datetime
+    simulation: bool
+
+
+class DecisionService:
+    def __init__(self, engine: Engine, resolver: FactResolver, policies: PolicyHolder, zone: ZoneInfo,
+                 clock: Clock = system_clock):
+        self.engine = engine
+        self.resolver = resolver
+        self.policies = policies
+        self.zone = zone
+        self.clock = clock
+
+    def evaluate(
+        self,
+        questions: list[Question],
+        caller: Caller,
+        *,
+        request_id: str | None = None,
+        channel: str = "authzen",
+        stop_after: Callable[[bool], bool] | None = None,
+    ) -> list[Outcome]:
+        """Decide in order (stopping early when `stop_after(allowed)` says so), log, commit, return.
+
+        Nothing is returned unless every decision made is durably committed to the log first (R1):
+        a failure to write raises Unavailable (503), never an answer.
+        """
+        started = time.perf_counter_ns()
+        now = self.clock()
+        policy = self.policies.current
+        outcomes: list[Outcome] = []
+        rows = []
+        try:
+            with self.engine.begin() as conn:
+                snapshot = self.resolver.current(conn)
+                for question in questions:
+                    at = question.at or now
+                    decision = decide(snapshot.facts(question.person_id, question.document_id),
+                                      question.action, local_day(at, self.zone), policy)
+                    outcome = Outcome(new_ulid(), decision, policy.version, at, question.at is not None)
+                    outcomes.append(outcome)
+                    rows.append(decision_row(
+                        decision_id=outcome.decision_id, logged_at=now, evaluated_at=at,
+                        caller_sub=caller.sub, caller_client=caller.client, request_id=request_id,
+                        channel=channel, person_id=question.person_id, document_id=question.document_id,
+                        action=question.action, allowed=decision.allowed,
+                        reasons=[r.as_dict() for r in decision.reasons], policy_version=policy.version,
+                        facts=decision.facts_used, simulation=outcome.simulation,
+                        latency_us=(time.perf_counter_ns() - started) // 1000,
+                    ))
+                    if stop_after is not None and stop_after(decision.allowed):
+                        break
+                write_decisions(conn, rows)
+        except SQLAlchemyError as exc:
+            log.error("decision_log.unavailable", error=type(exc).__name__, decisions=len(rows))
+            raise Unavailable("the decision log cannot be written, so no decision is given; retry shortly") from exc
+        return outcomes

@@ -1,0 +1,46 @@
+"""One settings object, read from the environment (and an optional `.env`) when the app is built."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GATEWAY_", env_file=".env", extra="ignore")
+
+    database_url: str = Field(
+        default="sqlite:///clearance-gateway.db",
+        description="SQLAlchemy URL: sqlite:///... or postgresql+psycopg://...",
+    )
+    policy_dir: Path = Field(default=Path("policy"), description="folder with model.conf and policy files")
+    document_dir: Path = Field(default=Path("var/documents"), description="where encrypted contents live")
+    master_key: SecretStr | None = Field(default=None, description="base64 of 32 bytes wrapping document keys")
+    master_key_file: Path | None = Field(default=None, description="file holding the master key (base64)")
+    jwks_file: Path | None = Field(default=None, description="JWKS of accepted token issuers")
+    jwt_issuer: str = "clearance-gateway-dev"
+    jwt_audience: str = "clearance-gateway"
+    timezone: str = "Asia/Tokyo"
+    max_batch: int = Field(default=1000, ge=1, le=100_000)
+    max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    db_pool_size: int = Field(default=10, ge=1)
+    db_max_overflow: int = Field(default=20, ge=0)
+    log_level: str = "INFO"
+    public_url: str = Field(default="http://127.0.0.1:8000", description="base URL published in metadata")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        ZoneInfo(value)  # raises for an unknown zone: fail at start-up, not on the first decision
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")

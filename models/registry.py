@@ -1,0 +1,157 @@
+"""The registry: who may be given what (rules D, C, B and N of shared/domain.md).
+
+Each concept is one `...Base` class with the fields administrators write, one table class, and
+the import/API shapes in `models.bundle` derived from the same base.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import JSON, Column, Index, String
+from sqlmodel import Field, SQLModel
+
+from models.types import UTCDateTime, utcnow
+
+ID = 64  # longest id an administrator may choose
+
+
+class OrganBase(SQLModel):
+    id: str = Field(primary_key=True, max_length=ID)
+    name: str = Field(max_length=200)
+
+
+class Organ(OrganBase, table=True):
+    __tablename__ = "organs"
+
+
+class OperatorBase(SQLModel):
+    id: str = Field(primary_key=True, max_length=ID)
+    name: str = Field(max_length=200)
+    corporate_number: str = Field(max_length=13, sa_column_kwargs={"unique": True})
+
+
+class Operator(OperatorBase, table=True):
+    __tablename__ = "operators"
+
+
+class PersonBase(SQLModel):
+    """C1: government staff of an organ, or an employee of a business operator. No assessment data."""
+
+    id: str = Field(primary_key=True, max_length=ID)
+    name: str = Field(max_length=200)
+    kind: str = Field(max_length=16)  # government | contractor
+    organ_id: str | None = Field(default=None, foreign_key="organs.id", max_length=ID)
+    operator_id: str | None = Field(default=None, foreign_key="operators.id", max_length=ID)
+    department: str | None = Field(default=None, max_length=200)
+    office: str | None = Field(default=None, max_length=64)  # C8: a statutory office, if any
+
+
+class Person(PersonBase, table=True):
+    __tablename__ = "persons"
+
+
+class AssessmentBase(SQLModel):
+    """C2, C9: only what a decision needs: never the assessed matters."""
+
+    id: str = Field(primary_key=True, max_length=ID)
+    person_id: str = Field(foreign_key="persons.id", max_length=ID, index=True)
+    organ_id: str = Field(foreign_key="organs.id", max_length=ID)
+    scheme: str = Field(max_length=8)  # esi | sds
+    result: str = Field(max_length=16)  # favourable | unfavourable
+    notified_on: date
+    status: str = Field(default="active", max_length=16)  # active | suspended | revoked
+
+
+class Assessment(AssessmentBase, table=True):
+    __tablename__ = "assessments"
+
+
+class CertificationBase(SQLModel):
+    """B1: an operator certified by one organ."""
+
+    id: str = Field(primary_key=True, max_length=ID)
+    operator_id: str = Field(foreign_key="operators.id", max_length=ID, index=True)
+    organ_id: str = Field(foreign_key="organs.id", max_length=ID)
+    certified_on: date
+    status: str = Field(default="active", max_length=16)
+
+
+class Certification(CertificationBase, table=True):
+    __tablename__ = "certifications"
+
+
+class DesignationBase(SQLModel):
+    """D1, D2: designated by one organ, which never changes."""
+
+    id: str = Field(primary_key=True, max_length=ID)
+    organ_id: str = Field(foreign_key="organs.id", max_length=ID)
+    scheme: str = Field(max_length=8)
+    category: str = Field(max_length=200)
+    summary: str = Field(max_length=2000)
+    designated_on: date
+    expires_on: date
+    cancelled_on: date | None = None
+
+
+class Designation(DesignationBase, table=True):
+    __tablename__ = "designations"
+
+
+class DesignationEvent(SQLModel, table=True):
+    """D6: the ledger history of a designation (designated, extended, cancelled); never deleted."""
+
+    __tablename__ = "designation_events"
+    seq: int | None = Field(default=None, primary_key=True)
+    designation_id: str = Field(foreign_key="designations.id", max_length=ID, index=True)
+    kind: str = Field(max_length=16)  # designated | extended | cancelled
+    on: date
+    expires_on: date | None = None
+    cabinet_approval_ref: str | None = Field(default=None, max_length=200)
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class ContractBase(SQLModel):
+    """B1, B2: which designations an operator receives from an organ, and which departments."""
+
+    id: str = Field(primary_key=True, max_length=ID)
+    operator_id: str = Field(foreign_key="operators.id", max_length=ID, index=True)
+    organ_id: str = Field(foreign_key="organs.id", max_length=ID)
+    starts_on: date
+    ends_on: date
+    departments: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+
+
+class Contract(ContractBase, table=True):
+    __tablename__ = "contracts"
+
+
+class ContractDesignation(SQLModel, table=True):
+    __tablename__ = "contract_designations"
+    contract_id: str = Field(foreign_key="contracts.id", primary_key=True, max_length=ID)
+    designation_id: str = Field(foreign_key="designations.id", primary_key=True, max_length=ID)
+
+
+class RosterEntry(SQLModel, table=True):
+    """N1: a person on the handler roster of a designation, from a day, until a day (inclusive)."""
+
+    __tablename__ = "roster_entries"
+    designation_id: str = Field(foreign_key="designations.id", primary_key=True, max_length=ID)
+    person_id: str = Field(foreign_key="persons.id", primary_key=True, max_length=ID, index=True)
+    valid_from: date
+    valid_until: date | None = None
+
+
+class Document(SQLModel, table=True):
+    """Metadata of a protected document; the content lives encrypted in the document store."""
+
+    __tablename__ = "documents"
+    id: str = Field(primary_key=True, max_length=ID)
+    title: str = Field(max_length=500)
+    designation_id: str | None = Field(default=None, foreign_key="designations.id", max_length=ID)
+    media_type: str = Field(default="application/octet-stream", max_length=200)
+    size: int = 0
+    sha256: str = Field(default="", sa_column=Column(String(64), nullable=False))
+
+
+Index("ix_designations_organ", Designation.__table__.c.organ_id)  # type: ignore[attr-defined]

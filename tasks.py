@@ -1,0 +1,75 @@
+#!/usr/bin/env python3
+"""The two commands of the README, on a fresh clone with only Python present.
+
+    python3 tasks.py demo    set everything up, load the demo registry, serve on 127.0.0.1:8000
+    python3 tasks.py test    set everything up and run every test (what .ci/run does)
+
+Setup is a virtual environment in .venv with the project and its test tools installed; it is
+redone only when pyproject.toml changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PY = BIN / "python"
+STAMP = VENV / ".installed"
+
+
+def run(*args: str | Path, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    print("+", " ".join(str(a) for a in args), flush=True)
+    subprocess.run([str(a) for a in args], check=True, cwd=ROOT, **kwargs)
+
+
+def setup() -> None:
+    if sys.version_info < (3, 11):
+        sys.exit(f"clearance-gateway needs Python 3.11 or newer; this is {sys.version.split()[0]}")
+    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if STAMP.exists() and STAMP.read_text() == wanted and PY.exists():
+        return
+    if not PY.exists():
+        print("Creating the virtual environment in .venv ...", flush=True)
+        venv.EnvBuilder(with_pip=True, clear=True).create(VENV)
+    run(PY, "-m", "pip", "install", "--quiet", "--upgrade", "pip")
+    run(PY, "-m", "pip", "install", "--quiet", "-e", ".[test]")
+    STAMP.write_text(wanted)
+
+
+def demo(args: list[str]) -> None:
+    setup()
+    workdir = ROOT / "var" / "demo"
+    workdir.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "GATEWAY_POLICY_DIR": str(ROOT / "policy"),
+           "GATEWAY_DATABASE_URL": os.environ.get("GATEWAY_DATABASE_URL", f"sqlite:///{workdir / 'demo.db'}"),
+           "GATEWAY_DOCUMENT_DIR": str(workdir / "documents")}
+    os.execve(str(BIN / "clearance-gateway"), ["clearance-gateway", "serve", "--demo", *args], env)
+
+
+def test(args: list[str]) -> None:
+    setup()
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    ruff = BIN / "ruff"
+    if ruff.exists():
+        run(ruff, "check", "gateway", "models", "tests", "bench", "tasks.py", env=env)
+    code = subprocess.call([str(PY), "-m", "pytest", *args], cwd=ROOT, env=env)
+    sys.exit(code)
+
+
+def main() -> None:
+    commands = {"demo": demo, "test": test}
+    if len(sys.argv) < 2 or sys.argv[1] not in commands:
+        print(__doc__)
+        sys.exit(2)
+    commands[sys.argv[1]](sys.argv[2:])
+
+
+if __name__ == "__main__":
+    main()

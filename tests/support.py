@@ -1,0 +1,150 @@
+"""Test support: databases on both backends, signing keys, a settable clock, a gateway under test."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+
+from gateway.app import create_app
+from gateway.settings import Settings
+
+REPO = Path(__file__).resolve().parents[1]
+POLICY_DIR = REPO / "policy"
+PG_ADMIN_URL = os.environ.get("GATEWAY_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+ISSUER, AUDIENCE = "https://idp.test", "clearance-gateway-test"
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def postgres_reachable() -> bool:
+    try:
+        engine = create_engine(PG_ADMIN_URL, connect_args={"connect_timeout": 3})
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        engine.dispose()
+        return True
+    except Exception:
+        return False
+
+
+@contextmanager
+def fresh_database(backend: str, directory: Path) -> Iterator[str]:
+    """A new, empty database on `backend`, dropped afterwards."""
+    if backend == "sqlite":
+        yield f"sqlite:///{directory / f'gw-{uuid.uuid4().hex[:8]}.db'}"
+        return
+    if not postgres_reachable():
+        if IN_CI:
+            pytest.fail(f"PostgreSQL is not reachable at {PG_ADMIN_URL}; under CI=true its tests must run")
+        pytest.skip("PostgreSQL is not reachable (set CI=true to make this a failure)")
+    name = f"cg_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@dataclass
+class Keys:
+    """The test identity provider: signs tokens the gateway under test accepts."""
+
+    jwks_file: Path
+    private_key: ec.EllipticCurvePrivateKey = field(default_factory=lambda: ec.generate_private_key(ec.SECP256R1()))
+    kid: str = "test-key-1"
+
+    def __post_init__(self) -> None:
+        public = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(self.private_key.public_key()))
+        public |= {"kid": self.kid, "use": "sig", "alg": "ES256"}
+        self.jwks_file.write_text(json.dumps({"keys": [public]}))
+
+    def token(self, *scopes: str, sub: str = "pep-1", lifetime: int = 600, headers: dict[str, Any] | None = None,
+              **claims: Any) -> str:
+        now = int(time.time())
+        body = {"iss": ISSUER, "aud": AUDIENCE, "sub": sub, "scope": " ".join(scopes), "iat": now,
+                "exp": now + lifetime, "client_id": "test-client", **claims}
+        body = {k: v for k, v in body.items() if v is not None}
+        return jwt.encode(body, self.private_key, algorithm="ES256", headers={"kid": self.kid, **(headers or {})})
+
+    def auth(self, *scopes: str, **kwargs: Any) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(*scopes, **kwargs)}"}
+
+
+class Clock:
+    """The gateway's clock, settable by tests."""
+
+    def __init__(self, now: datetime | None = None):
+        self.now = now or datetime(2026, 6, 1, 3, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def set(self, iso: str) -> None:
+        self.now = datetime.fromisoformat(iso)
+
+
+@dataclass
+class Gateway:
+    """A gateway under test, reached through its real ASGI app."""
+
+    client: TestClient
+    keys: Keys
+    clock: Clock
+    settings: Settings
+
+    @property
+    def container(self):  # type: ignore[no-untyped-def]
+        return self.client.app.state.container  # type: ignore[attr-defined]
+
+    def import_bundle(self, bundle: dict[str, Any]) -> dict[str, Any]:
+        response = self.client.post("/v1/admin/registry/import", json=bundle, headers=self.keys.auth("registry:admin"))
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def evaluate(self, person: str, document: str, action: str = "read", at: str | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {"subject": {"type": "person", "id": person},
+                                "resource": {"type": "document", "id": document}, "action": {"name": action}}
+        scopes = ["authz:evaluate"]
+        if at is not None:
+            body["context"] = {"time": at}
+            scopes.append("authz:simulate")
+        response = self.client.post("/access/v1/evaluation", json=body, headers=self.keys.auth(*scopes))
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def codes(self, person: str, document: str, action: str = "read", at: str | None = None) -> list[str]:
+        answer = self.evaluate(person, document, action, at)
+        codes = [r["code"] for r in answer["context"]["reasons"]]
+        assert answer["decision"] is (not codes), answer
+        return codes
+
+
+@contextmanager
+def running_gateway(db_url: str, directory: Path, keys: Keys, clock: Clock | None = None,
+                    policy_dir: Path = POLICY_DIR, **overrides: Any) -> Iterator[Gateway]:
+    clock = clock or Clock()
+    settings = Settings(
+        database_url=db_url, policy_dir=policy_dir, document_dir=directory / "documents",
+        jwks_file=keys.jwks_file, jwt_issuer=ISSUER, jwt_audience=AUDIENCE,
+        master_key="MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=", db_pool_size=5, **overrides,
+    )
+    app = create_app(settings, clock=clock)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield Gateway(client, keys, clock, settings)
