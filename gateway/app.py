@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gateway import __version__
-from gateway.api import admin, authzen, health
+from gateway.api import admin, authzen, documents, health
 from gateway.container import Container, build_container
 from gateway.errors import PROBLEM_BASE, FieldError, InvalidInput, Problem
 from gateway.logging_setup import configure_logging
@@ -24,7 +24,9 @@ from gateway.settings import Settings
 
 log = structlog.get_logger("gateway.http")
 PROBLEM_JSON = "application/problem+json"
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+# AuthZEN: X-Request-ID is "an arbitrary string" and the same one MUST come back. Any printable ASCII
+# is echoed (and logged); only what the log's request_id column cannot hold is replaced by our own.
+_REQUEST_ID = re.compile(r"^[\x20-\x7E]{1,200}\Z")
 
 
 def create_app(settings: Settings | None = None, *, container: Container | None = None,
@@ -46,7 +48,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         lifespan=lifespan,
     )
     app.state.container = container
-    for router in (health.router, authzen.router, admin.router):
+    for router in (health.router, authzen.router, documents.router, admin.router):
         app.include_router(router)
     _install_problem_handlers(app)
     _install_middleware(app, settings)
@@ -83,7 +85,12 @@ def _install_problem_handlers(app: FastAPI) -> None:
 
 
 def _install_middleware(app: FastAPI, settings: Settings) -> None:
-    limit = settings.max_body_bytes
+    def limit_for(path: str) -> int:
+        if path.startswith("/v1/admin/documents"):
+            return settings.max_upload_bytes
+        if path.startswith("/v1/admin/registry/import"):
+            return settings.max_import_bytes
+        return settings.max_body_bytes
 
     @app.middleware("http")
     async def context(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
@@ -94,6 +101,7 @@ def _install_middleware(app: FastAPI, settings: Settings) -> None:
         structlog.contextvars.bind_contextvars(request_id=request_id)
         started = time.perf_counter()
         length = request.headers.get("content-length")
+        limit = request.state.body_limit = limit_for(request.url.path)
         if length is not None and (not length.isdigit() or int(length) > limit):
             response: Response = JSONResponse(
                 {"type": PROBLEM_BASE + "too-large", "title": "Request body too large", "status": 413,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlmodel import SQLModel
 
 import models  # noqa: F401  (registers every table on SQLModel.metadata)
@@ -21,6 +21,7 @@ def make_engine(settings: Settings) -> Engine:
             max_overflow=settings.db_max_overflow,
         )
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     return create_engine(
         url,
@@ -30,7 +31,19 @@ def make_engine(settings: Settings) -> Engine:
     )
 
 
+READ_ONLY = {"gateway_read_only": True}  # execution option: a transaction that will not write
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    """Writers take the write lock up front. A deferred transaction that reads and then writes
+    cannot upgrade its lock once another writer committed (SQLITE_BUSY_SNAPSHOT, which skips the
+    busy timeout), so concurrent decisions would fail instead of waiting their turn."""
+    read_only = conn.get_execution_options().get("gateway_read_only", False)
+    conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None  # pysqlite must not BEGIN on its own: _sqlite_begin does
     cursor = dbapi_connection.cursor()
     # WAL lets readers work beside the writer; FULL makes every commit durable before we answer.
     cursor.execute("PRAGMA journal_mode=WAL")

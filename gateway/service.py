@@ -16,6 +16,7 @@ from gateway.audit.writer import decision_row, write_decisions
 from gateway.auth import Caller
 from gateway.decision.calendar import local_day
 from gateway.decision.engine import Decision, decide
+from gateway.decision.facts import Facts
 from gateway.errors import Unavailable
 from gateway.ids import new_ulid
 from gateway.policy_holder import PolicyHolder
@@ -23,6 +24,20 @@ from gateway.registry.snapshot import FactResolver
 
 log = structlog.get_logger("gateway.decisions")
 Clock = Callable[[], datetime]
+
+
+_CONTROL = {i: f"\\x{i:02x}" for i in [*range(32), 127]}
+
+
+def clip(value: str | None, limit: int = 256) -> str | None:
+    """Ids are logged as given, but with control characters escaped (PostgreSQL refuses NUL) and
+    never longer than their column: whatever a caller sends, the log write must not fail."""
+    if value is None:
+        return None
+    value = value.translate(_CONTROL)
+    if len(value) <= limit:
+        return value
+    return value[: limit - 12] + "…(truncated)"
 
 
 def system_clock() -> datetime:
@@ -44,6 +59,7 @@ class Outcome:
     policy_version: str
     evaluated_at: datetime
     simulation: bool
+    facts: Facts
 
 
 class DecisionService:
@@ -75,25 +91,30 @@ class DecisionService:
         outcomes: list[Outcome] = []
         rows = []
         try:
-            with self.engine.begin() as conn:
-                snapshot = self.resolver.current(conn)
-                for question in questions:
-                    at = question.at or now
-                    decision = decide(snapshot.facts(question.person_id, question.document_id),
-                                      question.action, local_day(at, self.zone), policy)
-                    outcome = Outcome(new_ulid(), decision, policy.version, at, question.at is not None)
-                    outcomes.append(outcome)
-                    rows.append(decision_row(
-                        decision_id=outcome.decision_id, logged_at=now, evaluated_at=at,
-                        caller_sub=caller.sub, caller_client=caller.client, request_id=request_id,
-                        channel=channel, person_id=question.person_id, document_id=question.document_id,
-                        action=question.action, allowed=decision.allowed,
-                        reasons=[r.as_dict() for r in decision.reasons], policy_version=policy.version,
-                        facts=decision.facts_used, simulation=outcome.simulation,
-                        latency_us=(time.perf_counter_ns() - started) // 1000,
-                    ))
-                    if stop_after is not None and stop_after(decision.allowed):
-                        break
+            snapshot = self.resolver.current()
+        except SQLAlchemyError as exc:
+            log.error("registry.unavailable", error=type(exc).__name__)
+            raise Unavailable("the registry cannot be read, so no decision is given; retry shortly") from exc
+        for question in questions:
+            at = question.at or now
+            facts = snapshot.facts(question.person_id, question.document_id)
+            decision = decide(facts, question.action, local_day(at, self.zone), policy)
+            outcome = Outcome(new_ulid(), decision, policy.version, at, question.at is not None, facts)
+            outcomes.append(outcome)
+            rows.append(decision_row(
+                decision_id=outcome.decision_id, logged_at=now, evaluated_at=at,
+                caller_sub=clip(caller.sub), caller_client=clip(caller.client), request_id=request_id,
+                channel=channel, person_id=clip(question.person_id),
+                document_id=clip(question.document_id), action=clip(question.action), allowed=decision.allowed,
+                reasons=[r.as_dict() for r in decision.reasons], policy_version=policy.version,
+                facts={**decision.facts_used, "registry_version": snapshot.version},
+                simulation=outcome.simulation,
+                latency_us=(time.perf_counter_ns() - started) // 1000,
+            ))
+            if stop_after is not None and stop_after(decision.allowed):
+                break
+        try:
+            with self.engine.begin() as conn:  # a short write: the log rows only
                 write_decisions(conn, rows)
         except SQLAlchemyError as exc:
             log.error("decision_log.unavailable", error=type(exc).__name__, decisions=len(rows))

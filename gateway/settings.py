@@ -25,7 +25,9 @@ class Settings(BaseSettings):
     jwt_audience: str = "clearance-gateway"
     timezone: str = "Asia/Tokyo"
     max_batch: int = Field(default=1000, ge=1, le=100_000)
-    max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024, description="decision requests")
+    max_import_bytes: int = Field(default=512 * 1024 * 1024, ge=1024, description="registry bundles")
+    max_upload_bytes: int = Field(default=8 * 1024**3, ge=1024, description="document uploads")
     db_pool_size: int = Field(default=10, ge=1)
     db_max_overflow: int = Field(default=20, ge=0)
     log_level: str = "INFO"

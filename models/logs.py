@@ -22,13 +22,13 @@ class DecisionRecord(SQLModel, table=True):
     schema_version: int = RECORD_SCHEMA
     logged_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     evaluated_at: datetime = Field(sa_type=UTCDateTime)  # the instant decided for (context.time)
-    caller_sub: str = Field(max_length=200)
-    caller_client: str | None = Field(default=None, max_length=200)
+    caller_sub: str = Field(max_length=256)
+    caller_client: str | None = Field(default=None, max_length=256)
     request_id: str | None = Field(default=None, max_length=200)
     channel: str = Field(max_length=16)  # authzen | release
-    person_id: str = Field(max_length=200)
-    document_id: str = Field(max_length=200)
-    action: str = Field(max_length=200)
+    person_id: str = Field(max_length=256)
+    document_id: str = Field(max_length=256)
+    action: str = Field(max_length=256)
     allowed: bool
     reasons: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     reason_codes: str = Field(default="", max_length=400)  # space-separated, for filtering

@@ -31,7 +31,8 @@ def test_a_decision_is_logged_with_the_facts_it_rested_on(gateway: Gateway) -> N
     assert (row["person_id"], row["document_id"], row["action"], row["channel"]) == ("C-OK", "D-ESI", "read", "authzen")
     assert row["policy_version"] == answer["context"]["policy_version"].strip() and row["policy_version"].startswith("sha256:")
     assert row["facts"] == {"designation": "G-ESI", "clearance": "A-C-OK", "certification": "CERT-ACME",
-                            "contract": "K-ACME", "roster": "G-ESI/C-OK"}
+                            "contract": "K-ACME", "roster": "G-ESI/C-OK", "registry_version": row["facts"]["registry_version"]}
+    assert row["facts"]["registry_version"] > 0  # one consistent snapshot, and which
     assert row["simulation"] is False and row["latency_us"] >= 0
     assert row["evaluated_at"].isoformat() == "2026-06-01T03:00:00+00:00"
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, ConfigDict
 
-from gateway.api.deps import ContainerDep, request_id, scoped
+from gateway.api.deps import ContainerDep, bounded_body, request_id, scoped
 from gateway.auth import Caller
 from gateway.decision.policy import PolicyError
 from gateway.errors import FieldError, InvalidInput
+from gateway.registry import documents
 from gateway.registry.changes import Actor, record_changes
 from gateway.registry.importer import import_bundle, parse_bundle
 
@@ -21,7 +23,7 @@ router = APIRouter(prefix="/v1/admin", tags=["administration"])
              openapi_extra={"requestBody": {"required": True, "content": {"application/json": {}}}})
 async def registry_import(request: Request, container: ContainerDep,
                           caller: Caller = scoped("registry:admin")) -> dict[str, Any]:
-    bundle = parse_bundle(await request.body())
+    bundle = parse_bundle(await bounded_body(request))
     actor = Actor(caller.sub, request_id(request))
     result = await run_in_threadpool(import_bundle, container.engine, bundle, actor, container.store)
     return result.as_dict()
@@ -50,3 +52,36 @@ async def policy_reload(request: Request, container: ContainerDep,
                      "before": {"version": before}, "after": {"version": policy.version}}])
         await run_in_threadpool(record)
     return {**policy.summary, "changed": changed}
+
+
+@router.post("/documents", summary="Upload a document's content (multipart) and classify it", status_code=201)
+async def upload_document(
+    request: Request,
+    container: ContainerDep,
+    id: str = Form(description="the document's id"),  # noqa: A002
+    title: str = Form(),
+    file: UploadFile = File(description="the content; streamed to the encrypted store"),
+    media_type: str | None = Form(default=None, description="defaults to the part's Content-Type"),
+    designation_id: str | None = Form(default=None, description="none: an unclassified document"),
+    caller: Caller = scoped("registry:admin"),
+) -> dict[str, Any]:
+    def chunks():  # type: ignore[no-untyped-def]
+        while piece := file.file.read(1024 * 1024):
+            yield piece
+
+    return await run_in_threadpool(
+        documents.upload, container.engine, container.store, Actor(caller.sub, request_id(request)),
+        document_id=id, title=title, media_type=media_type or file.content_type or "application/octet-stream",
+        designation_id=designation_id or None, content=chunks())
+
+
+class Classification(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    designation_id: str | None
+
+
+@router.post("/documents/{document_id}/classification", summary="Re-classify a document (or declassify: null)")
+async def classify_document(document_id: str, body: Classification, request: Request, container: ContainerDep,
+                            caller: Caller = scoped("registry:admin")) -> dict[str, Any]:
+    return await run_in_threadpool(documents.classify, container.engine, Actor(caller.sub, request_id(request)),
+                                   document_id, body.designation_id)

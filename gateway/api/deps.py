@@ -10,7 +10,11 @@ from pydantic import BaseModel, ValidationError
 
 from gateway.auth import Caller
 from gateway.container import Container
-from gateway.errors import FieldError, InvalidInput
+from gateway.errors import FieldError, InvalidInput, Problem
+
+
+class BodyTooLarge(Problem):
+    status, kind, title = 413, "too-large", "Request body too large"
 
 
 def get_container(request: Request) -> Container:
@@ -44,13 +48,24 @@ def request_id(request: Request) -> str | None:
 
 
 async def json_body(request: Request) -> Any:
-    raw = await request.body()
+    raw = await bounded_body(request)
     if not raw:
         raise InvalidInput("the request needs a JSON body", [FieldError((), "empty body")])
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise InvalidInput("the body is not valid JSON", [FieldError((), str(exc))]) from exc
+
+
+async def bounded_body(request: Request) -> bytes:
+    limit = getattr(request.state, "body_limit", 2 * 1024 * 1024)
+    chunks, size = [], 0
+    async for chunk in request.stream():  # a chunked body has no Content-Length: count as it comes
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(f"the body may be at most {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 M = TypeVar("M", bound=BaseModel)

@@ -8,6 +8,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from gateway.api.deps import ContainerDep
+from gateway.db import READ_ONLY
 
 router = APIRouter(tags=["health"])
 
@@ -21,7 +22,7 @@ async def healthz() -> dict[str, str]:
 async def readyz(container: ContainerDep) -> JSONResponse:
     def probe() -> str | None:
         try:
-            with container.engine.connect() as conn:
+            with container.engine.connect().execution_options(**READ_ONLY) as conn:
                 conn.execute(text("SELECT 1"))
             return None
         except Exception as exc:

@@ -79,6 +79,9 @@ class RosterFact:
 class DocumentFact:
     id: str
     designation_id: str | None
+    media_type: str = "application/octet-stream"
+    size: int = 0
+    sha256: str = ""
 
 
 @dataclass(frozen=True, slots=True)

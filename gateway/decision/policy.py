@@ -16,6 +16,7 @@ import ast
 import hashlib
 import logging
 import re
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -131,6 +132,9 @@ class Policy:
     _memo: dict[tuple[SubjectAttributes, ObjectAttributes, str], tuple[bool, tuple[str, ...]]] = field(
         default_factory=dict, repr=False
     )
+    # Casbin is not thread-safe, and CPython 3.11's ast.parse (which Casbin calls on every enforce)
+    # fails when threads race in it: cache misses are evaluated one at a time; hits take no lock.
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def evaluate(
         self, sub: SubjectAttributes, obj: ObjectAttributes, action: str
@@ -142,11 +146,15 @@ class Policy:
         hit = self._memo.get(key)
         if hit is not None:
             return hit
-        answer = self._evaluate_uncached(sub, obj, action)
-        if len(self._memo) >= _CACHE_LIMIT:
-            self._memo.clear()
-        self._memo[key] = answer
-        return answer
+        with self._lock:
+            hit = self._memo.get(key)
+            if hit is not None:
+                return hit
+            answer = self._evaluate_uncached(sub, obj, action)
+            if len(self._memo) >= _CACHE_LIMIT:
+                self._memo.clear()
+            self._memo[key] = answer
+            return answer
 
     def _evaluate_uncached(
         self, sub: SubjectAttributes, obj: ObjectAttributes, action: str

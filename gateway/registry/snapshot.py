@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, Engine, func, select
 
+from gateway.db import READ_ONLY
 from gateway.decision.facts import (
     AssessmentFact,
     CertificationFact,
@@ -84,8 +85,8 @@ def load_snapshot(conn: Connection) -> RegistrySnapshot:
         for r in conn.execute(select(Designation.__table__))  # type: ignore[attr-defined]
     }
     documents = {
-        r.id: DocumentFact(r.id, r.designation_id)
-        for r in conn.execute(select(Document.id, Document.designation_id))
+        r.id: DocumentFact(r.id, r.designation_id, r.media_type, r.size, r.sha256)
+        for r in conn.execute(select(Document.__table__))  # type: ignore[attr-defined]
     }
     assessments: dict[str, list[AssessmentFact]] = defaultdict(list)
     for r in conn.execute(select(Assessment.__table__)):  # type: ignore[attr-defined]
@@ -126,8 +127,10 @@ class FactResolver:
         self._lock = threading.Lock()
         self.rebuilds = 0
 
-    def current(self, conn: Connection) -> RegistrySnapshot:
-        version = registry_version(conn)
+    def current(self) -> RegistrySnapshot:
+        """The snapshot of the registry's latest version (one indexed read to learn it)."""
+        with self._engine.connect().execution_options(**READ_ONLY) as conn:
+            version = registry_version(conn)
         snapshot = self._snapshot
         if snapshot.version == version:
             return snapshot
@@ -138,7 +141,7 @@ class FactResolver:
             return self._snapshot
 
     def _rebuild(self) -> RegistrySnapshot:
-        options = {} if self._engine.dialect.name == "sqlite" else {"isolation_level": "REPEATABLE READ"}
+        options = READ_ONLY if self._engine.dialect.name == "sqlite" else {"isolation_level": "REPEATABLE READ"}
         with self._engine.connect().execution_options(**options) as conn, conn.begin():
             return load_snapshot(conn)
 

@@ -184,6 +184,17 @@ class DocumentStore:
         raise IntegrityError(f"chunk {index} failed its authentication tag")
 
 
+def verified(chunks: Iterator[bytes], expected_sha256: str) -> int:
+    """Drain a content, checking every tag and the plaintext's sha256; return its size."""
+    digest, size = hashlib.sha256(), 0
+    for chunk in chunks:
+        digest.update(chunk)
+        size += len(chunk)
+    if digest.hexdigest() != expected_sha256:
+        raise IntegrityError("the content does not match the sha256 the registry holds")
+    return size
+
+
 def _rechunk(chunks: Iterable[bytes]) -> Iterator[bytes]:
     buffer = bytearray()
     for piece in chunks:
