@@ -47,18 +47,20 @@ def demo(args: list[str]) -> None:
     setup()
     workdir = ROOT / "var" / "demo"
     workdir.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "GATEWAY_POLICY_DIR": str(ROOT / "policy"),
-           "GATEWAY_DATABASE_URL": os.environ.get("GATEWAY_DATABASE_URL", f"sqlite:///{workdir / 'demo.db'}"),
-           "GATEWAY_DOCUMENT_DIR": str(workdir / "documents")}
+    env = {
+        **os.environ,
+        "GATEWAY_POLICY_DIR": str(ROOT / "policy"),
+        "GATEWAY_DATABASE_URL": os.environ.get("GATEWAY_DATABASE_URL", f"sqlite:///{workdir / 'demo.db'}"),
+        "GATEWAY_DOCUMENT_DIR": str(workdir / "documents"),
+    }
     os.execve(str(BIN / "clearance-gateway"), ["clearance-gateway", "serve", "--demo", *args], env)
 
 
 def test(args: list[str]) -> None:
     setup()
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
-    ruff = BIN / "ruff"
-    if ruff.exists():
-        run(ruff, "check", "gateway", "models", "tests", "bench", "tasks.py", env=env)
+    paths = [p for p in ("gateway", "models", "tests", "bench", "tasks.py") if (ROOT / p).exists()]
+    run(BIN / "ruff", "check", *paths, env=env)
     code = subprocess.call([str(PY), "-m", "pytest", *args], cwd=ROOT, env=env)
     sys.exit(code)
 

@@ -29,8 +29,9 @@ PROBLEM_JSON = "application/problem+json"
 _REQUEST_ID = re.compile(r"^[\x20-\x7E]{1,200}\Z")
 
 
-def create_app(settings: Settings | None = None, *, container: Container | None = None,
-               clock: Clock = system_clock) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, *, container: Container | None = None, clock: Clock = system_clock
+) -> FastAPI:
     settings = settings or Settings()
     configure_logging(settings.log_level)
     container = container or build_container(settings, clock)
@@ -71,16 +72,24 @@ def _install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        body = {"type": PROBLEM_BASE + f"http-{exc.status_code}", "title": str(exc.detail),
-                "status": exc.status_code, "detail": str(exc.detail)}
+        body = {
+            "type": PROBLEM_BASE + f"http-{exc.status_code}",
+            "title": str(exc.detail),
+            "status": exc.status_code,
+            "detail": str(exc.detail),
+        }
         return JSONResponse(body, status_code=exc.status_code, media_type=PROBLEM_JSON)
 
     @app.exception_handler(Exception)
     async def on_crash(request: Request, exc: Exception) -> JSONResponse:
         log.error("request.crashed", error=type(exc).__name__, exc_info=exc)
-        body = {"type": PROBLEM_BASE + "internal", "title": "Internal error", "status": 500,
-                "detail": "the gateway failed to handle this request; it was not allowed. "
-                f"Quote request id {getattr(request.state, 'request_id', '-')} to an administrator."}
+        body = {
+            "type": PROBLEM_BASE + "internal",
+            "title": "Internal error",
+            "status": 500,
+            "detail": "the gateway failed to handle this request; it was not allowed. "
+            f"Quote request id {getattr(request.state, 'request_id', '-')} to an administrator.",
+        }
         return JSONResponse(body, status_code=500, media_type=PROBLEM_JSON)
 
 
@@ -104,12 +113,25 @@ def _install_middleware(app: FastAPI, settings: Settings) -> None:
         limit = request.state.body_limit = limit_for(request.url.path)
         if length is not None and (not length.isdigit() or int(length) > limit):
             response: Response = JSONResponse(
-                {"type": PROBLEM_BASE + "too-large", "title": "Request body too large", "status": 413,
-                 "detail": f"the body may be at most {limit} bytes"}, status_code=413, media_type=PROBLEM_JSON)
+                {
+                    "type": PROBLEM_BASE + "too-large",
+                    "title": "Request body too large",
+                    "status": 413,
+                    "detail": f"the body may be at most {limit} bytes",
+                },
+                status_code=413,
+                media_type=PROBLEM_JSON,
+            )
         else:
             response = await call_next(request)
         response.headers["X-Request-ID"] = request_id
         caller = getattr(request.state, "caller", None)
-        log.info("request", method=request.method, path=request.url.path, status=response.status_code,
-                 ms=round((time.perf_counter() - started) * 1000, 2), caller=caller.sub if caller else None)
+        log.info(
+            "request",
+            method=request.method,
+            path=request.url.path,
+            status=response.status_code,
+            ms=round((time.perf_counter() - started) * 1000, 2),
+            caller=caller.sub if caller else None,
+        )
         return response

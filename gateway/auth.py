@@ -42,8 +42,10 @@ class Caller:
     def require(self, *scopes: str) -> None:
         """Any one of `scopes` will do."""
         if not any(s in self.scopes for s in scopes):
-            raise Forbidden(f"this call needs the scope {' or '.join(scopes)}; the token carries "
-                            f"{' '.join(sorted(self.scopes)) or 'none'}")
+            raise Forbidden(
+                f"this call needs the scope {' or '.join(scopes)}; the token carries "
+                f"{' '.join(sorted(self.scopes)) or 'none'}"
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,8 +184,14 @@ class DevelopmentIssuer:
 
     def mint(self, sub: str, scopes: list[str], ttl_seconds: int = 12 * 3600, client: str | None = None) -> str:
         now = int(time.time())
-        claims = {"iss": self.issuer, "aud": self.audience, "sub": sub, "scope": " ".join(scopes),
-                  "iat": now, "exp": now + ttl_seconds}
+        claims = {
+            "iss": self.issuer,
+            "aud": self.audience,
+            "sub": sub,
+            "scope": " ".join(scopes),
+            "iat": now,
+            "exp": now + ttl_seconds,
+        }
         if client:
             claims["client_id"] = client
         return jwt.encode(claims, self.private_key, algorithm="ES256", headers={"kid": self.KID})

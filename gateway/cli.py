@@ -19,10 +19,14 @@ from gateway.decision.calendar import local_day
 from gateway.errors import InvalidInput
 from gateway.settings import Settings
 
-app = typer.Typer(help="clearance-gateway: policy-as-code access control for designated information.",
-                  no_args_is_help=True, add_completion=False)
-registry_app = typer.Typer(help="Load and inspect the registry (organs, persons, clearances, designations...).",
-                           no_args_is_help=True)
+app = typer.Typer(
+    help="clearance-gateway: policy-as-code access control for designated information.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+registry_app = typer.Typer(
+    help="Load and inspect the registry (organs, persons, clearances, designations...).", no_args_is_help=True
+)
 app.add_typer(registry_app, name="registry")
 out = Console()
 err = Console(stderr=True)
@@ -36,12 +40,11 @@ def serve(
     demo: Annotated[bool, typer.Option(help="load the demo registry first and print the cases to try")] = False,
 ) -> None:
     """Start the gateway. With no configuration: SQLite in the working directory, policy from ./policy."""
+    import os
+
     import uvicorn
 
     from gateway.container import build_container
-
-    import os
-
     from gateway.logging_setup import configure_logging
 
     os.environ.setdefault("GATEWAY_PUBLIC_URL", f"http://{host}:{port}")
@@ -53,8 +56,15 @@ def serve(
     if container.dev_issuer is not None:
         _print_dev_tokens(container, host, port, demo)
     container.close()
-    uvicorn.run("gateway.asgi:app", host=host, port=port, workers=workers, log_level="warning",
-                access_log=False, proxy_headers=False)
+    uvicorn.run(
+        "gateway.asgi:app",
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+        access_log=False,
+        proxy_headers=False,
+    )
 
 
 def _import_demo(container) -> None:  # type: ignore[no-untyped-def]
@@ -66,27 +76,36 @@ def _import_demo(container) -> None:  # type: ignore[no-untyped-def]
     bundle = parse_bundle(json.dumps(demo_bundle(today)))
     result = import_bundle(container.engine, bundle, Actor("cli:demo"), container.store)
     created = sum(result.created.values())
-    out.print(f"[green]Demo registry loaded[/] ({created} entries created, "
-              f"{sum(result.updated.values())} updated, dated relative to {today}).")
+    out.print(
+        f"[green]Demo registry loaded[/] ({created} entries created, "
+        f"{sum(result.updated.values())} updated, dated relative to {today})."
+    )
 
 
 def _print_dev_tokens(container, host: str, port: int, demo: bool) -> None:  # type: ignore[no-untyped-def]
     from gateway.demo import DEMO_CASES
 
     issuer = container.dev_issuer
-    out.print("\nDevelopment tokens, one per scope (valid 12 hours; signed by a local development key):",
-              style="bold")
+    out.print("\nDevelopment tokens, one per scope (valid 12 hours; signed by a local development key):", style="bold")
     tokens = {}
     for scope, meaning in SCOPES.items():
         tokens[scope] = issuer.mint(f"dev-{scope.split(':')[0]}", [scope], client="dev-cli")
         out.print(f"[cyan]{scope}[/] ({meaning}):")
         out.print(tokens[scope], soft_wrap=True, markup=False, highlight=False)
     base = f"http://{host}:{port}"
-    body = json.dumps({"subject": {"type": "person", "id": "P-0001"}, "resource": {"type": "document", "id": "DOC-0001"},
-                       "action": {"name": "read"}})
+    body = json.dumps(
+        {
+            "subject": {"type": "person", "id": "P-0001"},
+            "resource": {"type": "document", "id": "DOC-0001"},
+            "action": {"name": "read"},
+        }
+    )
     out.print("\nTry a decision:\n", style="bold")
-    out.print(f"curl -s {base}/access/v1/evaluation -H 'Authorization: Bearer {tokens['authz:evaluate']}' "
-              f"-H 'Content-Type: application/json' -d {shlex.quote(body)}", soft_wrap=True)
+    out.print(
+        f"curl -s {base}/access/v1/evaluation -H 'Authorization: Bearer {tokens['authz:evaluate']}' "
+        f"-H 'Content-Type: application/json' -d {shlex.quote(body)}",
+        soft_wrap=True,
+    )
     if demo:
         cases = Table(title="Demo cases: change the subject and resource ids in the curl line above")
         for column in ("person", "document", "shows"):
@@ -121,15 +140,19 @@ def token(
 
 @registry_app.command("import")
 def registry_import(
-    file: Annotated[Path, typer.Argument(help="a registry bundle (JSON, the format of api.md)", exists=True,
-                                         dir_okay=False, readable=True)],
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="a registry bundle (JSON, the format of api.md)", exists=True, dir_okay=False, readable=True
+        ),
+    ],
     actor: Annotated[str, typer.Option(help="who is importing, for the change log (R4)")] = "cli",
 ) -> None:
     """Import a registry bundle into the configured database: all of it, or nothing."""
+    from gateway.container import _master_key
     from gateway.db import create_schema, make_engine
     from gateway.registry.changes import Actor
     from gateway.registry.importer import import_bundle, parse_bundle
-    from gateway.container import _master_key
     from gateway.store import DocumentStore, FilesystemBackend
 
     settings = Settings()
@@ -139,8 +162,13 @@ def registry_import(
     try:
         bundle = parse_bundle(file.read_bytes())
         sections = 9
-        with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                      console=err, transient=True) as progress:
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total}"),
+            console=err,
+            transient=True,
+        ) as progress:
             task = progress.add_task("importing", total=sections)
 
             def step(name: str, count: int) -> None:

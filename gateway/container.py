@@ -49,8 +49,11 @@ def build_container(settings: Settings, clock: Clock = system_clock) -> Containe
     else:
         dev_issuer = DevelopmentIssuer(dev_issuer_path(settings), settings.jwt_issuer, settings.jwt_audience)
         keys = [dev_issuer.verification_key]
-        log.warning("auth.development_key", detail="GATEWAY_JWKS_FILE is not set: tokens are signed by a "
-                    "development key on this machine. Never run like this in production.")
+        log.warning(
+            "auth.development_key",
+            detail="GATEWAY_JWKS_FILE is not set: tokens are signed by a "
+            "development key on this machine. Never run like this in production.",
+        )
     verifier = TokenVerifier(keys, settings.jwt_issuer, settings.jwt_audience)
     store = DocumentStore(FilesystemBackend(settings.document_dir), _master_key(settings))
     decisions = DecisionService(engine, resolver, policies, settings.zone, clock)
@@ -64,7 +67,11 @@ def _master_key(settings: Settings) -> MasterKey:
         return MasterKey.from_base64(settings.master_key_file.read_text())
     path = settings.document_dir.parent / "dev-master.key"
     key, created = MasterKey.load_or_create(path)
-    log.warning("store.development_master_key", path=str(path), created=created,
-                detail="GATEWAY_MASTER_KEY(_FILE) is not set: documents are encrypted with a development key "
-                "kept beside them. Set a real master key before storing real documents.")
+    log.warning(
+        "store.development_master_key",
+        path=str(path),
+        created=created,
+        detail="GATEWAY_MASTER_KEY(_FILE) is not set: documents are encrypted with a development key "
+        "kept beside them. Set a real master key before storing real documents.",
+    )
     return key

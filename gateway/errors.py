@@ -37,8 +37,14 @@ class Problem(Exception):
     kind = "internal"
     title = "Internal error"
 
-    def __init__(self, detail: str, *, status: int | None = None, extra: dict[str, Any] | None = None,
-                 headers: dict[str, str] | None = None):
+    def __init__(
+        self,
+        detail: str,
+        *,
+        status: int | None = None,
+        extra: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ):
         super().__init__(detail)
         self.detail = detail
         if status is not None:
@@ -47,8 +53,13 @@ class Problem(Exception):
         self.headers = headers or {}
 
     def body(self) -> dict[str, Any]:
-        return {"type": PROBLEM_BASE + self.kind, "title": self.title, "status": self.status,
-                "detail": self.detail, **self.extra}
+        return {
+            "type": PROBLEM_BASE + self.kind,
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+            **self.extra,
+        }
 
 
 class InvalidInput(Problem):

@@ -63,8 +63,14 @@ class Outcome:
 
 
 class DecisionService:
-    def __init__(self, engine: Engine, resolver: FactResolver, policies: PolicyHolder, zone: ZoneInfo,
-                 clock: Clock = system_clock):
+    def __init__(
+        self,
+        engine: Engine,
+        resolver: FactResolver,
+        policies: PolicyHolder,
+        zone: ZoneInfo,
+        clock: Clock = system_clock,
+    ):
         self.engine = engine
         self.resolver = resolver
         self.policies = policies
@@ -101,16 +107,26 @@ class DecisionService:
             decision = decide(facts, question.action, local_day(at, self.zone), policy)
             outcome = Outcome(new_ulid(), decision, policy.version, at, question.at is not None, facts)
             outcomes.append(outcome)
-            rows.append(decision_row(
-                decision_id=outcome.decision_id, logged_at=now, evaluated_at=at,
-                caller_sub=clip(caller.sub), caller_client=clip(caller.client), request_id=request_id,
-                channel=channel, person_id=clip(question.person_id),
-                document_id=clip(question.document_id), action=clip(question.action), allowed=decision.allowed,
-                reasons=[r.as_dict() for r in decision.reasons], policy_version=policy.version,
-                facts={**decision.facts_used, "registry_version": snapshot.version},
-                simulation=outcome.simulation,
-                latency_us=(time.perf_counter_ns() - started) // 1000,
-            ))
+            rows.append(
+                decision_row(
+                    decision_id=outcome.decision_id,
+                    logged_at=now,
+                    evaluated_at=at,
+                    caller_sub=clip(caller.sub),
+                    caller_client=clip(caller.client),
+                    request_id=request_id,
+                    channel=channel,
+                    person_id=clip(question.person_id),
+                    document_id=clip(question.document_id),
+                    action=clip(question.action),
+                    allowed=decision.allowed,
+                    reasons=[r.as_dict() for r in decision.reasons],
+                    policy_version=policy.version,
+                    facts={**decision.facts_used, "registry_version": snapshot.version},
+                    simulation=outcome.simulation,
+                    latency_us=(time.perf_counter_ns() - started) // 1000,
+                )
+            )
             if stop_after is not None and stop_after(decision.allowed):
                 break
         try:

@@ -9,8 +9,16 @@ ESI_SPAN = ("2025-06-01", "2030-05-31")
 
 
 def _designation(id_: str, organ: str, scheme: str, start: str, end: str, **extra: Any) -> dict[str, Any]:
-    return {"id": id_, "organ_id": organ, "scheme": scheme, "category": "test/category", "summary": f"{id_} summary",
-            "designated_on": start, "expires_on": end, **extra}
+    return {
+        "id": id_,
+        "organ_id": organ,
+        "scheme": scheme,
+        "category": "test/category",
+        "summary": f"{id_} summary",
+        "designated_on": start,
+        "expires_on": end,
+        **extra,
+    }
 
 
 def _gov(id_: str, organ: str = "METI", **extra: Any) -> dict[str, Any]:
@@ -18,13 +26,33 @@ def _gov(id_: str, organ: str = "METI", **extra: Any) -> dict[str, Any]:
 
 
 def _con(id_: str, operator: str, department: str = "R&D") -> dict[str, Any]:
-    return {"id": id_, "name": f"Name of {id_}", "kind": "contractor", "operator_id": operator, "department": department}
+    return {
+        "id": id_,
+        "name": f"Name of {id_}",
+        "kind": "contractor",
+        "operator_id": operator,
+        "department": department,
+    }
 
 
-def _assess(id_: str, person: str, scheme: str = "esi", notified: str = "2025-06-01", organ: str = "METI",
-            result: str = "favourable", status: str = "active") -> dict[str, Any]:
-    return {"id": id_, "person_id": person, "organ_id": organ, "scheme": scheme, "result": result,
-            "notified_on": notified, "status": status}
+def _assess(
+    id_: str,
+    person: str,
+    scheme: str = "esi",
+    notified: str = "2025-06-01",
+    organ: str = "METI",
+    result: str = "favourable",
+    status: str = "active",
+) -> dict[str, Any]:
+    return {
+        "id": id_,
+        "person_id": person,
+        "organ_id": organ,
+        "scheme": scheme,
+        "result": result,
+        "notified_on": notified,
+        "status": status,
+    }
 
 
 def _roster(designation: str, person: str, start: str = "2025-06-01", until: str | None = None) -> dict[str, Any]:
@@ -43,16 +71,39 @@ def rules_bundle() -> dict[str, Any]:
         _designation("G-MOD", "MOD", "sds", *ESI_SPAN),
     ]
     documents = [
-        {"id": f"D-{d['id'][2:]}", "title": f"Document under {d['id']}", "designation_id": d["id"],
-         "media_type": "text/plain", "content_base64": base64.b64encode(d["id"].encode()).decode()}
+        {
+            "id": f"D-{d['id'][2:]}",
+            "title": f"Document under {d['id']}",
+            "designation_id": d["id"],
+            "media_type": "text/plain",
+            "content_base64": base64.b64encode(d["id"].encode()).decode(),
+        }
         for d in designations
     ] + [{"id": "D-PUB", "title": "Public", "designation_id": None, "content_base64": ""}]
     persons = [
-        _gov("P-OK"), _gov("P-LEAP"), _gov("P-SDS"), _gov("P-SUPER"), _gov("P-SUSP"), _gov("P-REV"),
-        _gov("P-REV-NEW"), _gov("P-MOD", "MOD"), _gov("P-METI-BY-MOD"), _gov("P-EXEMPT", office="minister_of_state"),
-        _gov("P-NOROSTER"), _gov("P-WINDOW"), _gov("P-NONE"), _gov("P-MULTI"), _gov("P-UNFAV"),
-        _con("C-OK", "ACME"), _con("C-SALES", "ACME", "Sales"), _con("C-BETA", "BETA"), _con("C-GAMMA", "GAMMA"),
-        _con("C-DELTA", "DELTA"), _con("C-EPS", "EPS"), _con("C-SDS", "ACME"), _con("C-MODCLR", "ACME"),
+        _gov("P-OK"),
+        _gov("P-LEAP"),
+        _gov("P-SDS"),
+        _gov("P-SUPER"),
+        _gov("P-SUSP"),
+        _gov("P-REV"),
+        _gov("P-REV-NEW"),
+        _gov("P-MOD", "MOD"),
+        _gov("P-METI-BY-MOD"),
+        _gov("P-EXEMPT", office="minister_of_state"),
+        _gov("P-NOROSTER"),
+        _gov("P-WINDOW"),
+        _gov("P-NONE"),
+        _gov("P-MULTI"),
+        _gov("P-UNFAV"),
+        _con("C-OK", "ACME"),
+        _con("C-SALES", "ACME", "Sales"),
+        _con("C-BETA", "BETA"),
+        _con("C-GAMMA", "GAMMA"),
+        _con("C-DELTA", "DELTA"),
+        _con("C-EPS", "EPS"),
+        _con("C-SDS", "ACME"),
+        _con("C-MODCLR", "ACME"),
         _con("C-ZETA", "ZETA"),
     ]
     assessments = [
@@ -83,29 +134,69 @@ def rules_bundle() -> dict[str, Any]:
         {"id": "ZETA", "name": "Zeta", "corporate_number": "2000012010019"},
     ]
     certifications = [
-        {"id": "CERT-ACME", "operator_id": "ACME", "organ_id": "METI", "certified_on": "2025-07-01", "status": "active"},
-        {"id": "CERT-GAMMA", "operator_id": "GAMMA", "organ_id": "METI", "certified_on": "2025-07-01", "status": "suspended"},
-        {"id": "CERT-DELTA", "operator_id": "DELTA", "organ_id": "METI", "certified_on": "2025-07-01", "status": "revoked"},
+        {
+            "id": "CERT-ACME",
+            "operator_id": "ACME",
+            "organ_id": "METI",
+            "certified_on": "2025-07-01",
+            "status": "active",
+        },
+        {
+            "id": "CERT-GAMMA",
+            "operator_id": "GAMMA",
+            "organ_id": "METI",
+            "certified_on": "2025-07-01",
+            "status": "suspended",
+        },
+        {
+            "id": "CERT-DELTA",
+            "operator_id": "DELTA",
+            "organ_id": "METI",
+            "certified_on": "2025-07-01",
+            "status": "revoked",
+        },
         {"id": "CERT-EPS", "operator_id": "EPS", "organ_id": "METI", "certified_on": "2025-07-01", "status": "active"},
         {"id": "CERT-ZETA", "operator_id": "ZETA", "organ_id": "MOD", "certified_on": "2025-07-01", "status": "active"},
     ]
 
-    def contract(id_: str, operator: str, end: str = "2027-06-30", designations: list[str] | None = None,
-                 organ: str = "METI") -> dict[str, Any]:
-        return {"id": id_, "operator_id": operator, "organ_id": organ, "starts_on": "2025-07-01", "ends_on": end,
-                "designation_ids": designations or ["G-ESI"], "departments": ["R&D"]}
+    def contract(
+        id_: str, operator: str, end: str = "2027-06-30", designations: list[str] | None = None, organ: str = "METI"
+    ) -> dict[str, Any]:
+        return {
+            "id": id_,
+            "operator_id": operator,
+            "organ_id": organ,
+            "starts_on": "2025-07-01",
+            "ends_on": end,
+            "designation_ids": designations or ["G-ESI"],
+            "departments": ["R&D"],
+        }
 
     contracts = [
         contract("K-ACME", "ACME", designations=["G-ESI", "G-SDS"]),
-        contract("K-GAMMA", "GAMMA"), contract("K-DELTA", "DELTA"), contract("K-EPS", "EPS", end="2026-03-31"),
+        contract("K-GAMMA", "GAMMA"),
+        contract("K-DELTA", "DELTA"),
+        contract("K-EPS", "EPS", end="2026-03-31"),
         contract("K-ZETA", "ZETA", designations=["G-MOD"], organ="MOD"),
     ]
     rosters = [
         *(_roster(g, "P-OK") for g in ("G-ESI", "G-SDS", "G-CAN", "G-FUT", "G-LONG")),
         _roster("G-LEAP", "P-LEAP"),
         *(_roster(g, "P-SDS") for g in ("G-ESI", "G-SDS", "G-SDS30")),
-        *(_roster("G-ESI", p) for p in ("P-SUPER", "P-SUSP", "P-REV", "P-REV-NEW", "P-MOD", "P-METI-BY-MOD",
-                                          "P-EXEMPT", "P-NONE", "P-UNFAV")),
+        *(
+            _roster("G-ESI", p)
+            for p in (
+                "P-SUPER",
+                "P-SUSP",
+                "P-REV",
+                "P-REV-NEW",
+                "P-MOD",
+                "P-METI-BY-MOD",
+                "P-EXEMPT",
+                "P-NONE",
+                "P-UNFAV",
+            )
+        ),
         _roster("G-MOD", "P-MOD"),
         _roster("G-CAN", "P-EXEMPT"),
         _roster("G-ESI", "P-WINDOW", "2026-01-01", "2026-12-31"),
@@ -115,9 +206,16 @@ def rules_bundle() -> dict[str, Any]:
         _roster("G-MOD", "C-ZETA"),
     ]
     return {
-        "organs": [{"id": "METI", "name": "Ministry of Economy, Trade and Industry"},
-                   {"id": "MOD", "name": "Ministry of Defense"}],
-        "operators": operators, "persons": persons, "assessments": assessments,
-        "certifications": certifications, "designations": designations, "contracts": contracts,
-        "rosters": rosters, "documents": documents,
+        "organs": [
+            {"id": "METI", "name": "Ministry of Economy, Trade and Industry"},
+            {"id": "MOD", "name": "Ministry of Defense"},
+        ],
+        "operators": operators,
+        "persons": persons,
+        "assessments": assessments,
+        "certifications": certifications,
+        "designations": designations,
+        "contracts": contracts,
+        "rosters": rosters,
+        "documents": documents,
     }

@@ -75,11 +75,25 @@ class Keys:
         public |= {"kid": self.kid, "use": "sig", "alg": "ES256"}
         self.jwks_file.write_text(json.dumps({"keys": [public]}))
 
-    def token(self, *scopes: str, sub: str = "pep-1", lifetime: int = 600, headers: dict[str, Any] | None = None,
-              **claims: Any) -> str:
+    def token(
+        self,
+        *scopes: str,
+        sub: str = "pep-1",
+        lifetime: int = 600,
+        headers: dict[str, Any] | None = None,
+        **claims: Any,
+    ) -> str:
         now = int(time.time())
-        body = {"iss": ISSUER, "aud": AUDIENCE, "sub": sub, "scope": " ".join(scopes), "iat": now,
-                "exp": now + lifetime, "client_id": "test-client", **claims}
+        body = {
+            "iss": ISSUER,
+            "aud": AUDIENCE,
+            "sub": sub,
+            "scope": " ".join(scopes),
+            "iat": now,
+            "exp": now + lifetime,
+            "client_id": "test-client",
+            **claims,
+        }
         body = {k: v for k, v in body.items() if v is not None}
         return jwt.encode(body, self.private_key, algorithm="ES256", headers={"kid": self.kid, **(headers or {})})
 
@@ -119,8 +133,11 @@ class Gateway:
         return response.json()
 
     def evaluate(self, person: str, document: str, action: str = "read", at: str | None = None) -> dict[str, Any]:
-        body: dict[str, Any] = {"subject": {"type": "person", "id": person},
-                                "resource": {"type": "document", "id": document}, "action": {"name": action}}
+        body: dict[str, Any] = {
+            "subject": {"type": "person", "id": person},
+            "resource": {"type": "document", "id": document},
+            "action": {"name": action},
+        }
         scopes = ["authz:evaluate"]
         if at is not None:
             body["context"] = {"time": at}
@@ -137,13 +154,25 @@ class Gateway:
 
 
 @contextmanager
-def running_gateway(db_url: str, directory: Path, keys: Keys, clock: Clock | None = None,
-                    policy_dir: Path = POLICY_DIR, **overrides: Any) -> Iterator[Gateway]:
+def running_gateway(
+    db_url: str,
+    directory: Path,
+    keys: Keys,
+    clock: Clock | None = None,
+    policy_dir: Path = POLICY_DIR,
+    **overrides: Any,
+) -> Iterator[Gateway]:
     clock = clock or Clock()
     settings = Settings(
-        database_url=db_url, policy_dir=policy_dir, document_dir=directory / "documents",
-        jwks_file=keys.jwks_file, jwt_issuer=ISSUER, jwt_audience=AUDIENCE,
-        master_key="MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=", db_pool_size=5, **overrides,
+        database_url=db_url,
+        policy_dir=policy_dir,
+        document_dir=directory / "documents",
+        jwks_file=keys.jwks_file,
+        jwt_issuer=ISSUER,
+        jwt_audience=AUDIENCE,
+        master_key="MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+        db_pool_size=5,
+        **overrides,
     )
     app = create_app(settings, clock=clock)
     with TestClient(app, raise_server_exceptions=False) as client:

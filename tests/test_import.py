@@ -42,8 +42,9 @@ def test_an_update_records_before_and_after(gateway: Gateway) -> None:
     answer = gateway.evaluate("P-OK", "D-ESI", at="2026-06-01T12:00:00+09:00")
     assert [r["code"] for r in answer["context"]["reasons"]] == ["clearance_suspended"]
     with gateway.container.engine.connect() as conn:
-        event = conn.execute(select(ChangeEvent.__table__).where(ChangeEvent.entity_id == "A-OK")
-                             .order_by(ChangeEvent.seq.desc())).first()  # type: ignore[union-attr]
+        event = conn.execute(
+            select(ChangeEvent.__table__).where(ChangeEvent.entity_id == "A-OK").order_by(ChangeEvent.seq.desc())
+        ).first()  # type: ignore[union-attr]
     assert event.action == "import.update"
     assert event.before == {"status": "active"} and event.after == {"status": "suspended"}
     assert event.actor == "pep-1"
@@ -89,8 +90,9 @@ BAD = [
 
 
 @pytest.mark.parametrize(("path", "value", "pointer", "says"), BAD, ids=[b[2] + " " + b[3] for b in BAD])
-def test_a_bad_entry_is_named_and_nothing_is_written(gateway: Gateway, path: tuple[Any, ...], value: Any,
-                                                     pointer: str, says: str) -> None:
+def test_a_bad_entry_is_named_and_nothing_is_written(
+    gateway: Gateway, path: tuple[Any, ...], value: Any, pointer: str, says: str
+) -> None:
     response = _post(gateway, _broken(path, value))
     assert response.status_code in (400, 422), response.text
     assert response.headers["content-type"] == "application/problem+json"
@@ -137,8 +139,11 @@ def test_extending_an_imported_designation_follows_d2(gateway: Gateway) -> None:
 
 
 def test_malformed_json_is_a_400(gateway: Gateway) -> None:
-    response = gateway.client.post("/v1/admin/registry/import", content=b"{not json",
-                                   headers=gateway.keys.auth("registry:admin") | {"content-type": "application/json"})
+    response = gateway.client.post(
+        "/v1/admin/registry/import",
+        content=b"{not json",
+        headers=gateway.keys.auth("registry:admin") | {"content-type": "application/json"},
+    )
     assert response.status_code == 400
     assert "JSON" in response.json()["errors"][0]["detail"]
 

@@ -34,24 +34,46 @@ def _edit(directory: Path, name: str, old: str, new: str) -> None:
 
 
 BROKEN = [
-    ("requirements.csv", "!r.sub.known, subject_unknown", "!r.sub.known &&, subject_unknown", "requirements.csv:5",
-     "does not parse"),
-    ("requirements.csv", "!r.sub.on_roster", "!r.sub.on_rooster", "requirements.csv:", "unknown attribute `r.sub.on_rooster`"),
+    (
+        "requirements.csv",
+        "!r.sub.known, subject_unknown",
+        "!r.sub.known &&, subject_unknown",
+        "requirements.csv:5",
+        "does not parse",
+    ),
+    (
+        "requirements.csv",
+        "!r.sub.on_roster",
+        "!r.sub.on_rooster",
+        "requirements.csv:",
+        "unknown attribute `r.sub.on_rooster`",
+    ),
     ("requirements.csv", ", not_on_roster", ", not_on_list", "requirements.csv:", "unknown reason code 'not_on_list'"),
-    ("actions.csv", "p, allow, read, r.sub.kind == \"contractor\", -", "p, permit, read, r.sub.kind == \"contractor\", -",
-     "actions.csv:5", "effect must be allow or deny"),
+    (
+        "actions.csv",
+        'p, allow, read, r.sub.kind == "contractor", -',
+        'p, permit, read, r.sub.kind == "contractor", -',
+        "actions.csv:5",
+        "effect must be allow or deny",
+    ),
     ("clearance.csv", "p2, sds, 5, anniversary", "p2, sds, five, anniversary", "clearance.csv:5", "whole number"),
     ("clearance.csv", "p2, sds, 5, anniversary", "p2, sds, 5, someday", "clearance.csv:5", "unknown period reading"),
     ("clearance.csv", "g, sds, esi", "g, esi, secret", "clearance.csv:", "must be a scheme"),
     ("clearance.csv", "g, sds, esi", "g, sds, esi\ng, sds, esi", "clearance.csv:", "duplicate of clearance.csv:"),
-    ("actions.csv", "p, allow, read, r.sub.kind == \"contractor\", -", "q, allow, read, x, -", "actions.csv:5",
-     "not a section of model.conf"),
+    (
+        "actions.csv",
+        'p, allow, read, r.sub.kind == "contractor", -',
+        "q, allow, read, x, -",
+        "actions.csv:5",
+        "not a section of model.conf",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("name", "old", "new", "where", "says"), BROKEN, ids=[b[4] for b in BROKEN])
-def test_a_broken_policy_is_refused_with_file_and_line(policy_copy: Path, name: str, old: str, new: str,
-                                                       where: str, says: str) -> None:
+def test_a_broken_policy_is_refused_with_file_and_line(
+    policy_copy: Path, name: str, old: str, new: str, where: str, says: str
+) -> None:
     _edit(policy_copy, name, old, new)
     with pytest.raises(PolicyError) as refused:
         load_policy(policy_copy)
@@ -77,8 +99,17 @@ METI_ESI = DesignationFact("G-1", "METI", "esi", date(2025, 6, 1), date(2030, 5,
 
 
 def _facts(person: PersonFact, *assessments: AssessmentFact) -> Facts:
-    return Facts(person.id, "DOC-1", person, DocumentFact("DOC-1", "G-1"), METI_ESI, tuple(assessments), (), (),
-                 RosterFact("G-1", person.id, date(2025, 6, 1)))
+    return Facts(
+        person.id,
+        "DOC-1",
+        person,
+        DocumentFact("DOC-1", "G-1"),
+        METI_ESI,
+        tuple(assessments),
+        (),
+        (),
+        RosterFact("G-1", person.id, date(2025, 6, 1)),
+    )
 
 
 STAFF = PersonFact("P-1", "government", "METI")
@@ -95,16 +126,26 @@ def test_closing_the_bridge_is_one_deleted_row(policy_copy: Path) -> None:
 def test_an_exempt_office_is_one_added_row(policy_copy: Path) -> None:
     adviser = PersonFact("P-2", "government", "METI", office="cabinet_secretary_general")
     assert decide(_facts(adviser), "read", TODAY, SHIPPED).codes == ("clearance_missing",)
-    (policy_copy / "clearance.csv").write_text((policy_copy / "clearance.csv").read_text()
-                                               + "g2, cabinet_secretary_general, exempt\n")
+    (policy_copy / "clearance.csv").write_text(
+        (policy_copy / "clearance.csv").read_text() + "g2, cabinet_secretary_general, exempt\n"
+    )
     assert decide(_facts(adviser), "read", TODAY, load_policy(policy_copy)).allowed
 
 
 def test_the_conservative_reading_of_c3_is_one_changed_word(policy_copy: Path) -> None:
     esi = AssessmentFact("A-1", "METI", "esi", "favourable", date(2025, 6, 1))
     long_lived = DesignationFact("G-1", "METI", "esi", date(2033, 1, 1), date(2037, 12, 31))
-    facts = Facts("P-1", "DOC-1", STAFF, DocumentFact("DOC-1", "G-1"), long_lived, (esi,), (), (),
-                  RosterFact("G-1", "P-1", date(2025, 6, 1)))
+    facts = Facts(
+        "P-1",
+        "DOC-1",
+        STAFF,
+        DocumentFact("DOC-1", "G-1"),
+        long_lived,
+        (esi,),
+        (),
+        (),
+        RosterFact("G-1", "P-1", date(2025, 6, 1)),
+    )
     anniversary = date(2035, 6, 1)
     assert decide(facts, "read", anniversary, SHIPPED).allowed
     _edit(policy_copy, "clearance.csv", "p2, esi, 10, anniversary", "p2, esi, 10, eve_of_anniversary")
@@ -116,8 +157,9 @@ def test_the_conservative_reading_of_c3_is_one_changed_word(policy_copy: Path) -
 def test_a_print_action_for_government_staff_only_is_one_added_row(policy_copy: Path) -> None:
     esi = AssessmentFact("A-1", "METI", "esi", "favourable", date(2025, 6, 1))
     assert decide(_facts(STAFF, esi), "print", TODAY, SHIPPED).codes == ("action_not_permitted",)
-    (policy_copy / "actions.csv").write_text((policy_copy / "actions.csv").read_text()
-                                             + 'p, allow, print, r.sub.kind == "government", -\n')
+    (policy_copy / "actions.csv").write_text(
+        (policy_copy / "actions.csv").read_text() + 'p, allow, print, r.sub.kind == "government", -\n'
+    )
     printing = load_policy(policy_copy)
     assert decide(_facts(STAFF, esi), "print", TODAY, printing).allowed
     employee = PersonFact("C-1", "contractor", operator_id="ACME", department="R&D")
@@ -126,6 +168,7 @@ def test_a_print_action_for_government_staff_only_is_one_added_row(policy_copy: 
 
 
 # --- the policy against an independent reading of it ---------------------------------------------------
+
 
 def _oracle(sub: SubjectAttributes, obj: ObjectAttributes, action: str) -> list[str]:
     """The shipped policy's requirements, read straight from requirements.csv by a person."""
@@ -142,8 +185,9 @@ def _oracle(sub: SubjectAttributes, obj: ObjectAttributes, action: str) -> list[
     states = [sub.clearance_expired, sub.clearance_suspended, sub.clearance_revoked, sub.clearance_insufficient]
     if needs_clearance and not sub.cleared and not any(states):
         codes.append("clearance_missing")
-    for flag, code in zip(states, ["clearance_expired", "clearance_suspended", "clearance_revoked",
-                                   "clearance_insufficient"], strict=True):
+    for flag, code in zip(
+        states, ["clearance_expired", "clearance_suspended", "clearance_revoked", "clearance_insufficient"], strict=True
+    ):
         if needs_clearance and flag:
             codes.append(code)
     if sub.kind == "contractor" and obj.classified and not sub.certified:
@@ -155,15 +199,18 @@ def _oracle(sub: SubjectAttributes, obj: ObjectAttributes, action: str) -> list[
     return codes
 
 
-subjects = st.builds(SubjectAttributes, st.booleans(), st.sampled_from(["government", "contractor", ""]),
-                     *[st.booleans()] * 9)
-objects = st.builds(ObjectAttributes, st.booleans(), st.booleans(), st.sampled_from(["esi", "sds", "unclassified"]),
-                    st.booleans())
+subjects = st.builds(
+    SubjectAttributes, st.booleans(), st.sampled_from(["government", "contractor", ""]), *[st.booleans()] * 9
+)
+objects = st.builds(
+    ObjectAttributes, st.booleans(), st.booleans(), st.sampled_from(["esi", "sds", "unclassified"]), st.booleans()
+)
 
 
 @given(subjects, objects, st.sampled_from(["read", "print", "delete"]))
-def test_casbin_agrees_with_a_plain_reading_of_the_policy(sub: SubjectAttributes, obj: ObjectAttributes,
-                                                          action: str) -> None:
+def test_casbin_agrees_with_a_plain_reading_of_the_policy(
+    sub: SubjectAttributes, obj: ObjectAttributes, action: str
+) -> None:
     allowed, codes = SHIPPED.evaluate(sub, obj, action)
     expected = _oracle(sub, obj, action)
     assert list(codes) == expected

@@ -33,14 +33,20 @@ def _rows(gw: Gateway) -> int:
         return int(conn.execute(select(func.count()).select_from(DecisionRecord.__table__)).scalar_one())
 
 
-def _upload(gw: Gateway, document: str, content: bytes | Path, designation: str | None = "G-ESI",
-            media_type: str = "application/pdf") -> httpx.Response:
+def _upload(
+    gw: Gateway,
+    document: str,
+    content: bytes | Path,
+    designation: str | None = "G-ESI",
+    media_type: str = "application/pdf",
+) -> httpx.Response:
     data = {"id": document, "title": f"Upload {document}", "media_type": media_type}
     if designation:
         data["designation_id"] = designation
     body = content.open("rb") if isinstance(content, Path) else content
-    return gw.client.post("/v1/admin/documents", data=data, files={"file": ("x.bin", body)},
-                          headers=gw.keys.auth("registry:admin"))
+    return gw.client.post(
+        "/v1/admin/documents", data=data, files={"file": ("x.bin", body)}, headers=gw.keys.auth("registry:admin")
+    )
 
 
 def test_an_allowed_reader_gets_the_content_with_its_marking(gw: Gateway) -> None:
@@ -90,8 +96,9 @@ def test_a_200_mb_document_round_trips(gw: Gateway, tmp_path: Path) -> None:
             handle.write(block)
     assert _upload(gw, "BIG", source).status_code == 201
     out = hashlib.sha256()
-    with gw.client.stream("GET", "/v1/documents/BIG/content",
-                          headers=gw.keys.auth("documents:read", sub="P-OK")) as response:
+    with gw.client.stream(
+        "GET", "/v1/documents/BIG/content", headers=gw.keys.auth("documents:read", sub="P-OK")
+    ) as response:
         assert response.status_code == 200
         assert response.headers["Content-Length"] == str(200 * 1024 * 1024)
         for chunk in response.iter_bytes():
@@ -114,8 +121,9 @@ def test_an_unknown_document_answers_like_a_forbidden_one(gw: Gateway) -> None:
     unknown = _read(gw, "D-DOES-NOT-EXIST", person="P-NOROSTER")
     assert forbidden.status_code == unknown.status_code == 403
     assert forbidden.json().keys() == unknown.json().keys()
-    assert {k: v for k, v in forbidden.json().items() if k not in ("reasons", "decision_id")} == \
-           {k: v for k, v in unknown.json().items() if k not in ("reasons", "decision_id")}
+    assert {k: v for k, v in forbidden.json().items() if k not in ("reasons", "decision_id")} == {
+        k: v for k, v in unknown.json().items() if k not in ("reasons", "decision_id")
+    }
     assert [r["code"] for r in unknown.json()["reasons"]] == ["document_unknown"]
 
 
@@ -131,8 +139,18 @@ def test_the_reader_is_the_token_subject_and_needs_the_scope(gw: Gateway) -> Non
     assert gw.client.get("/v1/documents/D-ESI/content").status_code == 401
 
 
-@pytest.mark.parametrize("trick", ["../D-ESI", "..%2FD-ESI", "D-ESI%2F..", "%2E%2E/%2E%2E/etc/passwd", "D-ESI%00",
-                                   "a" * 5000, "%252e%252e%252fD-ESI"])
+@pytest.mark.parametrize(
+    "trick",
+    [
+        "../D-ESI",
+        "..%2FD-ESI",
+        "D-ESI%2F..",
+        "%2E%2E/%2E%2E/etc/passwd",
+        "D-ESI%00",
+        "a" * 5000,
+        "%252e%252e%252fD-ESI",
+    ],
+)
 def test_path_tricks_in_ids_find_nothing(gw: Gateway, trick: str) -> None:
     response = gw.client.get(f"/v1/documents/{trick}/content", headers=gw.keys.auth("documents:read", sub="P-OK"))
     assert response.status_code in (403, 404)
@@ -200,11 +218,22 @@ def test_every_concurrent_request_is_logged(gw: Gateway) -> None:
     async def burst() -> list[int]:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
-            calls = [client.get("/v1/documents/D-ESI/content",
-                                headers=gw.keys.auth("documents:read", sub=people[i % 4])) for i in range(60)]
-            calls += [client.post("/access/v1/evaluation", headers=gw.keys.auth("authz:evaluate"), json={
-                "subject": {"type": "person", "id": people[i % 4]}, "resource": {"type": "document", "id": "D-ESI"},
-                "action": {"name": "read"}}) for i in range(60)]
+            calls = [
+                client.get("/v1/documents/D-ESI/content", headers=gw.keys.auth("documents:read", sub=people[i % 4]))
+                for i in range(60)
+            ]
+            calls += [
+                client.post(
+                    "/access/v1/evaluation",
+                    headers=gw.keys.auth("authz:evaluate"),
+                    json={
+                        "subject": {"type": "person", "id": people[i % 4]},
+                        "resource": {"type": "document", "id": "D-ESI"},
+                        "action": {"name": "read"},
+                    },
+                )
+                for i in range(60)
+            ]
             return [r.status_code for r in await asyncio.gather(*calls)]
 
     before = _rows(gw)

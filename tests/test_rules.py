@@ -42,10 +42,20 @@ CASES = [
     ("P-SUPER", "D-ESI", "2026-03-01" + JST_MIDNIGHT, ["clearance_missing"], "C4: newer unfavourable replaces it"),
     ("P-UNFAV", "D-ESI", T0, ["clearance_missing"], "C2: an unfavourable result opens nothing"),
     ("P-REV-NEW", "D-ESI", T0, [], "C4: a newer favourable assessment after a revoked one"),
-    ("P-REV-NEW", "D-ESI", "2026-01-09" + JST_LAST_SECOND, ["clearance_revoked"], "C4: before the new one, the revoked"),
-    ("P-OK", "D-ESI", "2025-05-31" + JST_LAST_SECOND,
-     ["designation_not_in_force", "clearance_missing", "not_on_roster"],
-     "before everything: not designated, not yet assessed, not yet on the roster: every code"),
+    (
+        "P-REV-NEW",
+        "D-ESI",
+        "2026-01-09" + JST_LAST_SECOND,
+        ["clearance_revoked"],
+        "C4: before the new one, the revoked",
+    ),
+    (
+        "P-OK",
+        "D-ESI",
+        "2025-05-31" + JST_LAST_SECOND,
+        ["designation_not_in_force", "clearance_missing", "not_on_roster"],
+        "before everything: not designated, not yet assessed, not yet on the roster: every code",
+    ),
     # --- C5: clearances are per organ --------------------------------------------------------------
     ("P-MOD", "D-ESI", T0, ["clearance_missing"], "C5: MOD staff's MOD clearance does not open METI's ESI"),
     ("P-MOD", "D-MOD", T0, [], "C5: it opens MOD's own SDS"),
@@ -79,8 +89,13 @@ CASES = [
     ("P-WINDOW", "D-ESI", "2027-01-01" + JST_MIDNIGHT, ["not_on_roster"], "N1: not after it"),
     # --- B1-B3: contractors -------------------------------------------------------------------------------
     ("C-OK", "D-ESI", T0, [], "B1: certified employer, contract covers designation and department"),
-    ("C-OK", "D-ESI", "2025-06-30" + JST_LAST_SECOND, ["employer_not_certified", "contract_not_in_force"],
-     "B1: before certification and contract"),
+    (
+        "C-OK",
+        "D-ESI",
+        "2025-06-30" + JST_LAST_SECOND,
+        ["employer_not_certified", "contract_not_in_force"],
+        "B1: before certification and contract",
+    ),
     ("C-OK", "D-ESI", "2025-07-01" + JST_MIDNIGHT, [], "B1: from the day both start"),
     ("C-OK", "D-ESI", "2027-06-30" + JST_LAST_SECOND, [], "B1: through the contract's last day"),
     ("C-OK", "D-ESI", "2027-07-01" + JST_MIDNIGHT, ["contract_not_in_force"], "B3: the contract ended"),
@@ -94,8 +109,13 @@ CASES = [
     ("C-SDS", "D-SDS", T0, ["clearance_insufficient"], "C6 for contractors: ESI does not open SDS"),
     ("C-MODCLR", "D-ESI", T0, ["clearance_missing"], "C5: a contractor's clearance must be by the providing organ"),
     ("C-ZETA", "D-MOD", T0, [], "B4/C5: MOD certifies and contracts its own operator"),
-    ("C-ZETA", "D-ESI", T0, ["clearance_missing", "employer_not_certified", "contract_not_in_force", "not_on_roster"],
-     "B4: certification by MOD does not open METI's information"),
+    (
+        "C-ZETA",
+        "D-ESI",
+        T0,
+        ["clearance_missing", "employer_not_certified", "contract_not_in_force", "not_on_roster"],
+        "B4: certification by MOD does not open METI's information",
+    ),
     # --- actions ------------------------------------------------------------------------------------------
     ("P-OK", "D-ESI", T0, ["action_not_permitted"], "print is not an action the shipped policy grants"),
 ]
@@ -131,13 +151,25 @@ def test_messages_name_the_facts(rules: Gateway) -> None:
 
 def test_the_clock_decides_without_context_time(rules: Gateway) -> None:
     rules.clock.set("2035-06-01T15:30:00+00:00")
-    answer = rules.client.post("/access/v1/evaluation", headers=rules.keys.auth("authz:evaluate"), json={
-        "subject": {"type": "person", "id": "P-OK"}, "resource": {"type": "document", "id": "D-LONG"},
-        "action": {"name": "read"}}).json()
+    answer = rules.client.post(
+        "/access/v1/evaluation",
+        headers=rules.keys.auth("authz:evaluate"),
+        json={
+            "subject": {"type": "person", "id": "P-OK"},
+            "resource": {"type": "document", "id": "D-LONG"},
+            "action": {"name": "read"},
+        },
+    ).json()
     assert [r["code"] for r in answer["context"]["reasons"]] == ["clearance_expired"]
     assert "simulation" not in answer["context"]
     rules.clock.set("2035-06-01T14:59:59+00:00")
-    answer = rules.client.post("/access/v1/evaluation", headers=rules.keys.auth("authz:evaluate"), json={
-        "subject": {"type": "person", "id": "P-OK"}, "resource": {"type": "document", "id": "D-LONG"},
-        "action": {"name": "read"}}).json()
+    answer = rules.client.post(
+        "/access/v1/evaluation",
+        headers=rules.keys.auth("authz:evaluate"),
+        json={
+            "subject": {"type": "person", "id": "P-OK"},
+            "resource": {"type": "document", "id": "D-LONG"},
+            "action": {"name": "read"},
+        },
+    ).json()
     assert answer["decision"] is True

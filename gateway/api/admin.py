@@ -19,10 +19,14 @@ from gateway.registry.importer import import_bundle, parse_bundle
 router = APIRouter(prefix="/v1/admin", tags=["administration"])
 
 
-@router.post("/registry/import", summary="Import a registry bundle (all or nothing)",
-             openapi_extra={"requestBody": {"required": True, "content": {"application/json": {}}}})
-async def registry_import(request: Request, container: ContainerDep,
-                          caller: Caller = scoped("registry:admin")) -> dict[str, Any]:
+@router.post(
+    "/registry/import",
+    summary="Import a registry bundle (all or nothing)",
+    openapi_extra={"requestBody": {"required": True, "content": {"application/json": {}}}},
+)
+async def registry_import(
+    request: Request, container: ContainerDep, caller: Caller = scoped("registry:admin")
+) -> dict[str, Any]:
     bundle = parse_bundle(await bounded_body(request))
     actor = Actor(caller.sub, request_id(request))
     result = await run_in_threadpool(import_bundle, container.engine, bundle, actor, container.store)
@@ -30,14 +34,16 @@ async def registry_import(request: Request, container: ContainerDep,
 
 
 @router.get("/policy", summary="The running policy: version, load time, files")
-async def policy_info(container: ContainerDep,
-                      caller: Caller = scoped("policy:admin", "registry:admin")) -> dict[str, Any]:
+async def policy_info(
+    container: ContainerDep, caller: Caller = scoped("policy:admin", "registry:admin")
+) -> dict[str, Any]:
     return container.policies.current.summary
 
 
 @router.post("/policy/reload", summary="Check the policy files and swap them in; refused if invalid")
-async def policy_reload(request: Request, container: ContainerDep,
-                        caller: Caller = scoped("policy:admin")) -> dict[str, Any]:
+async def policy_reload(
+    request: Request, container: ContainerDep, caller: Caller = scoped("policy:admin")
+) -> dict[str, Any]:
     before = container.policies.current.version
     try:
         policy, changed = await run_in_threadpool(container.policies.reload)
@@ -45,11 +51,23 @@ async def policy_reload(request: Request, container: ContainerDep,
         errors = [FieldError((p.file, p.line), p.message) for p in exc.problems]
         raise InvalidInput(f"the policy was refused; {before} keeps serving", errors, status=422) from exc
     if changed:
+
         def record() -> None:
             with container.engine.begin() as conn:
-                record_changes(conn, Actor(caller.sub, request_id(request)), [
-                    {"action": "policy.reload", "entity": "policy", "entity_id": policy.version,
-                     "before": {"version": before}, "after": {"version": policy.version}}])
+                record_changes(
+                    conn,
+                    Actor(caller.sub, request_id(request)),
+                    [
+                        {
+                            "action": "policy.reload",
+                            "entity": "policy",
+                            "entity_id": policy.version,
+                            "before": {"version": before},
+                            "after": {"version": policy.version},
+                        }
+                    ],
+                )
+
         await run_in_threadpool(record)
     return {**policy.summary, "changed": changed}
 
@@ -70,9 +88,16 @@ async def upload_document(
             yield piece
 
     return await run_in_threadpool(
-        documents.upload, container.engine, container.store, Actor(caller.sub, request_id(request)),
-        document_id=id, title=title, media_type=media_type or file.content_type or "application/octet-stream",
-        designation_id=designation_id or None, content=chunks())
+        documents.upload,
+        container.engine,
+        container.store,
+        Actor(caller.sub, request_id(request)),
+        document_id=id,
+        title=title,
+        media_type=media_type or file.content_type or "application/octet-stream",
+        designation_id=designation_id or None,
+        content=chunks(),
+    )
 
 
 class Classification(BaseModel):
@@ -81,7 +106,13 @@ class Classification(BaseModel):
 
 
 @router.post("/documents/{document_id}/classification", summary="Re-classify a document (or declassify: null)")
-async def classify_document(document_id: str, body: Classification, request: Request, container: ContainerDep,
-                            caller: Caller = scoped("registry:admin")) -> dict[str, Any]:
-    return await run_in_threadpool(documents.classify, container.engine, Actor(caller.sub, request_id(request)),
-                                   document_id, body.designation_id)
+async def classify_document(
+    document_id: str,
+    body: Classification,
+    request: Request,
+    container: ContainerDep,
+    caller: Caller = scoped("registry:admin"),
+) -> dict[str, Any]:
+    return await run_in_threadpool(
+        documents.classify, container.engine, Actor(caller.sub, request_id(request)), document_id, body.designation_id
+    )

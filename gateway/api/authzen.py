@@ -80,8 +80,11 @@ def _context_time(context: dict[str, Any] | None, where: tuple[Any, ...], errors
     except ValueError:
         at = None
     if at is None or at.tzinfo is None:
-        errors.append(FieldError((*where, "context", "time"), "give an ISO 8601 time with its offset, "
-                                 "e.g. 2030-01-01T09:00:00+09:00"))
+        errors.append(
+            FieldError(
+                (*where, "context", "time"), "give an ISO 8601 time with its offset, e.g. 2030-01-01T09:00:00+09:00"
+            )
+        )
         return None
     return at
 
@@ -102,16 +105,21 @@ def _json(body: Any) -> Response:
     return Response(orjson.dumps(body), media_type="application/json")
 
 
-@router.post("/access/v1/evaluation", summary="Access Evaluation API (one decision)",
-             openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
-                 "schema": EvaluationRequest.model_json_schema()}}}})
+@router.post(
+    "/access/v1/evaluation",
+    summary="Access Evaluation API (one decision)",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": EvaluationRequest.model_json_schema()}},
+        }
+    },
+)
 async def evaluation(request: Request, container: ContainerDep, caller: CallerDep) -> Response:
     caller.require("authz:evaluate")
     item = validated(EvaluationRequest, await json_body(request))
     question = _question(item, caller, ())
-    outcomes = await run_in_threadpool(
-        container.decisions.evaluate, [question], caller, request_id=request_id(request)
-    )
+    outcomes = await run_in_threadpool(container.decisions.evaluate, [question], caller, request_id=request_id(request))
     return _json(_decision(outcomes[0]))
 
 
@@ -122,16 +130,25 @@ _STOP = {
 }
 
 
-@router.post("/access/v1/evaluations", summary="Access Evaluations API (a batch of decisions)",
-             openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
-                 "schema": EvaluationsRequest.model_json_schema()}}}})
+@router.post(
+    "/access/v1/evaluations",
+    summary="Access Evaluations API (a batch of decisions)",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": EvaluationsRequest.model_json_schema()}},
+        }
+    },
+)
 async def evaluations(request: Request, container: ContainerDep, caller: CallerDep) -> Response:
     caller.require("authz:evaluate")
     batch = validated(EvaluationsRequest, await json_body(request))
     limit = container.settings.max_batch
     if batch.evaluations and len(batch.evaluations) > limit:
-        raise InvalidInput(f"a batch holds at most {limit} evaluations",
-                           [FieldError(("evaluations",), f"{len(batch.evaluations)} items; split the batch")])
+        raise InvalidInput(
+            f"a batch holds at most {limit} evaluations",
+            [FieldError(("evaluations",), f"{len(batch.evaluations)} items; split the batch")],
+        )
     if not batch.evaluations:  # AuthZEN: behaves as a single evaluation
         item = validated(EvaluationRequest, batch.model_dump(exclude={"evaluations", "options"}, exclude_none=True))
         outcomes = await run_in_threadpool(

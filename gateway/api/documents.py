@@ -39,21 +39,28 @@ def marking(facts: Facts) -> str:
     return f"{MARKINGS[designation.scheme]} {designation.id}"
 
 
-@router.get("/v1/documents/{document_id:path}/content", summary="Release a document's content to its reader",
-            responses={403: {"description": "denied, or no such document (the two are indistinguishable)"}})
-async def release(document_id: str, request: Request, container: ContainerDep,
-                  caller: Caller = scoped("documents:read")) -> StreamingResponse:
+@router.get(
+    "/v1/documents/{document_id:path}/content",
+    summary="Release a document's content to its reader",
+    responses={403: {"description": "denied, or no such document (the two are indistinguishable)"}},
+)
+async def release(
+    document_id: str, request: Request, container: ContainerDep, caller: Caller = scoped("documents:read")
+) -> StreamingResponse:
     [outcome] = await run_in_threadpool(
-        container.decisions.evaluate, [Question(caller.sub, document_id, "read")], caller,
-        request_id=request_id(request), channel="release",
+        container.decisions.evaluate,
+        [Question(caller.sub, document_id, "read")],
+        caller,
+        request_id=request_id(request),
+        channel="release",
     )
     # The decision is committed to the log at this point (R1): only now may content be touched.
     if not outcome.decision.allowed:
         raise ReleaseDenied(
-            "you may not read this document", extra={
-                "decision_id": outcome.decision_id,
-                "reasons": [r.as_dict() for r in outcome.decision.reasons]},
-            headers={"X-Decision-Id": outcome.decision_id})
+            "you may not read this document",
+            extra={"decision_id": outcome.decision_id, "reasons": [r.as_dict() for r in outcome.decision.reasons]},
+            headers={"X-Decision-Id": outcome.decision_id},
+        )
     document = outcome.facts.document
     assert document is not None
     chunks = await run_in_threadpool(_open_verified, container, outcome)
@@ -78,9 +85,9 @@ def _open_verified(container: Container, outcome: Outcome) -> Iterator[bytes]:
         verified(store.open(document.id, document.sha256), document.sha256)
         return store.open(document.id, document.sha256)
     except (IntegrityError, OSError) as exc:
-        log.error("release.integrity_failed", decision_id=outcome.decision_id, document_id=document.id,
-                  error=str(exc))
+        log.error("release.integrity_failed", decision_id=outcome.decision_id, document_id=document.id, error=str(exc))
         raise ReleaseFailed(
             "the stored content failed its integrity check; nothing was sent. The event is logged: "
             f"quote decision {outcome.decision_id} to an administrator",
-            extra={"decision_id": outcome.decision_id}) from exc
+            extra={"decision_id": outcome.decision_id},
+        ) from exc

@@ -30,6 +30,9 @@ async def readyz(container: ContainerDep) -> JSONResponse:
 
     error = await run_in_threadpool(probe)
     policy = container.policies.current
-    body = {"status": "ready" if error is None else "unavailable",
-            "database": "ok" if error is None else "unreachable", "policy_version": policy.version}
+    body = {
+        "status": "ready" if error is None else "unavailable",
+        "database": "ok" if error is None else "unreachable",
+        "policy_version": policy.version,
+    }
     return JSONResponse(body, status_code=200 if error is None else 503)

@@ -59,7 +59,11 @@ def classify(facts: Facts, today: date, policy: Policy) -> tuple[SubjectAttribut
     )
     clearance = _Clearance()
     if person is None:
-        return SubjectAttributes(False, "", False, False, False, False, False, False, False, False, False), obj, clearance
+        return (
+            SubjectAttributes(False, "", False, False, False, False, False, False, False, False, False),
+            obj,
+            clearance,
+        )
 
     designating = designation.organ_id if designation else None
     # C5: the competent organ is the organ served (staff) or the providing, designating organ (contractor).
@@ -188,7 +192,8 @@ def explain(code: str, facts: Facts, action: str, today: date, policy: Policy, c
                 f"opens {organ}'s information"
             )
         schemes = " or ".join(TIER_NAMES[s] for s in sorted(policy.opens.get(designation.scheme, ())))
-        return f"{pid} has no favourable assessment by {organ} under {schemes or 'any scheme'}, which {tier} information needs"
+        schemes = schemes or "any scheme"
+        return f"{pid} has no favourable assessment by {organ} under {schemes}, which {tier} information needs"
     if code in ("clearance_expired", "clearance_suspended", "clearance_revoked"):
         state = code.removeprefix("clearance_")
         lines = []
@@ -228,7 +233,8 @@ def _explain_designation(facts: Facts, today: date) -> str:
     designation = facts.designation
     if designation is None:
         return f"Document {facts.document_id} names a designation the registry does not hold"
-    label = f"Designation {designation.id} ({TIER_NAMES.get(designation.scheme, designation.scheme)}, {designation.organ_id})"
+    tier = TIER_NAMES.get(designation.scheme, designation.scheme)
+    label = f"Designation {designation.id} ({tier}, {designation.organ_id})"
     if designation.cancelled_on is not None and designation.cancelled_on <= today:
         return f"{label} was cancelled with effect from {designation.cancelled_on} (D3)"
     if today < designation.designated_on:

@@ -27,13 +27,13 @@ import casbin
 from casbin.model import Model
 from casbin.persist import Adapter
 
+from gateway.decision.calendar import PERIOD_READINGS
+from gateway.decision.reasons import REASON_CODES
+
 # Casbin logs the whole model at every load and a warning with the request at every deny; the
 # gateway keeps its own decision log, so Casbin's loggers only speak on errors.
 for _name in ("casbin", "casbin.policy", "casbin.enforcer", "casbin.role_manager"):
     logging.getLogger(_name).setLevel(logging.ERROR)
-
-from gateway.decision.calendar import PERIOD_READINGS
-from gateway.decision.reasons import REASON_CODES
 
 SCHEMES = ("esi", "sds")
 TIERS = ("esi", "sds")
@@ -136,9 +136,7 @@ class Policy:
     # fails when threads race in it: cache misses are evaluated one at a time; hits take no lock.
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def evaluate(
-        self, sub: SubjectAttributes, obj: ObjectAttributes, action: str
-    ) -> tuple[bool, tuple[str, ...]]:
+    def evaluate(self, sub: SubjectAttributes, obj: ObjectAttributes, action: str) -> tuple[bool, tuple[str, ...]]:
         """(allowed, every reason code that applies), in the order of api.md's table."""
         if action not in self.actions and ALL_ACTIONS not in self.actions:
             action = "\x00unknown"  # one key for every action no allow row names: the memo stays bounded
@@ -225,7 +223,10 @@ def load_policy(directory: Path) -> Policy:
 
 def _check_model(model: Model) -> list[PolicyProblem]:
     problems = []
-    expected = {("r", "r"): ["r_sub", "r_obj", "r_act", "r_probe"], ("p", "p"): ["p_eft", "p_act", "p_rule", "p_reason"]}
+    expected = {
+        ("r", "r"): ["r_sub", "r_obj", "r_act", "r_probe"],
+        ("p", "p"): ["p_eft", "p_act", "p_rule", "p_reason"],
+    }
     for (sec, key), tokens in expected.items():
         ast_ = model.model.get(sec, {}).get(key)
         if ast_ is None or ast_.tokens != tokens:
@@ -235,7 +236,9 @@ def _check_model(model: Model) -> list[PolicyProblem]:
     if matcher is None:
         problems.append(PolicyProblem("model.conf", 0, "the matcher `m` is missing"))
     elif "r_probe" not in matcher.value:
-        problems.append(PolicyProblem("model.conf", 0, "the matcher must filter rows by r.probe, as the shipped one does"))
+        problems.append(
+            PolicyProblem("model.conf", 0, "the matcher must filter rows by r.probe, as the shipped one does")
+        )
     return problems
 
 
@@ -262,6 +265,7 @@ def _check_rows(rows: list[Row], model: Model) -> list[PolicyProblem]:
     problems: list[PolicyProblem] = []
     seen: dict[tuple[str, tuple[str, ...]], Row] = {}
     for row in rows:
+
         def bad(message: str, row: Row = row) -> None:
             problems.append(PolicyProblem(row.file, row.line, message))
 
@@ -380,12 +384,18 @@ def _compile(enforcer: casbin.Enforcer, rows: list[Row], directory: Path) -> Pol
 def _smoke_test(policy: Policy) -> None:
     """Evaluate every rule once on typical attributes so that a runtime error shows at load, not at 3 a.m."""
     samples = [
-        (SubjectAttributes(True, "government", False, True, False, False, False, False, False, False, True),
-         ObjectAttributes(True, True, "esi", True)),
-        (SubjectAttributes(False, "", False, False, False, False, False, False, False, False, False),
-         ObjectAttributes(False, False, "", False)),
-        (SubjectAttributes(True, "contractor", False, False, True, True, True, True, True, True, False),
-         ObjectAttributes(True, False, "unclassified", False)),
+        (
+            SubjectAttributes(True, "government", False, True, False, False, False, False, False, False, True),
+            ObjectAttributes(True, True, "esi", True),
+        ),
+        (
+            SubjectAttributes(False, "", False, False, False, False, False, False, False, False, False),
+            ObjectAttributes(False, False, "", False),
+        ),
+        (
+            SubjectAttributes(True, "contractor", False, False, True, True, True, True, True, True, False),
+            ObjectAttributes(True, False, "unclassified", False),
+        ),
     ]
     for sub, obj in samples:
         for action in sorted(policy.actions) or ["read"]:

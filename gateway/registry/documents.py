@@ -21,12 +21,22 @@ def _check_designation(conn: Any, designation_id: str | None, field: str) -> Non
         return
     found = conn.execute(select(Designation.id).where(Designation.id == designation_id)).first()
     if found is None:
-        raise InvalidInput("unknown designation", [FieldError((field,), f"unknown designation {designation_id!r}")],
-                           status=422)
+        raise InvalidInput(
+            "unknown designation", [FieldError((field,), f"unknown designation {designation_id!r}")], status=422
+        )
 
 
-def upload(engine: Engine, store: DocumentStore, actor: Actor, *, document_id: str, title: str, media_type: str,
-           designation_id: str | None, content: Iterable[bytes]) -> dict[str, Any]:
+def upload(
+    engine: Engine,
+    store: DocumentStore,
+    actor: Actor,
+    *,
+    document_id: str,
+    title: str,
+    media_type: str,
+    designation_id: str | None,
+    content: Iterable[bytes],
+) -> dict[str, Any]:
     """Store a new content version, then point the registry at it in one transaction (R4)."""
     errors = []
     try:
@@ -42,8 +52,14 @@ def upload(engine: Engine, store: DocumentStore, actor: Actor, *, document_id: s
     with engine.connect() as conn:
         _check_designation(conn, designation_id, "designation_id")
     stored = store.put(document_id, content)
-    row = {"id": document_id, "title": title, "designation_id": designation_id, "media_type": media_type,
-           "size": stored.size, "sha256": stored.sha256}
+    row = {
+        "id": document_id,
+        "title": title,
+        "designation_id": designation_id,
+        "media_type": media_type,
+        "size": stored.size,
+        "sha256": stored.sha256,
+    }
     with engine.begin() as conn:
         _check_designation(conn, designation_id, "designation_id")
         before = conn.execute(select(_DOCS).where(_DOCS.c.id == document_id)).first()
@@ -53,8 +69,19 @@ def upload(engine: Engine, store: DocumentStore, actor: Actor, *, document_id: s
         else:
             conn.execute(update(_DOCS).where(_DOCS.c.id == document_id).values(**row))
             action = "document.replace"
-        record_changes(conn, actor, [{"action": action, "entity": "document", "entity_id": document_id,
-                                      "before": dict(before._mapping) if before else None, "after": row}])
+        record_changes(
+            conn,
+            actor,
+            [
+                {
+                    "action": action,
+                    "entity": "document",
+                    "entity_id": document_id,
+                    "before": dict(before._mapping) if before else None,
+                    "after": row,
+                }
+            ],
+        )
     return row
 
 
@@ -68,7 +95,17 @@ def classify(engine: Engine, actor: Actor, document_id: str, designation_id: str
         if before.designation_id == designation_id:
             return dict(before._mapping)
         conn.execute(update(_DOCS).where(_DOCS.c.id == document_id).values(designation_id=designation_id))
-        record_changes(conn, actor, [{"action": "document.classify", "entity": "document", "entity_id": document_id,
-                                      "before": {"designation_id": before.designation_id},
-                                      "after": {"designation_id": designation_id}}])
+        record_changes(
+            conn,
+            actor,
+            [
+                {
+                    "action": "document.classify",
+                    "entity": "document",
+                    "entity_id": document_id,
+                    "before": {"designation_id": before.designation_id},
+                    "after": {"designation_id": designation_id},
+                }
+            ],
+        )
         return {**dict(before._mapping), "designation_id": designation_id}

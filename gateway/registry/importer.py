@@ -31,16 +31,42 @@ from models import (
 )
 from models.bundle import Bundle
 
-T = {name: model.__table__ for name, model in {  # type: ignore[attr-defined]
-    "organs": Organ, "operators": Operator, "persons": Person, "assessments": Assessment,
-    "certifications": Certification, "designations": Designation, "contracts": Contract,
-    "rosters": RosterEntry, "documents": Document,
-}.items()}
-ENTITY = {"organs": "organ", "operators": "operator", "persons": "person", "assessments": "assessment",
-          "certifications": "certification", "designations": "designation", "contracts": "contract",
-          "rosters": "roster_entry", "documents": "document"}
-ORDER = ("organs", "operators", "persons", "designations", "assessments", "certifications", "contracts",
-         "rosters", "documents")
+T = {
+    name: model.__table__
+    for name, model in {  # type: ignore[attr-defined]
+        "organs": Organ,
+        "operators": Operator,
+        "persons": Person,
+        "assessments": Assessment,
+        "certifications": Certification,
+        "designations": Designation,
+        "contracts": Contract,
+        "rosters": RosterEntry,
+        "documents": Document,
+    }.items()
+}
+ENTITY = {
+    "organs": "organ",
+    "operators": "operator",
+    "persons": "person",
+    "assessments": "assessment",
+    "certifications": "certification",
+    "designations": "designation",
+    "contracts": "contract",
+    "rosters": "roster_entry",
+    "documents": "document",
+}
+ORDER = (
+    "organs",
+    "operators",
+    "persons",
+    "designations",
+    "assessments",
+    "certifications",
+    "contracts",
+    "rosters",
+    "documents",
+)
 
 
 @dataclass
@@ -116,7 +142,10 @@ def validate(bundle: Bundle, conn: Connection) -> list[FieldError]:
         if not corporate_number_is_valid(op.corporate_number):
             bad(("operators", i, "corporate_number"), "invalid corporate number: its check digit does not match (B1)")
         if op.corporate_number in numbers:
-            bad(("operators", i, "corporate_number"), f"same corporate number as operators[{numbers[op.corporate_number]}]")
+            bad(
+                ("operators", i, "corporate_number"),
+                f"same corporate number as operators[{numbers[op.corporate_number]}]",
+            )
         numbers.setdefault(op.corporate_number, i)
     for i, p in enumerate(bundle.persons):
         if p.kind == "government":
@@ -160,8 +189,10 @@ def validate(bundle: Bundle, conn: Connection) -> list[FieldError]:
                     bad(("designations", i, "expires_on"), problem)
         if d.cancelled_on is not None and d.cancelled_on < d.designated_on:
             bad(("designations", i, "cancelled_on"), "a designation cannot be cancelled before it was made")
-    organ_of = {**{k: v["organ_id"] for k, v in _rows(conn, "designations", None, ["id", "organ_id"]).items()},
-                **{d.id: d.organ_id for d in bundle.designations}}
+    organ_of = {
+        **{k: v["organ_id"] for k, v in _rows(conn, "designations", None, ["id", "organ_id"]).items()},
+        **{d.id: d.organ_id for d in bundle.designations},
+    }
     for i, k in enumerate(bundle.contracts):
         ref(("contracts", i, "operator_id"), "operators", k.operator_id)
         ref(("contracts", i, "organ_id"), "organs", k.organ_id)
@@ -171,8 +202,10 @@ def validate(bundle: Bundle, conn: Connection) -> list[FieldError]:
             if des not in organ_of:
                 bad(("contracts", i, "designation_ids", j), f"unknown designation {des!r}")
             elif organ_of[des] != k.organ_id:
-                bad(("contracts", i, "designation_ids", j),
-                    f"designation {des!r} is {organ_of[des]}'s; a contract with {k.organ_id} cannot provide it (B1)")
+                bad(
+                    ("contracts", i, "designation_ids", j),
+                    f"designation {des!r} is {organ_of[des]}'s; a contract with {k.organ_id} cannot provide it (B1)",
+                )
         for j, dept in enumerate(k.departments):
             if not dept.strip():
                 bad(("contracts", i, "departments", j), "a department name cannot be empty")
@@ -195,7 +228,9 @@ def validate(bundle: Bundle, conn: Connection) -> list[FieldError]:
     return errors
 
 
-def _rows(conn: Connection, table: str, ids: list[str] | None, columns: list[str] | None = None) -> dict[str, dict[str, Any]]:
+def _rows(
+    conn: Connection, table: str, ids: list[str] | None, columns: list[str] | None = None
+) -> dict[str, dict[str, Any]]:
     t = T[table]
     cols = [t.c[c] for c in columns] if columns else [t]
     out: dict[str, dict[str, Any]] = {}
@@ -210,8 +245,13 @@ def _rows(conn: Connection, table: str, ids: list[str] | None, columns: list[str
     return out
 
 
-def import_bundle(engine: Engine, bundle: Bundle, actor: Actor, store: DocumentStore,
-                  progress: Callable[[str, int], None] | None = None) -> ImportResult:
+def import_bundle(
+    engine: Engine,
+    bundle: Bundle,
+    actor: Actor,
+    store: DocumentStore,
+    progress: Callable[[str, int], None] | None = None,
+) -> ImportResult:
     """Validate, then write every entry in one transaction. Raises InvalidInput and changes nothing."""
     with engine.begin() as conn:
         errors = validate(bundle, conn)
@@ -236,11 +276,19 @@ def import_bundle(engine: Engine, bundle: Bundle, actor: Actor, store: DocumentS
 
 def _row(name: str, entry: Any, store: DocumentStore) -> dict[str, Any]:
     if name == "rosters":
-        return {"designation_id": entry.designation_id, "person_id": entry.person_id,
-                "valid_from": entry.valid_from, "valid_until": entry.valid_until}
+        return {
+            "designation_id": entry.designation_id,
+            "person_id": entry.person_id,
+            "valid_from": entry.valid_from,
+            "valid_until": entry.valid_until,
+        }
     if name == "documents":
-        row = {"id": entry.id, "title": entry.title, "designation_id": entry.designation_id,
-               "media_type": entry.media_type}
+        row = {
+            "id": entry.id,
+            "title": entry.title,
+            "designation_id": entry.designation_id,
+            "media_type": entry.media_type,
+        }
         if entry.content_base64 is not None:
             content = base64.b64decode(entry.content_base64, validate=True)
             # Stored under (id, sha256): a rolled-back import never overwrites a released content.
@@ -255,8 +303,9 @@ def _key(name: str, row: dict[str, Any]) -> Any:
     return (row["designation_id"], row["person_id"]) if name == "rosters" else row["id"]
 
 
-def _upsert(conn: Connection, name: str, rows: list[dict[str, Any]], result: ImportResult,
-            changes: list[dict[str, Any]]) -> None:
+def _upsert(
+    conn: Connection, name: str, rows: list[dict[str, Any]], result: ImportResult, changes: list[dict[str, Any]]
+) -> None:
     table: Table = T[name]
     before = _existing_rows(conn, name, rows)
     fresh, created, updated, same = [], 0, 0, 0
@@ -266,7 +315,15 @@ def _upsert(conn: Connection, name: str, rows: list[dict[str, Any]], result: Imp
         if old is None:
             fresh.append(row)
             created += 1
-            changes.append({"action": "import.create", "entity": ENTITY[name], "entity_id": entity_id, "before": None, "after": row})
+            changes.append(
+                {
+                    "action": "import.create",
+                    "entity": ENTITY[name],
+                    "entity_id": entity_id,
+                    "before": None,
+                    "after": row,
+                }
+            )
             continue
         delta = {k: v for k, v in row.items() if old.get(k) != v}
         if not delta:
@@ -275,8 +332,15 @@ def _upsert(conn: Connection, name: str, rows: list[dict[str, Any]], result: Imp
         where = [table.c[k] == v for k, v in zip(table.primary_key.columns.keys(), _pk(name, row), strict=True)]
         conn.execute(update(table).where(*where).values(**delta))
         updated += 1
-        changes.append({"action": "import.update", "entity": ENTITY[name], "entity_id": entity_id,
-                        "before": {k: old.get(k) for k in delta}, "after": delta})
+        changes.append(
+            {
+                "action": "import.update",
+                "entity": ENTITY[name],
+                "entity_id": entity_id,
+                "before": {k: old.get(k) for k in delta},
+                "after": delta,
+            }
+        )
     if fresh:
         conn.execute(insert(table), fresh)
     result.created[name], result.updated[name], result.unchanged[name] = created, updated, same
@@ -319,17 +383,45 @@ def _ledger(conn: Connection, changes: list[dict[str, Any]]) -> None:
             continue
         after, before = change["after"], change["before"]
         if before is None:
-            events.append({"designation_id": change["entity_id"], "kind": "designated", "on": after["designated_on"],
-                           "expires_on": after["expires_on"], "cabinet_approval_ref": None})
+            events.append(
+                {
+                    "designation_id": change["entity_id"],
+                    "kind": "designated",
+                    "on": after["designated_on"],
+                    "expires_on": after["expires_on"],
+                    "cabinet_approval_ref": None,
+                }
+            )
             if after.get("cancelled_on"):
-                events.append({"designation_id": change["entity_id"], "kind": "cancelled", "on": after["cancelled_on"],
-                               "expires_on": None, "cabinet_approval_ref": None})
+                events.append(
+                    {
+                        "designation_id": change["entity_id"],
+                        "kind": "cancelled",
+                        "on": after["cancelled_on"],
+                        "expires_on": None,
+                        "cabinet_approval_ref": None,
+                    }
+                )
             continue
         if "expires_on" in after:
-            events.append({"designation_id": change["entity_id"], "kind": "extended", "on": after["expires_on"],
-                           "expires_on": after["expires_on"], "cabinet_approval_ref": None})
+            events.append(
+                {
+                    "designation_id": change["entity_id"],
+                    "kind": "extended",
+                    "on": after["expires_on"],
+                    "expires_on": after["expires_on"],
+                    "cabinet_approval_ref": None,
+                }
+            )
         if after.get("cancelled_on"):
-            events.append({"designation_id": change["entity_id"], "kind": "cancelled", "on": after["cancelled_on"],
-                           "expires_on": None, "cabinet_approval_ref": None})
+            events.append(
+                {
+                    "designation_id": change["entity_id"],
+                    "kind": "cancelled",
+                    "on": after["cancelled_on"],
+                    "expires_on": None,
+                    "cabinet_approval_ref": None,
+                }
+            )
     if events:
         conn.execute(insert(DesignationEvent.__table__), events)  # type: ignore[attr-defined]

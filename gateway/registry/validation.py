@@ -39,7 +39,9 @@ def first_period_problem(designated_on: date, expires_on: date) -> str | None:
     return None
 
 
-def extension_problem(designated_on: date, current_expiry: date, new_expiry: date, cabinet_ref: str | None) -> str | None:
+def extension_problem(
+    designated_on: date, current_expiry: date, new_expiry: date, cabinet_ref: str | None
+) -> str | None:
     """D2: each extension adds at most five years; beyond thirty in total only with Cabinet approval."""
     if new_expiry <= current_expiry:
         return f"the new expires_on {new_expiry} does not extend the current one, {current_expiry}"
