@@ -190,6 +190,16 @@ def registry_import(
     out.print(table)
 
 
+def _register_subcommands() -> None:
+    """Command groups that live in their own modules."""
+    from gateway import cli_admin
+
+    cli_admin.register(registry_app)
+
+
+_register_subcommands()
+
+
 def main() -> None:
     app(prog_name="clearance-gateway")
 
