@@ -58,9 +58,12 @@ def demo(args: list[str]) -> None:
 
 def test(args: list[str]) -> None:
     setup()
+    (ROOT / "test-artifacts").mkdir(exist_ok=True)
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     paths = [p for p in ("gateway", "models", "tests", "bench", "tasks.py") if (ROOT / p).exists()]
     run(BIN / "ruff", "check", *paths, env=env)
+    run(BIN / "clearance-gateway", "policy", "check", "policy", env=env)
+    run(BIN / "clearance-gateway", "policy", "test", "policy", "--junit", "test-artifacts/policy-junit.xml", env=env)
     code = subprocess.call([str(PY), "-m", "pytest", *args], cwd=ROOT, env=env)
     sys.exit(code)
 

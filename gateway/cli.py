@@ -28,7 +28,7 @@ registry_app = typer.Typer(
     help="Load and inspect the registry (organs, persons, clearances, designations...).", no_args_is_help=True
 )
 app.add_typer(registry_app, name="registry")
-out = Console()
+out = Console(soft_wrap=True)
 err = Console(stderr=True)
 
 
@@ -192,9 +192,10 @@ def registry_import(
 
 def _register_subcommands() -> None:
     """Command groups that live in their own modules."""
-    from gateway import cli_admin
+    from gateway import cli_admin, cli_policy
 
     cli_admin.register(registry_app)
+    app.add_typer(cli_policy.app, name="policy")
 
 
 _register_subcommands()

@@ -10,7 +10,9 @@ from sqlalchemy import Engine
 
 from gateway.auth import DevelopmentIssuer, TokenVerifier, keys_from_jwks
 from gateway.db import create_schema, make_engine
-from gateway.policy_holder import PolicyHolder
+from gateway.decision.policy import Policy
+from gateway.policy_holder import PolicyHolder, PolicyWatcher
+from gateway.registry.changes import Actor, record_changes
 from gateway.registry.snapshot import FactResolver
 from gateway.service import Clock, DecisionService, system_clock
 from gateway.settings import Settings
@@ -29,8 +31,16 @@ class Container:
     store: DocumentStore
     decisions: DecisionService
     dev_issuer: DevelopmentIssuer | None = None
+    watcher: PolicyWatcher | None = None
+
+    def start(self) -> None:
+        """Background work of a serving process: the policy watcher."""
+        self.watcher = PolicyWatcher(self.policies, self.settings.policy_watch_seconds)
+        self.watcher.start()
 
     def close(self) -> None:
+        if self.watcher is not None:
+            self.watcher.stop()
         self.engine.dispose()
 
 
@@ -57,7 +67,32 @@ def build_container(settings: Settings, clock: Clock = system_clock) -> Containe
     verifier = TokenVerifier(keys, settings.jwt_issuer, settings.jwt_audience)
     store = DocumentStore(FilesystemBackend(settings.document_dir), _master_key(settings))
     decisions = DecisionService(engine, resolver, policies, settings.zone, clock)
+    policies.on_swap.append(lambda before, after, actor: record_policy_swap(engine, before, after, actor))
     return Container(settings, engine, policies, resolver, verifier, store, decisions, dev_issuer)
+
+
+def record_policy_swap(engine: Engine, before: Policy, after: Policy, actor: str) -> None:
+    """R4: a policy change is recorded once, by whichever worker swapped first."""
+    from sqlalchemy import select
+
+    from models import ChangeEvent
+
+    try:
+        with engine.begin() as conn:
+            latest = conn.execute(
+                select(ChangeEvent.entity_id)
+                .where(ChangeEvent.entity == "policy")
+                .order_by(ChangeEvent.seq.desc())  # type: ignore[union-attr]
+                .limit(1)
+            ).scalar()
+            if latest == after.version:
+                return
+            record_changes(conn, Actor(actor), [{
+                "action": "policy.swap", "entity": "policy", "entity_id": after.version,
+                "before": {"version": before.version, "files": list(before.files)},
+                "after": {"version": after.version, "files": list(after.files)}}])
+    except Exception as exc:
+        log.error("policy.swap_not_recorded", error=type(exc).__name__, version=after.version)
 
 
 def _master_key(settings: Settings) -> MasterKey:

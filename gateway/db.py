@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlmodel import SQLModel
 
@@ -16,6 +17,7 @@ def make_engine(settings: Settings) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(
             url,
+            json_serializer=_json,
             connect_args={"check_same_thread": False, "timeout": 30},
             pool_size=settings.db_pool_size,
             max_overflow=settings.db_max_overflow,
@@ -25,6 +27,7 @@ def make_engine(settings: Settings) -> Engine:
         return engine
     return create_engine(
         url,
+        json_serializer=_json,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_pre_ping=True,
@@ -40,6 +43,10 @@ def _sqlite_begin(conn: Connection) -> None:
     busy timeout), so concurrent decisions would fail instead of waiting their turn."""
     read_only = conn.get_execution_options().get("gateway_read_only", False)
     conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+
+def _json(value: Any) -> str:
+    return orjson.dumps(value).decode()
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -92,6 +92,12 @@ class NotFound(Problem):
     status, kind, title = 404, "not-found", "Not found"
 
 
+class Conflict(Problem):
+    """The request is well-formed but the record's state refuses it (a revoked clearance, a cancelled designation)."""
+
+    status, kind, title = 409, "conflict", "Conflict"
+
+
 class Unavailable(Problem):
     """The gateway cannot keep a promise (log the decision, reach its database): refuse, never guess."""
 

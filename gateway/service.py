@@ -16,7 +16,7 @@ from gateway.audit.writer import decision_row, write_decisions
 from gateway.auth import Caller
 from gateway.decision.calendar import local_day
 from gateway.decision.engine import Decision, decide
-from gateway.decision.facts import Facts
+from gateway.decision.facts import Facts, facts_record
 from gateway.errors import Unavailable
 from gateway.ids import new_ulid
 from gateway.policy_holder import PolicyHolder
@@ -123,7 +123,8 @@ class DecisionService:
                     reasons=[r.as_dict() for r in decision.reasons],
                     policy_version=policy.version,
                     facts={**decision.facts_used, "registry_version": snapshot.version},
-                    simulation=outcome.simulation,
+                    inputs=facts_record(facts),
+                simulation=outcome.simulation,
                     latency_us=(time.perf_counter_ns() - started) // 1000,
                 )
             )

@@ -34,6 +34,8 @@ class DecisionRecord(SQLModel, table=True):
     reason_codes: str = Field(default="", max_length=400)  # space-separated, for filtering
     policy_version: str = Field(max_length=80)
     facts: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    # The raw facts, for replay under a candidate policy; administrators only (C9), never in audit answers.
+    inputs: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     simulation: bool = False
     latency_us: int = 0
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
@@ -13,7 +14,7 @@ from gateway.auth import Caller
 from gateway.decision.policy import PolicyError
 from gateway.errors import FieldError, InvalidInput
 from gateway.registry import documents
-from gateway.registry.changes import Actor, record_changes
+from gateway.registry.changes import Actor
 from gateway.registry.importer import import_bundle, parse_bundle
 
 router = APIRouter(prefix="/v1/admin", tags=["administration"])
@@ -37,39 +38,20 @@ async def registry_import(
 async def policy_info(
     container: ContainerDep, caller: Caller = scoped("policy:admin", "registry:admin")
 ) -> dict[str, Any]:
-    return container.policies.current.summary
+    refused = container.policies.refused
+    return {**container.policies.current.summary, "worker_pid": os.getpid(),
+            "refused": {"version": refused[0], "problems": refused[1]} if refused else None}
 
 
 @router.post("/policy/reload", summary="Check the policy files and swap them in; refused if invalid")
-async def policy_reload(
-    request: Request, container: ContainerDep, caller: Caller = scoped("policy:admin")
-) -> dict[str, Any]:
+async def policy_reload(container: ContainerDep, caller: Caller = scoped("policy:admin")) -> dict[str, Any]:
     before = container.policies.current.version
     try:
-        policy, changed = await run_in_threadpool(container.policies.reload)
+        policy, changed = await run_in_threadpool(container.policies.reload, caller.sub)
     except PolicyError as exc:
         errors = [FieldError((p.file, p.line), p.message) for p in exc.problems]
         raise InvalidInput(f"the policy was refused; {before} keeps serving", errors, status=422) from exc
-    if changed:
-
-        def record() -> None:
-            with container.engine.begin() as conn:
-                record_changes(
-                    conn,
-                    Actor(caller.sub, request_id(request)),
-                    [
-                        {
-                            "action": "policy.reload",
-                            "entity": "policy",
-                            "entity_id": policy.version,
-                            "before": {"version": before},
-                            "after": {"version": policy.version},
-                        }
-                    ],
-                )
-
-        await run_in_threadpool(record)
-    return {**policy.summary, "changed": changed}
+    return {**policy.summary, "changed": changed, "worker_pid": os.getpid()}
 
 
 @router.post("/documents", summary="Upload a document's content (multipart) and classify it", status_code=201)

@@ -142,19 +142,21 @@ _STOP = {
 )
 async def evaluations(request: Request, container: ContainerDep, caller: CallerDep) -> Response:
     caller.require("authz:evaluate")
-    batch = validated(EvaluationsRequest, await json_body(request))
+    body = await json_body(request)
+    if isinstance(body, dict) and not body.get("evaluations"):  # AuthZEN: behaves as a single evaluation
+        item = validated(EvaluationRequest, {k: v for k, v in body.items() if k not in ("evaluations", "options")})
+        outcomes = await run_in_threadpool(
+            container.decisions.evaluate, [_question(item, caller, ())], caller, request_id=request_id(request)
+        )
+        return _json(_decision(outcomes[0]))
+    batch = validated(EvaluationsRequest, body)
     limit = container.settings.max_batch
     if batch.evaluations and len(batch.evaluations) > limit:
         raise InvalidInput(
             f"a batch holds at most {limit} evaluations",
             [FieldError(("evaluations",), f"{len(batch.evaluations)} items; split the batch")],
         )
-    if not batch.evaluations:  # AuthZEN: behaves as a single evaluation
-        item = validated(EvaluationRequest, batch.model_dump(exclude={"evaluations", "options"}, exclude_none=True))
-        outcomes = await run_in_threadpool(
-            container.decisions.evaluate, [_question(item, caller, ())], caller, request_id=request_id(request)
-        )
-        return _json(_decision(outcomes[0]))
+    assert batch.evaluations is not None
     defaults = batch.model_dump(include={"subject", "resource", "action", "context"}, exclude_none=True)
     questions, errors = [], []
     for i, raw in enumerate(batch.evaluations):

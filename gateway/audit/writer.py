@@ -29,6 +29,7 @@ def decision_row(
     reasons: list[dict[str, str]],
     policy_version: str,
     facts: dict[str, Any],
+    inputs: dict[str, Any] | None,
     simulation: bool,
     latency_us: int,
 ) -> dict[str, Any]:
@@ -49,6 +50,7 @@ def decision_row(
         "reason_codes": " ".join(r["code"] for r in reasons),
         "policy_version": policy_version,
         "facts": facts,
+        "inputs": inputs,
         "simulation": simulation,
         "latency_us": latency_us,
     }

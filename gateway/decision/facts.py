@@ -98,3 +98,84 @@ class Facts:
     contracts: tuple[ContractFact, ...] = ()
     roster: RosterFact | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _day(value: date | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _date(value: str | None) -> date | None:
+    return date.fromisoformat(value) if value is not None else None
+
+
+def facts_record(facts: Facts) -> dict[str, Any]:
+    """The facts a decision rested on, as plain JSON, so that it can be replayed under another policy.
+
+    Only what the decision could use is kept: assessments by the organs that matter (the person's and
+    the designating organ), the operator's certifications and contracts with the designating organ.
+    C9: this holds scheme, organ, result, dates and status only; it is shown to administrators only.
+    """
+    person, document, designation = facts.person, facts.document, facts.designation
+    organs = {o for o in (person.organ_id if person else None, designation.organ_id if designation else None) if o}
+    return {
+        "person": [person.id, person.kind, person.organ_id, person.operator_id, person.department, person.office]
+        if person
+        else None,
+        "document": [document.id, document.designation_id] if document else None,
+        "designation": [
+            designation.id,
+            designation.organ_id,
+            designation.scheme,
+            _day(designation.designated_on),
+            _day(designation.expires_on),
+            _day(designation.cancelled_on),
+        ]
+        if designation
+        else None,
+        "assessments": [
+            [a.id, a.organ_id, a.scheme, a.result, _day(a.notified_on), a.status]
+            for a in facts.assessments
+            if a.organ_id in organs
+        ],
+        "certifications": [
+            [c.id, c.organ_id, _day(c.certified_on), c.status] for c in facts.certifications if c.organ_id in organs
+        ],
+        "contracts": [
+            [k.id, k.organ_id, _day(k.starts_on), _day(k.ends_on), sorted(k.designation_ids), sorted(k.departments)]
+            for k in facts.contracts
+            if k.organ_id in organs
+        ],
+        "roster": [
+            facts.roster.designation_id,
+            facts.roster.person_id,
+            _day(facts.roster.valid_from),
+            _day(facts.roster.valid_until),
+        ]
+        if facts.roster
+        else None,
+    }
+
+
+def facts_from_record(person_id: str, document_id: str, record: dict[str, Any]) -> Facts:
+    """The inverse of `facts_record`."""
+    p, doc, d, roster = record.get("person"), record.get("document"), record.get("designation"), record.get("roster")
+    return Facts(
+        person_id=person_id,
+        document_id=document_id,
+        person=PersonFact(*p) if p else None,
+        document=DocumentFact(doc[0], doc[1]) if doc else None,
+        designation=DesignationFact(d[0], d[1], d[2], _date(d[3]), _date(d[4]), _date(d[5])) if d else None,  # type: ignore[arg-type]
+        assessments=tuple(
+            AssessmentFact(i, o, s, r, _date(n), st)  # type: ignore[arg-type]
+            for i, o, s, r, n, st in record.get("assessments", [])
+        ),
+        certifications=tuple(
+            CertificationFact(i, o, _date(c), st)  # type: ignore[arg-type]
+            for i, o, c, st in record.get("certifications", [])
+        ),
+        contracts=tuple(
+            ContractFact(i, o, _date(s), _date(e), frozenset(ds), frozenset(deps))  # type: ignore[arg-type]
+            for i, o, s, e, ds, deps in record.get("contracts", [])
+        ),
+        roster=RosterFact(roster[0], roster[1], _date(roster[2]), _date(roster[3])) if roster else None,  # type: ignore[arg-type]
+    )

@@ -208,7 +208,7 @@ def load_policy(directory: Path) -> Policy:
     except Exception as exc:  # Casbin raises bare errors for a malformed model
         raise PolicyError([PolicyProblem("model.conf", 0, f"cannot parse the model: {exc}")]) from exc
     problems += _check_model(model)
-    rows = _read_rows(directory, problems)
+    rows = read_rows(directory, problems)
     problems += _check_rows(rows, model)
     if problems:
         raise PolicyError(problems)
@@ -242,7 +242,8 @@ def _check_model(model: Model) -> list[PolicyProblem]:
     return problems
 
 
-def _read_rows(directory: Path, problems: list[PolicyProblem]) -> list[Row]:
+def read_rows(directory: Path, problems: list[PolicyProblem]) -> list[Row]:
+    """Every policy row of every *.csv file, with its file and line; unreadable lines go to problems."""
     from casbin.persist.adapter import _extract_tokens
 
     rows = []

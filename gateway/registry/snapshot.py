@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any
 
 from sqlalchemy import Connection, Engine, func, select
 
@@ -36,6 +39,7 @@ from models import (
     Person,
     RosterEntry,
 )
+from models.bundle import Bundle
 
 
 @dataclass(frozen=True)
@@ -75,46 +79,83 @@ def registry_version(conn: Connection) -> int:
 
 def load_snapshot(conn: Connection) -> RegistrySnapshot:
     """Read the whole registry in one transaction (one consistent view) into indexed records."""
-    version = registry_version(conn)
-    persons = {
-        r.id: PersonFact(r.id, r.kind, r.organ_id, r.operator_id, r.department, r.office)
-        for r in conn.execute(select(Person.__table__))  # type: ignore[attr-defined]
-    }
-    designations = {
-        r.id: DesignationFact(r.id, r.organ_id, r.scheme, r.designated_on, r.expires_on, r.cancelled_on)
-        for r in conn.execute(select(Designation.__table__))  # type: ignore[attr-defined]
-    }
-    documents = {
-        r.id: DocumentFact(r.id, r.designation_id, r.media_type, r.size, r.sha256)
-        for r in conn.execute(select(Document.__table__))  # type: ignore[attr-defined]
-    }
-    assessments: dict[str, list[AssessmentFact]] = defaultdict(list)
-    for r in conn.execute(select(Assessment.__table__)):  # type: ignore[attr-defined]
-        assessments[r.person_id].append(AssessmentFact(r.id, r.organ_id, r.scheme, r.result, r.notified_on, r.status))
-    certifications: dict[str, list[CertificationFact]] = defaultdict(list)
-    for r in conn.execute(select(Certification.__table__)):  # type: ignore[attr-defined]
-        certifications[r.operator_id].append(CertificationFact(r.id, r.organ_id, r.certified_on, r.status))
+    rows = {name: conn.execute(select(table.__table__)).all() for name, table in _TABLES.items()}  # type: ignore[attr-defined]
+    return build_snapshot(registry_version(conn), **rows)
+
+
+_TABLES = {
+    "persons": Person,
+    "designations": Designation,
+    "documents": Document,
+    "assessments": Assessment,
+    "certifications": Certification,
+    "contract_links": ContractDesignation,
+    "contracts": Contract,
+    "roster": RosterEntry,
+}
+
+
+def snapshot_from_bundle(bundle: Bundle) -> RegistrySnapshot:
+    """A snapshot straight from a registry bundle, with no database (policy test files use it)."""
+    links = [SimpleNamespace(contract_id=k.id, designation_id=d) for k in bundle.contracts for d in k.designation_ids]
+    return build_snapshot(
+        0,
+        persons=bundle.persons,
+        designations=bundle.designations,
+        documents=[
+            SimpleNamespace(id=d.id, designation_id=d.designation_id, media_type=d.media_type, size=0, sha256="")
+            for d in bundle.documents
+        ],
+        assessments=bundle.assessments,
+        certifications=bundle.certifications,
+        contract_links=links,
+        contracts=bundle.contracts,
+        roster=bundle.rosters,
+    )
+
+
+def build_snapshot(
+    version: int,
+    *,
+    persons: Iterable[Any],
+    designations: Iterable[Any],
+    documents: Iterable[Any],
+    assessments: Iterable[Any],
+    certifications: Iterable[Any],
+    contract_links: Iterable[Any],
+    contracts: Iterable[Any],
+    roster: Iterable[Any],
+) -> RegistrySnapshot:
+    """Index registry records (rows or bundle entries: anything with the table's attribute names)."""
+    by_person: dict[str, list[AssessmentFact]] = defaultdict(list)
+    for r in assessments:
+        by_person[r.person_id].append(AssessmentFact(r.id, r.organ_id, r.scheme, r.result, r.notified_on, r.status))
+    by_operator: dict[str, list[CertificationFact]] = defaultdict(list)
+    for r in certifications:
+        by_operator[r.operator_id].append(CertificationFact(r.id, r.organ_id, r.certified_on, r.status))
     covered: dict[str, set[str]] = defaultdict(set)
-    for r in conn.execute(select(ContractDesignation.__table__)):  # type: ignore[attr-defined]
+    for r in contract_links:
         covered[r.contract_id].add(r.designation_id)
-    contracts: dict[str, list[ContractFact]] = defaultdict(list)
-    for r in conn.execute(select(Contract.__table__)):  # type: ignore[attr-defined]
-        contracts[r.operator_id].append(
+    contracts_by_operator: dict[str, list[ContractFact]] = defaultdict(list)
+    for r in contracts:
+        contracts_by_operator[r.operator_id].append(
             ContractFact(r.id, r.organ_id, r.starts_on, r.ends_on, frozenset(covered[r.id]), frozenset(r.departments))
         )
-    roster = {
-        (r.designation_id, r.person_id): RosterFact(r.designation_id, r.person_id, r.valid_from, r.valid_until)
-        for r in conn.execute(select(RosterEntry.__table__))  # type: ignore[attr-defined]
-    }
     return RegistrySnapshot(
         version=version,
-        persons=persons,
-        documents=documents,
-        designations=designations,
-        assessments={k: tuple(v) for k, v in assessments.items()},
-        certifications={k: tuple(v) for k, v in certifications.items()},
-        contracts={k: tuple(v) for k, v in contracts.items()},
-        roster=roster,
+        persons={r.id: PersonFact(r.id, r.kind, r.organ_id, r.operator_id, r.department, r.office) for r in persons},
+        documents={r.id: DocumentFact(r.id, r.designation_id, r.media_type, r.size, r.sha256) for r in documents},
+        designations={
+            r.id: DesignationFact(r.id, r.organ_id, r.scheme, r.designated_on, r.expires_on, r.cancelled_on)
+            for r in designations
+        },
+        assessments={k: tuple(v) for k, v in by_person.items()},
+        certifications={k: tuple(v) for k, v in by_operator.items()},
+        contracts={k: tuple(v) for k, v in contracts_by_operator.items()},
+        roster={
+            (r.designation_id, r.person_id): RosterFact(r.designation_id, r.person_id, r.valid_from, r.valid_until)
+            for r in roster
+        },
     )
 
 

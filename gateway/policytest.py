@@ -1,0 +1,180 @@
+"""Policy tests as files: registry fixtures, a frozen time, a request, the expected decision and reasons.
+
+A suite is a YAML file in policy/tests/:
+
+    suite: C3 validity windows
+    registry: registry.yaml        # optional: a shared bundle (YAML or JSON), relative to this file
+    with: {persons: [...]}         # optional: more entries, same shape as a registry bundle
+    cases:
+      - name: valid through the anniversary
+        at: "2035-06-01T23:59:59+09:00"
+        subject: P-OK
+        resource: D-LONG
+        action: read               # default: read
+        expect: allow              # or deny, with the exact reasons:
+        reasons: []                # e.g. [clearance_expired]
+
+Files whose name starts with an underscore, and the shared registry files, are not suites.
+"""
+
+from __future__ import annotations
+
+import time
+import xml.etree.ElementTree as ET  # noqa: S405  (we write XML, never parse untrusted XML)
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from gateway.decision.calendar import local_day
+from gateway.decision.engine import decide
+from gateway.decision.policy import Policy
+from gateway.decision.reasons import REASON_CODES
+from gateway.registry.snapshot import snapshot_from_bundle
+from models.bundle import Bundle
+
+
+class Case(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    at: datetime
+    subject: str
+    resource: str
+    action: str = "read"
+    expect: str = Field(pattern="^(allow|deny)$")
+    reasons: list[str] = Field(default_factory=list)
+
+    @field_validator("at")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("give the time with its offset, e.g. 2035-06-01T23:59:59+09:00")
+        return value
+
+    @field_validator("reasons")
+    @classmethod
+    def _known(cls, value: list[str]) -> list[str]:
+        unknown = [c for c in value if c not in REASON_CODES]
+        if unknown:
+            raise ValueError(f"unknown reason codes {unknown}; api.md lists {', '.join(REASON_CODES)}")
+        return sorted(value, key=REASON_CODES.index)
+
+
+class Suite(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    suite: str
+    registry: str | None = None
+    with_: dict[str, list[dict[str, Any]]] = Field(default_factory=dict, alias="with")
+    cases: list[Case]
+
+
+@dataclass
+class CaseResult:
+    name: str
+    passed: bool
+    expected: str
+    actual: str
+    messages: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+@dataclass
+class SuiteResult:
+    file: str
+    name: str
+    cases: list[CaseResult] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def failed(self) -> int:
+        return sum(not c.passed for c in self.cases) + (1 if self.error else 0)
+
+
+def suite_files(directory: Path) -> list[Path]:
+    shared = set()
+    files = sorted(p for p in directory.glob("*.y*ml") if not p.name.startswith("_"))
+    for path in files:
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError:
+            continue
+        if isinstance(data, dict) and isinstance(data.get("registry"), str):
+            shared.add((path.parent / data["registry"]).resolve())
+    return [p for p in files if p.resolve() not in shared]
+
+
+def _outcome(allowed: bool, codes: list[str]) -> str:
+    return "allow" if allowed else "deny " + ", ".join(codes)
+
+
+def run_suite(path: Path, policy: Policy, zone: ZoneInfo) -> SuiteResult:
+    result = SuiteResult(path.name, path.stem)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        suite = Suite.model_validate(raw)
+        result.name = suite.suite
+        bundle = _bundle(path, suite)
+    except (OSError, yaml.YAMLError, ValidationError, ValueError) as exc:
+        result.error = f"{path.name}: {exc}"
+        return result
+    snapshot = snapshot_from_bundle(bundle)
+    for case in suite.cases:
+        started = time.perf_counter()
+        decision = decide(snapshot.facts(case.subject, case.resource), case.action, local_day(case.at, zone), policy)
+        expected = _outcome(case.expect == "allow", case.reasons)
+        actual = _outcome(decision.allowed, list(decision.codes))
+        result.cases.append(
+            CaseResult(
+                case.name,
+                expected == actual,
+                expected,
+                actual,
+                [f"{r.code}: {r.message}" for r in decision.reasons],
+                time.perf_counter() - started,
+            )
+        )
+    return result
+
+
+def _bundle(path: Path, suite: Suite) -> Bundle:
+    data: dict[str, list[Any]] = {}
+    if suite.registry:
+        shared = yaml.safe_load((path.parent / suite.registry).read_text(encoding="utf-8")) or {}
+        data = {k: list(v) for k, v in shared.items()}
+    for key, entries in suite.with_.items():
+        data.setdefault(key, []).extend(entries)
+    for document in data.get("documents", []):
+        document.setdefault("content_base64", "")
+    return Bundle.model_validate(data)
+
+
+def run_all(directory: Path, policy: Policy, zone: ZoneInfo) -> list[SuiteResult]:
+    return [run_suite(path, policy, zone) for path in suite_files(directory)]
+
+
+def junit_xml(results: list[SuiteResult], policy_version: str) -> bytes:
+    root = ET.Element("testsuites", name="clearance-gateway policy tests")
+    for suite in results:
+        node = ET.SubElement(
+            root,
+            "testsuite",
+            name=suite.name,
+            file=suite.file,
+            tests=str(len(suite.cases)),
+            failures=str(suite.failed),
+            errors="0",
+        )
+        ET.SubElement(ET.SubElement(node, "properties"), "property", name="policy_version", value=policy_version)
+        if suite.error:
+            case = ET.SubElement(node, "testcase", name="load", classname=suite.file)
+            ET.SubElement(case, "failure", message=suite.error)
+        for result in suite.cases:
+            case = ET.SubElement(node, "testcase", name=result.name, classname=suite.file, time=f"{result.seconds:.6f}")
+            if not result.passed:
+                failure = ET.SubElement(case, "failure", message=f"expected {result.expected}, got {result.actual}")
+                failure.text = "\n".join(result.messages)
+    return ET.tostring(root, encoding="utf-8", xml_declaration=True)
