@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gateway import __version__
-from gateway.api import admin, authzen, documents, health
+from gateway.api import admin, audit_verify, authzen, documents, health
 from gateway.container import Container, build_container
 from gateway.errors import PROBLEM_BASE, FieldError, InvalidInput, Problem
 from gateway.logging_setup import configure_logging
@@ -50,7 +50,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.container = container
-    for router in (health.router, authzen.router, documents.router, admin.router):
+    for router in (health.router, authzen.router, documents.router, admin.router, audit_verify.router):
         app.include_router(router)
     _install_problem_handlers(app)
     _install_middleware(app, settings)

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import structlog
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Engine
 
+from gateway.audit.chain import Signer
 from gateway.auth import DevelopmentIssuer, TokenVerifier, keys_from_jwks
 from gateway.db import create_schema, make_engine
 from gateway.decision.policy import Policy
@@ -31,6 +36,7 @@ class Container:
     store: DocumentStore
     decisions: DecisionService
     dev_issuer: DevelopmentIssuer | None = None
+    signer: Signer | None = None
     watcher: PolicyWatcher | None = None
 
     def start(self) -> None:
@@ -66,9 +72,10 @@ def build_container(settings: Settings, clock: Clock = system_clock) -> Containe
         )
     verifier = TokenVerifier(keys, settings.jwt_issuer, settings.jwt_audience)
     store = DocumentStore(FilesystemBackend(settings.document_dir), _master_key(settings))
-    decisions = DecisionService(engine, resolver, policies, settings.zone, clock)
+    signer = load_signer(settings)
+    decisions = DecisionService(engine, resolver, policies, settings.zone, clock, signer)
     policies.on_swap.append(lambda before, after, actor: record_policy_swap(engine, before, after, actor))
-    return Container(settings, engine, policies, resolver, verifier, store, decisions, dev_issuer)
+    return Container(settings, engine, policies, resolver, verifier, store, decisions, dev_issuer, signer=signer)
 
 
 def record_policy_swap(engine: Engine, before: Policy, after: Policy, actor: str) -> None:
@@ -87,12 +94,49 @@ def record_policy_swap(engine: Engine, before: Policy, after: Policy, actor: str
             ).scalar()
             if latest == after.version:
                 return
-            record_changes(conn, Actor(actor), [{
-                "action": "policy.swap", "entity": "policy", "entity_id": after.version,
-                "before": {"version": before.version, "files": list(before.files)},
-                "after": {"version": after.version, "files": list(after.files)}}])
+            record_changes(
+                conn,
+                Actor(actor),
+                [
+                    {
+                        "action": "policy.swap",
+                        "entity": "policy",
+                        "entity_id": after.version,
+                        "before": {"version": before.version, "files": list(before.files)},
+                        "after": {"version": after.version, "files": list(after.files)},
+                    }
+                ],
+            )
     except Exception as exc:
         log.error("policy.swap_not_recorded", error=type(exc).__name__, version=after.version)
+
+
+def load_signer(settings: Settings) -> Signer:
+    """The checkpoint key: configured, or a development key kept beside the documents."""
+    path = settings.checkpoint_key_file
+    if path is None:
+        path = settings.document_dir.parent / "dev-checkpoint-key.pem"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            pem = Ed25519PrivateKey.generate().private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "wb") as handle:
+                    handle.write(pem)
+            except FileExistsError:
+                pass  # another worker made it first
+            log.warning(
+                "audit.development_checkpoint_key",
+                path=str(path),
+                detail="GATEWAY_CHECKPOINT_KEY_FILE is not set: checkpoints are signed by a development key",
+            )
+    key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    if not isinstance(key, Ed25519PrivateKey):
+        raise ValueError(f"{path} is not an Ed25519 private key")
+    public = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return Signer(key, hashlib.sha256(public).hexdigest()[:16], settings.checkpoint_every)
 
 
 def _master_key(settings: Settings) -> MasterKey:

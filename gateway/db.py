@@ -60,5 +60,33 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+_APPEND_ONLY = ("decisions", "change_events", "checkpoints", "designation_events")
+
+
 def create_schema(engine: Engine) -> None:
+    from gateway.audit.chain import ensure_heads
+
     SQLModel.metadata.create_all(engine)
+    with engine.begin() as conn:
+        for table in _APPEND_ONLY:
+            for statement in _append_only(engine.dialect.name, table):
+                conn.exec_driver_sql(statement)
+    ensure_heads(engine)
+
+
+def _append_only(dialect: str, table: str) -> list[str]:
+    """R2, D6: the logs and the designation ledger refuse UPDATE and DELETE, whoever connects."""
+    if dialect == "sqlite":
+        return [
+            f"CREATE TRIGGER IF NOT EXISTS {table}_no_{verb.lower()} BEFORE {verb} ON {table} "
+            f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END"
+            for verb in ("UPDATE", "DELETE")
+        ]
+    return [
+        "CREATE OR REPLACE FUNCTION cg_append_only() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN RAISE EXCEPTION '%% is append-only', TG_TABLE_NAME; END $$",
+        f"CREATE OR REPLACE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
+        "FOR EACH ROW EXECUTE FUNCTION cg_append_only()",
+        f"CREATE OR REPLACE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
+        "FOR EACH STATEMENT EXECUTE FUNCTION cg_append_only()",
+    ]

@@ -12,6 +12,7 @@ import structlog
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from gateway.audit.chain import Signer
 from gateway.audit.writer import decision_row, write_decisions
 from gateway.auth import Caller
 from gateway.decision.calendar import local_day
@@ -70,7 +71,9 @@ class DecisionService:
         policies: PolicyHolder,
         zone: ZoneInfo,
         clock: Clock = system_clock,
+        signer: Signer | None = None,
     ):
+        self.signer = signer
         self.engine = engine
         self.resolver = resolver
         self.policies = policies
@@ -124,7 +127,7 @@ class DecisionService:
                     policy_version=policy.version,
                     facts={**decision.facts_used, "registry_version": snapshot.version},
                     inputs=facts_record(facts),
-                simulation=outcome.simulation,
+                    simulation=outcome.simulation,
                     latency_us=(time.perf_counter_ns() - started) // 1000,
                 )
             )
@@ -132,7 +135,7 @@ class DecisionService:
                 break
         try:
             with self.engine.begin() as conn:  # a short write: the log rows only
-                write_decisions(conn, rows)
+                write_decisions(conn, rows, self.signer)
         except SQLAlchemyError as exc:
             log.error("decision_log.unavailable", error=type(exc).__name__, decisions=len(rows))
             raise Unavailable("the decision log cannot be written, so no decision is given; retry shortly") from exc

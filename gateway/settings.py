@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(default=8 * 1024**3, ge=1024, description="document uploads")
     db_pool_size: int = Field(default=10, ge=1)
     db_max_overflow: int = Field(default=20, ge=0)
+    checkpoint_key_file: Path | None = Field(default=None, description="Ed25519 private key (PEM) for checkpoints")
+    checkpoint_every: int = Field(default=1000, ge=1, description="sign the decision chain's head every N entries")
     policy_watch_seconds: float = Field(default=0.5, ge=0, description="poll the policy folder; 0 turns it off")
     log_level: str = "INFO"
     public_url: str = Field(default="http://127.0.0.1:8000", description="base URL published in metadata")

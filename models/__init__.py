@@ -1,6 +1,7 @@
 """The SQLModel data model: registry tables, logs, and the shapes derived from them."""
 
-from models.logs import ChangeEvent, DecisionRecord
+from models import audit_indexes  # noqa: F401  (the auditors' indexes)
+from models.logs import ChainHead, ChangeEvent, Checkpoint, DecisionRecord
 from models.registry import (
     Assessment,
     Certification,
@@ -18,6 +19,8 @@ from models.registry import (
 __all__ = [
     "Assessment",
     "Certification",
+    "ChainHead",
+    "Checkpoint",
     "ChangeEvent",
     "Contract",
     "ContractDesignation",

@@ -38,6 +38,10 @@ class DecisionRecord(SQLModel, table=True):
     inputs: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     simulation: bool = False
     latency_us: int = 0
+    # R2: the hash chain (gateway/audit/chain.py)
+    chain_index: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, unique=True))
+    prev_hash: str = Field(default="", max_length=64)
+    hash: str = Field(default="", max_length=64)
 
 
 Index("ix_decisions_person", DecisionRecord.__table__.c.person_id, DecisionRecord.__table__.c.seq)  # type: ignore[attr-defined]
@@ -59,3 +63,30 @@ class ChangeEvent(SQLModel, table=True):
     entity_id: str = Field(max_length=200)
     before: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     after: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    chain_index: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, unique=True))
+    prev_hash: str = Field(default="", max_length=64)
+    hash: str = Field(default="", max_length=64)
+
+
+class ChainHead(SQLModel, table=True):
+    """The last entry of each log's hash chain; its row lock orders concurrent writers."""
+
+    __tablename__ = "chain_heads"
+    chain: str = Field(primary_key=True, max_length=16)  # decisions | changes
+    chain_index: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    hash: str = Field(default="", max_length=64)
+
+
+class Checkpoint(SQLModel, table=True):
+    """A chain head signed by the gateway's key: proof that nothing before it was rewritten later."""
+
+    __tablename__ = "checkpoints"
+    seq: int | None = Field(
+        default=None, sa_column=Column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    )
+    chain: str = Field(max_length=16)
+    chain_index: int = Field(sa_column=Column(BigInteger, nullable=False))
+    hash: str = Field(max_length=64)
+    signed_at: datetime = Field(sa_type=UTCDateTime)
+    key_id: str = Field(max_length=64)
+    signature: str = Field(max_length=200)

@@ -5,12 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert
+from sqlalchemy import Connection
 
-from models import DecisionRecord
+from gateway.audit.chain import Signer, append
 from models.logs import RECORD_SCHEMA
-
-_TABLE = DecisionRecord.__table__  # type: ignore[attr-defined]
 
 
 def decision_row(
@@ -56,6 +54,6 @@ def decision_row(
     }
 
 
-def write_decisions(conn: Connection, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        conn.execute(insert(_TABLE), rows)
+def write_decisions(conn: Connection, rows: list[dict[str, Any]], signer: Signer | None = None) -> None:
+    """Chain (R2) and insert the rows in the caller's transaction."""
+    append(conn, "decisions", rows, signer)

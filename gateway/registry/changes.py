@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert
+from sqlalchemy import Connection
 
-from models import ChangeEvent
+from gateway.audit.chain import append
 from models.types import utcnow
 
 
@@ -44,4 +44,4 @@ def record_changes(conn: Connection, actor: Actor, changes: list[dict[str, Any]]
         }
         for c in changes
     ]
-    conn.execute(insert(ChangeEvent.__table__), rows)  # type: ignore[attr-defined]
+    append(conn, "changes", rows)

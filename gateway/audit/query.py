@@ -1,0 +1,229 @@
+"""The auditors' reads of the decision log (R1) and the change log (R4): pure queries over a Connection.
+
+Every answer is newest first (by `seq`) and paged by keyset: a page is the rows below the last `seq`
+seen. C9: a decision is shown with the ids of the facts it rested on, never its raw `inputs`; an
+assessment's change events are shown without the assessment's content.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, fields
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Column, ColumnElement, Connection, Engine, Select, func, literal, select
+
+from gateway.db import READ_ONLY
+from models import ChangeEvent, DecisionRecord, Designation
+from models.audit_indexes import decision_designation
+
+DECISIONS = DecisionRecord.__table__  # type: ignore[attr-defined]
+CHANGES = ChangeEvent.__table__  # type: ignore[attr-defined]
+DESIGNATIONS = Designation.__table__  # type: ignore[attr-defined]
+EXPORT_CHUNK = 5_000
+
+# C9: the columns an auditor may see. A whitelist, so that `inputs` (and any column added later)
+# stays out of every audit answer unless someone decides otherwise here.
+_DECISION_COLUMNS: tuple[Column[Any], ...] = tuple(
+    DECISIONS.c[name]
+    for name in (
+        "seq",
+        "decision_id",
+        "logged_at",
+        "evaluated_at",
+        "caller_sub",
+        "caller_client",
+        "request_id",
+        "channel",
+        "person_id",
+        "document_id",
+        "action",
+        "allowed",
+        "reasons",
+        "policy_version",
+        "facts",
+        "simulation",
+        "latency_us",
+    )
+)
+_CHANGE_COLUMNS: tuple[Column[Any], ...] = tuple(
+    CHANGES.c[name]
+    for name in ("seq", "at", "actor", "request_id", "action", "entity", "entity_id", "before", "after")
+)
+_WITHHELD_ENTITIES = frozenset({"assessment"})  # C9: assessment records are for administrators only
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionFilter:
+    """What an auditor asks for; None means any. `since` is inclusive, `until` exclusive (on logged_at)."""
+
+    person: str | None = None
+    document: str | None = None
+    allowed: bool | None = None
+    reason: str | None = None
+    organ: str | None = None
+    designation: str | None = None
+    caller: str | None = None
+    simulation: bool | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def conditions(self) -> list[ColumnElement[bool]]:
+        c = DECISIONS.c
+        out: list[ColumnElement[bool]] = []
+        for column, value in (
+            (c.person_id, self.person),
+            (c.document_id, self.document),
+            (c.allowed, self.allowed),
+            (c.caller_sub, self.caller),
+            (c.simulation, self.simulation),
+        ):
+            if value is not None:
+                out.append(column == value)
+        if self.reason is not None:  # one code among the space-separated reason_codes
+            padded = literal(" ") + c.reason_codes + literal(" ")
+            out.append(padded.contains(f" {self.reason} ", autoescape=True))
+        if self.designation is not None:
+            out.append(decision_designation() == self.designation)
+        if self.organ is not None:  # D1: the designating organ of the designation the decision rested on
+            designated_by = select(DESIGNATIONS.c.id).where(DESIGNATIONS.c.organ_id == self.organ)
+            out.append(decision_designation().in_(designated_by))
+        out.extend(_window(c.logged_at, self.since, self.until))
+        return out
+
+    def key(self) -> str:
+        """A stable text of the filter, so that a cursor can be bound to the query that made it."""
+        values = (getattr(self, f.name) for f in fields(self))
+        return "|".join("" if v is None else (v.isoformat() if isinstance(v, datetime) else repr(v)) for v in values)
+
+
+def _window(column: Any, since: datetime | None, until: datetime | None) -> list[ColumnElement[bool]]:
+    out: list[ColumnElement[bool]] = []
+    if since is not None:
+        out.append(column >= since)
+    if until is not None:
+        out.append(column < until)
+    return out
+
+
+# --- shapes --------------------------------------------------------------------------------------
+
+
+def _iso(value: datetime) -> str:
+    return value.isoformat()
+
+
+def _fact_ids(facts: Any) -> dict[str, Any]:
+    """R1, C9: the ids of the facts used; anything that is not a plain id is left out."""
+    if not isinstance(facts, dict):
+        return {}
+    return {k: v for k, v in facts.items() if v is None or isinstance(v, str | int)}
+
+
+def decision_item(row: Any) -> dict[str, Any]:
+    m = row._mapping
+    return {
+        "decision_id": m["decision_id"],
+        "logged_at": _iso(m["logged_at"]),
+        "evaluated_at": _iso(m["evaluated_at"]),
+        "caller": {"sub": m["caller_sub"], "client": m["caller_client"]},
+        "request_id": m["request_id"],
+        "channel": m["channel"],
+        "person": m["person_id"],
+        "document": m["document_id"],
+        "action": m["action"],
+        "decision": "allow" if m["allowed"] else "deny",
+        "reasons": [{"code": r.get("code"), "message": r.get("message")} for r in m["reasons"] or []],
+        "policy_version": m["policy_version"],
+        "facts": _fact_ids(m["facts"]),
+        "simulation": bool(m["simulation"]),
+        "latency_us": m["latency_us"],
+    }
+
+
+def change_item(row: Any) -> dict[str, Any]:
+    m = row._mapping
+    item = {
+        "seq": m["seq"],
+        "at": _iso(m["at"]),
+        "actor": m["actor"],
+        "request_id": m["request_id"],
+        "action": m["action"],
+        "entity": m["entity"],
+        "entity_id": m["entity_id"],
+        "before": m["before"],
+        "after": m["after"],
+    }
+    if m["entity"] in _WITHHELD_ENTITIES:  # C9: which fields changed, never their values
+        before, after = m["before"] or {}, m["after"] or {}
+        changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+        item |= {"before": None, "after": None, "withheld": True, "fields_changed": changed}
+    return item
+
+
+# --- decisions -----------------------------------------------------------------------------------
+
+
+def _decisions(filters: DecisionFilter, below: int | None, limit: int) -> Select[Any]:
+    conditions = filters.conditions()
+    if below is not None:
+        conditions.append(DECISIONS.c.seq < below)
+    return select(*_DECISION_COLUMNS).where(*conditions).order_by(DECISIONS.c.seq.desc()).limit(limit)
+
+
+def list_decisions(
+    conn: Connection, filters: DecisionFilter, limit: int, below: int | None = None
+) -> tuple[list[dict[str, Any]], int | None]:
+    """One page, newest first, and the `seq` to continue below (None: this was the last page)."""
+    rows = conn.execute(_decisions(filters, below, limit + 1)).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return [decision_item(r) for r in rows], (rows[-1].seq if more else None)
+
+
+def get_decision(conn: Connection, decision_id: str) -> dict[str, Any] | None:
+    row = conn.execute(select(*_DECISION_COLUMNS).where(DECISIONS.c.decision_id == decision_id)).first()
+    return None if row is None else decision_item(row)
+
+
+def count_decisions(conn: Connection, filters: DecisionFilter) -> int:
+    query = select(func.count()).select_from(DECISIONS).where(*filters.conditions())
+    return int(conn.execute(query).scalar_one())
+
+
+def decision_chunks(
+    engine: Engine, filters: DecisionFilter, chunk: int = EXPORT_CHUNK
+) -> Iterator[list[dict[str, Any]]]:
+    """Every matching decision, newest first, in chunks of `chunk` rows: constant memory, and each
+    chunk its own short read transaction (keyset paging), so an export never holds the database."""
+    below: int | None = None
+    while True:
+        with engine.connect().execution_options(**READ_ONLY) as conn, conn.begin():
+            rows = conn.execute(_decisions(filters, below, chunk)).all()
+        if not rows:
+            return
+        yield [decision_item(r) for r in rows]
+        if len(rows) < chunk:
+            return
+        below = rows[-1].seq
+
+
+# --- change events -------------------------------------------------------------------------------
+
+
+def list_changes(
+    conn: Connection,
+    since: datetime | None,
+    until: datetime | None,
+    limit: int,
+    below: int | None = None,
+) -> tuple[list[dict[str, Any]], int | None]:
+    conditions = _window(CHANGES.c.at, since, until)
+    if below is not None:
+        conditions.append(CHANGES.c.seq < below)
+    query = select(*_CHANGE_COLUMNS).where(*conditions).order_by(CHANGES.c.seq.desc()).limit(limit + 1)
+    rows = conn.execute(query).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return [change_item(r) for r in rows], (rows[-1].seq if more else None)
