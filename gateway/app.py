@@ -5,17 +5,18 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import structlog
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway import __version__
-from gateway.api import admin, audit_verify, authzen, documents, health
+from gateway.api import admin, audit_verify, authzen, documents, health, registry_admin
 from gateway.container import Container, build_container
 from gateway.errors import PROBLEM_BASE, FieldError, InvalidInput, Problem
 from gateway.logging_setup import configure_logging
@@ -50,7 +51,14 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.container = container
-    for router in (health.router, authzen.router, documents.router, admin.router, audit_verify.router):
+    for router in (
+        health.router,
+        authzen.router,
+        documents.router,
+        admin.router,
+        registry_admin.router,
+        audit_verify.router,
+    ):
         app.include_router(router)
     _install_problem_handlers(app)
     _install_middleware(app, settings)
@@ -102,18 +110,41 @@ def _install_middleware(app: FastAPI, settings: Settings) -> None:
             return settings.max_import_bytes
         return settings.max_body_bytes
 
-    @app.middleware("http")
-    async def context(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        incoming = request.headers.get("x-request-id", "")
+    app.add_middleware(RequestContext, limit_for=limit_for)
+
+
+class RequestContext:
+    """Pure ASGI (no BaseHTTPMiddleware on the hot path): request id, body limit, one access-log event."""
+
+    def __init__(self, app: ASGIApp, limit_for: Callable[[str], int]):
+        self.app = app
+        self.limit_for = limit_for
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        incoming = headers.get(b"x-request-id", b"").decode("latin-1")
         request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
-        request.state.request_id = request_id
+        limit = self.limit_for(scope["path"])
+        state = scope.setdefault("state", {})
+        state["request_id"], state["body_limit"] = request_id, limit
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
         started = time.perf_counter()
-        length = request.headers.get("content-length")
-        limit = request.state.body_limit = limit_for(request.url.path)
+        status = [0]
+        tag = (b"x-request-id", request_id.encode("latin-1"))
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+                message["headers"] = [*message.get("headers", []), tag]
+            await send(message)
+
+        length = headers.get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > limit):
-            response: Response = JSONResponse(
+            problem = JSONResponse(
                 {
                     "type": PROBLEM_BASE + "too-large",
                     "title": "Request body too large",
@@ -123,16 +154,15 @@ def _install_middleware(app: FastAPI, settings: Settings) -> None:
                 status_code=413,
                 media_type=PROBLEM_JSON,
             )
+            await problem(scope, receive, send_with_id)
         else:
-            response = await call_next(request)
-        response.headers["X-Request-ID"] = request_id
-        caller = getattr(request.state, "caller", None)
+            await self.app(scope, receive, send_with_id)
+        caller = state.get("caller")
         log.info(
             "request",
-            method=request.method,
-            path=request.url.path,
-            status=response.status_code,
+            method=scope["method"],
+            path=scope["path"],
+            status=status[0],
             ms=round((time.perf_counter() - started) * 1000, 2),
             caller=caller.sub if caller else None,
         )
-        return response

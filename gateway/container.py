@@ -47,6 +47,7 @@ class Container:
     def close(self) -> None:
         if self.watcher is not None:
             self.watcher.stop()
+        self.decisions.log.close()  # graceful: what is pending is committed first
         self.engine.dispose()
 
 

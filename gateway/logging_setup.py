@@ -1,13 +1,59 @@
-"""structlog, configured once: JSON lines with the request's context bound through contextvars."""
+"""structlog, configured once: JSON lines with the request's context bound through contextvars.
+
+Lines go to a background writer: the event loop never blocks on a write to stderr (each write would
+release the GIL, and getting it back can stall every request in flight for the switch interval).
+"""
 
 from __future__ import annotations
 
+import atexit
 import logging
 import sys
+import threading
+from typing import TextIO
 
 import structlog
 
 _configured = False
+
+
+class BackgroundWriter:
+    """A file-like object whose writes are buffered and flushed by a daemon thread every 50 ms."""
+
+    def __init__(self, target: TextIO, interval: float = 0.05, limit: int = 10_000):
+        self.target = target
+        self.interval = interval
+        self.limit = limit
+        self._lines: list[str] = []
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="log-writer", daemon=True)
+        self._thread.start()
+        atexit.register(self.flush)
+
+    def write(self, text: str) -> int:
+        with self._lock:
+            self._lines.append(text)
+            full = len(self._lines) >= self.limit
+        if full:
+            self._wake.set()
+        return len(text)
+
+    def flush(self) -> None:
+        with self._lock:
+            lines, self._lines = self._lines, []
+        if lines:
+            try:
+                self.target.write("".join(lines))
+                self.target.flush()
+            except (OSError, ValueError):
+                pass  # stderr closed at exit: nothing left to tell
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait(self.interval)
+            self._wake.clear()
+            self.flush()
 
 
 def configure_logging(level: str = "INFO") -> None:
@@ -24,7 +70,7 @@ def configure_logging(level: str = "INFO") -> None:
             structlog.processors.JSONRenderer(),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=BackgroundWriter(sys.stderr)),  # type: ignore[arg-type]
         cache_logger_on_first_use=True,
     )
     _configured = True

@@ -13,7 +13,8 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.audit.chain import Signer
-from gateway.audit.writer import decision_row, write_decisions
+from gateway.audit.group_commit import GroupCommitter, LogTimeout
+from gateway.audit.writer import decision_row
 from gateway.auth import Caller
 from gateway.decision.calendar import local_day
 from gateway.decision.engine import Decision, decide
@@ -74,6 +75,7 @@ class DecisionService:
         signer: Signer | None = None,
     ):
         self.signer = signer
+        self.log = GroupCommitter(engine, signer)
         self.engine = engine
         self.resolver = resolver
         self.policies = policies
@@ -134,9 +136,8 @@ class DecisionService:
             if stop_after is not None and stop_after(decision.allowed):
                 break
         try:
-            with self.engine.begin() as conn:  # a short write: the log rows only
-                write_decisions(conn, rows, self.signer)
-        except SQLAlchemyError as exc:
+            self.log.write(rows)  # group commit: returns only once the rows are durable
+        except (SQLAlchemyError, LogTimeout) as exc:
             log.error("decision_log.unavailable", error=type(exc).__name__, decisions=len(rows))
             raise Unavailable("the decision log cannot be written, so no decision is given; retry shortly") from exc
         return outcomes

@@ -152,3 +152,22 @@ def test_only_administrators_import(gateway: Gateway) -> None:
     for scope in ("audit:read", "authz:evaluate", "policy:admin"):
         assert _post(gateway, rules_bundle(), scope).status_code == 403
     assert _count(gateway, Person) == 0
+
+
+def test_an_import_cannot_undo_what_is_final(gateway: Gateway) -> None:
+    gateway.import_bundle(rules_bundle())
+    revoked = next(a for a in rules_bundle()["assessments"] if a["id"] == "A-REV")
+    response = _post(gateway, {"assessments": [revoked | {"status": "active"}]})
+    assert response.status_code == 422
+    assert "stays revoked (C7)" in response.json()["errors"][0]["detail"]
+    cancelled = next(d for d in rules_bundle()["designations"] if d["id"] == "G-CAN")
+    response = _post(gateway, {"designations": [cancelled | {"cancelled_on": None}]})
+    assert response.status_code == 422
+    assert "that stays (D6)" in response.json()["errors"][0]["detail"]
+
+
+def test_a_corporate_number_belongs_to_one_operator(gateway: Gateway) -> None:
+    gateway.import_bundle(rules_bundle())
+    response = _post(gateway, {"operators": [{"id": "NEWCO", "name": "New", "corporate_number": "7000012050002"}]})
+    assert response.status_code == 422
+    assert "'ACME' already has this corporate number" in response.json()["errors"][0]["detail"]

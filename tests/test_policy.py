@@ -216,3 +216,69 @@ def test_casbin_agrees_with_a_plain_reading_of_the_policy(
     assert list(codes) == expected
     assert allowed is (not expected)
     assert list(codes) == sorted(codes, key=REASON_CODES.index)
+
+
+# --- the whole core on random facts: it always answers, and explains every denial ------------------------
+
+_days = st.dates(min_value=date(2020, 1, 1), max_value=date(2040, 12, 31))
+_organs = st.sampled_from(["METI", "MOD"])
+_persons = st.one_of(
+    st.none(),
+    st.builds(
+        PersonFact,
+        st.just("P-1"),
+        st.sampled_from(["government", "contractor"]),
+        _organs,
+        st.sampled_from([None, "ACME"]),
+        st.sampled_from([None, "R&D", "Sales"]),
+        st.sampled_from([None, "minister_of_state", "clerk"]),
+    ),
+)
+_designations = st.one_of(
+    st.none(),
+    st.builds(
+        DesignationFact,
+        st.just("G-1"),
+        _organs,
+        st.sampled_from(["esi", "sds"]),
+        _days,
+        _days,
+        st.one_of(st.none(), _days),
+    ),
+)
+_assessments = st.lists(
+    st.builds(
+        AssessmentFact,
+        st.text("AB12", min_size=1, max_size=3),
+        _organs,
+        st.sampled_from(["esi", "sds"]),
+        st.sampled_from(["favourable", "unfavourable"]),
+        _days,
+        st.sampled_from(["active", "suspended", "revoked"]),
+    ),
+    max_size=4,
+)
+
+
+@given(
+    _persons,
+    st.booleans(),
+    _designations,
+    _assessments,
+    st.one_of(st.none(), _days),
+    _days,
+    st.sampled_from(["read", "print"]),
+)
+def test_the_core_always_answers_and_explains(
+    person, known_document, designation, assessments, roster_from, today, action
+) -> None:  # type: ignore[no-untyped-def]
+    document = DocumentFact("DOC-1", designation.id if designation else None) if known_document else None
+    roster = RosterFact("G-1", "P-1", roster_from) if roster_from and designation else None
+    facts = Facts(
+        "P-1", "DOC-1", person, document, designation if known_document else None, tuple(assessments), (), (), roster
+    )
+    decision = decide(facts, action, today, SHIPPED)
+    assert decision.allowed is (not decision.reasons)
+    assert all(r.message for r in decision.reasons)
+    if person is None:
+        assert decision.codes[0] == "subject_unknown"

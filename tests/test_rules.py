@@ -27,6 +27,7 @@ CASES = [
     ("P-NOBODY", "D-ESI", T0, ["subject_unknown"], "unknown person"),
     ("P-OK", "D-NOTHING", T0, ["document_unknown"], "unknown document"),
     ("P-NOBODY", "D-NOTHING", T0, ["subject_unknown", "document_unknown"], "both unknown"),
+    ("P-NOBODY", "D-CAN", T0, ["subject_unknown", "designation_not_in_force"], "unknown person, lapsed designation"),
     # --- C3: validity windows, in Japan time -------------------------------------------------------
     ("P-OK", "D-LONG", "2035-06-01" + JST_LAST_SECOND, [], "C3: ESI notified 2025-06-01 valid through 2035-06-01"),
     ("P-OK", "D-LONG", "2035-06-02" + JST_MIDNIGHT, ["clearance_expired"], "C3: denied from 2035-06-02"),

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway.api.deps import CallerDep, ContainerDep, json_body, request_id, validated
+from gateway.api.deps import ContainerDep, hot_path_caller, json_body, request_id, validated
 from gateway.auth import Caller
 from gateway.errors import FieldError, Forbidden, InvalidInput
 from gateway.service import Outcome, Question
@@ -115,8 +115,8 @@ def _json(body: Any) -> Response:
         }
     },
 )
-async def evaluation(request: Request, container: ContainerDep, caller: CallerDep) -> Response:
-    caller.require("authz:evaluate")
+async def evaluation(request: Request) -> Response:
+    container, caller = hot_path_caller(request, "authz:evaluate")
     item = validated(EvaluationRequest, await json_body(request))
     question = _question(item, caller, ())
     outcomes = await run_in_threadpool(container.decisions.evaluate, [question], caller, request_id=request_id(request))
@@ -140,8 +140,8 @@ _STOP = {
         }
     },
 )
-async def evaluations(request: Request, container: ContainerDep, caller: CallerDep) -> Response:
-    caller.require("authz:evaluate")
+async def evaluations(request: Request) -> Response:
+    container, caller = hot_path_caller(request, "authz:evaluate")
     body = await json_body(request)
     if isinstance(body, dict) and not body.get("evaluations"):  # AuthZEN: behaves as a single evaluation
         item = validated(EvaluationRequest, {k: v for k, v in body.items() if k not in ("evaluations", "options")})

@@ -17,15 +17,15 @@ class BodyTooLarge(Problem):
     status, kind, title = 413, "too-large", "Request body too large"
 
 
-def get_container(request: Request) -> Container:
+async def get_container(request: Request) -> Container:
     return request.app.state.container  # type: ignore[no-any-return]
 
 
 ContainerDep = Annotated[Container, Depends(get_container)]
 
 
-def authenticated(request: Request) -> Caller:
-    caller = get_container(request).verifier.verify(request.headers.get("authorization"))
+async def authenticated(request: Request) -> Caller:
+    caller = request.app.state.container.verifier.verify(request.headers.get("authorization"))
     request.state.caller = caller
     return caller
 
@@ -33,10 +33,20 @@ def authenticated(request: Request) -> Caller:
 CallerDep = Annotated[Caller, Depends(authenticated)]
 
 
+def hot_path_caller(request: Request, *scopes: str) -> tuple[Container, Caller]:
+    """What `ContainerDep` and `scoped()` give, without FastAPI's dependency solving (about half a
+    millisecond a request here): for the decision endpoints only."""
+    container: Container = request.app.state.container
+    caller = container.verifier.verify(request.headers.get("authorization"))
+    request.state.caller = caller
+    caller.require(*scopes)
+    return container, caller
+
+
 def scoped(*scopes: str) -> Any:
     """A dependency that authenticates and demands one of `scopes` (403 otherwise)."""
 
-    def dependency(caller: CallerDep) -> Caller:
+    async def dependency(caller: CallerDep) -> Caller:
         caller.require(*scopes)
         return caller
 

@@ -5,9 +5,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection
-
-from gateway.audit.chain import Signer, append
 from models.logs import RECORD_SCHEMA
 
 
@@ -52,8 +49,3 @@ def decision_row(
         "simulation": simulation,
         "latency_us": latency_us,
     }
-
-
-def write_decisions(conn: Connection, rows: list[dict[str, Any]], signer: Signer | None = None) -> None:
-    """Chain (R2) and insert the rows in the caller's transaction."""
-    append(conn, "decisions", rows, signer)

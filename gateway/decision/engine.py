@@ -9,7 +9,7 @@ from typing import Any
 from gateway.decision.calendar import validity_ends_on
 from gateway.decision.facts import AssessmentFact, Facts
 from gateway.decision.policy import ObjectAttributes, Policy, SubjectAttributes
-from gateway.decision.reasons import TIER_NAMES, Reason
+from gateway.decision.reasons import DEFAULT_MESSAGES, TIER_NAMES, Reason
 
 # C4: on the same notification day the stricter record wins (fail closed).
 _STRICTNESS = {"revoked": 0, "suspended": 1, "active": 2}
@@ -41,7 +41,7 @@ def decide(facts: Facts, action: str, today: date, policy: Policy) -> Decision:
     used = _facts_used(facts, today, clearance, sub)
     if allowed:
         return Decision(True, (), used)
-    reasons = tuple(Reason(code, explain(code, facts, action, today, policy, clearance)) for code in codes)
+    reasons = tuple(Reason(code, _message(code, facts, action, today, policy, clearance)) for code in codes)
     return Decision(False, reasons, used)
 
 
@@ -167,6 +167,14 @@ def _facts_used(facts: Facts, today: date, clearance: _Clearance, sub: SubjectAt
     return used
 
 
+def _message(code: str, facts: Facts, action: str, today: date, policy: Policy, clearance: _Clearance) -> str:
+    """An explanation must never cost the decision: fall back to what the code means."""
+    try:
+        return explain(code, facts, action, today, policy, clearance)
+    except Exception:
+        return DEFAULT_MESSAGES.get(code, code)
+
+
 def explain(code: str, facts: Facts, action: str, today: date, policy: Policy, clearance: _Clearance) -> str:
     """A message an administrator understands, naming the facts behind the code."""
     person, designation = facts.person, facts.designation
@@ -178,10 +186,10 @@ def explain(code: str, facts: Facts, action: str, today: date, policy: Policy, c
     if code == "action_not_permitted":
         kind = person.kind if person else "unknown"
         return f"The policy grants the action {action!r} to no {kind} person"
-    assert person is not None
     if code == "designation_not_in_force":
         return _explain_designation(facts, today)
-    assert designation is not None
+    if person is None or designation is None:  # only an edited policy can ask this: say what the code means
+        return DEFAULT_MESSAGES[code]
     tier = TIER_NAMES.get(designation.scheme, designation.scheme)
     organ = designation.organ_id
     if code == "clearance_missing":

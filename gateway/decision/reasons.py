@@ -19,6 +19,21 @@ REASON_CODES: tuple[str, ...] = (
     "not_on_roster",
 )
 
+DEFAULT_MESSAGES = {
+    "subject_unknown": "No such person in the registry",
+    "document_unknown": "No such document in the registry",
+    "action_not_permitted": "The policy does not grant this action",
+    "designation_not_in_force": "The document's designation is not in force (D3)",
+    "clearance_missing": "No favourable assessment by the competent organ under a scheme that opens this tier",
+    "clearance_expired": "The fitting assessment's validity has ended (C3)",
+    "clearance_suspended": "The fitting assessment is suspended pending re-assessment (C7)",
+    "clearance_revoked": "The fitting assessment was revoked (C7)",
+    "clearance_insufficient": "The person holds only a clearance that does not open this tier (C6)",
+    "employer_not_certified": "The employer has no certification in force from the providing organ (B1)",
+    "contract_not_in_force": "No contract in force covers the designation and the person's department (B1, B2)",
+    "not_on_roster": "The person is not on the handler roster for the designation (N1)",
+}
+
 TIER_NAMES = {"esi": "ESI", "sds": "SDS", "unclassified": "unclassified"}
 
 

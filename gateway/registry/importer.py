@@ -30,6 +30,7 @@ from models import (
     RosterEntry,
 )
 from models.bundle import Bundle
+from models.types import utcnow
 
 T = {
     name: model.__table__
@@ -147,6 +148,21 @@ def validate(bundle: Bundle, conn: Connection) -> list[FieldError]:
                 f"same corporate number as operators[{numbers[op.corporate_number]}]",
             )
         numbers.setdefault(op.corporate_number, i)
+    if numbers:
+        operators = T["operators"]
+        taken = {
+            number: owner
+            for owner, number in conn.execute(
+                select(operators.c.id, operators.c.corporate_number).where(
+                    operators.c.corporate_number.in_(list(numbers))
+                )
+            )
+        }
+        for i, op in enumerate(bundle.operators):
+            owner = taken.get(op.corporate_number)
+            if owner is not None and owner != op.id:
+                bad(("operators", i, "corporate_number"), f"operator {owner!r} already has this corporate number")
+    _final_states(bundle, conn, bad)
     for i, p in enumerate(bundle.persons):
         if p.kind == "government":
             if p.organ_id is None:
@@ -228,6 +244,21 @@ def validate(bundle: Bundle, conn: Connection) -> list[FieldError]:
     return errors
 
 
+def _final_states(bundle: Bundle, conn: Connection, bad: Callable[[tuple[Any, ...], str], None]) -> None:
+    """C7: a revocation is final. D6: a cancellation stays in the ledger. An import cannot undo either."""
+    for name in ("assessments", "certifications"):
+        entries = getattr(bundle, name)
+        current = _rows(conn, name, [e.id for e in entries], ["id", "status"])
+        for i, entry in enumerate(entries):
+            if current.get(entry.id, {}).get("status") == "revoked" and entry.status != "revoked":
+                bad((name, i, "status"), "a revoked record stays revoked (C7): make a new record instead")
+    current = _rows(conn, "designations", [d.id for d in bundle.designations], ["id", "cancelled_on"])
+    for i, d in enumerate(bundle.designations):
+        was = current.get(d.id, {}).get("cancelled_on")
+        if was is not None and d.cancelled_on != was:
+            bad(("designations", i, "cancelled_on"), f"the designation was cancelled on {was}; that stays (D6)")
+
+
 def _rows(
     conn: Connection, table: str, ids: list[str] | None, columns: list[str] | None = None
 ) -> dict[str, dict[str, Any]]:
@@ -266,7 +297,7 @@ def import_bundle(
             if progress:
                 progress(name, len(entries))
         _contract_links(conn, bundle)
-        _ledger(conn, changes)
+        _ledger(conn, changes, {d.id: d.cabinet_approval_ref for d in bundle.designations})
         try:
             record_changes(conn, actor, changes)
         except DBIntegrityError as exc:  # a concurrent writer raced us: nothing is written
@@ -375,8 +406,9 @@ def _contract_links(conn: Connection, bundle: Bundle) -> None:
             conn.execute(insert(link), [{"contract_id": contract.id, "designation_id": d} for d in sorted(wanted)])
 
 
-def _ledger(conn: Connection, changes: list[dict[str, Any]]) -> None:
-    """D6: designation ledger entries for every designation made, extended or cancelled."""
+def _ledger(conn: Connection, changes: list[dict[str, Any]], cabinet_refs: dict[str, str | None]) -> None:
+    """D6: designation ledger entries for every designation made, extended (on the day of the extension,
+    with its Cabinet approval reference) or cancelled."""
     events = []
     for change in changes:
         if change["entity"] != "designation":
@@ -408,9 +440,9 @@ def _ledger(conn: Connection, changes: list[dict[str, Any]]) -> None:
                 {
                     "designation_id": change["entity_id"],
                     "kind": "extended",
-                    "on": after["expires_on"],
+                    "on": utcnow().date(),
                     "expires_on": after["expires_on"],
-                    "cabinet_approval_ref": None,
+                    "cabinet_approval_ref": cabinet_refs.get(change["entity_id"]),
                 }
             )
         if after.get("cancelled_on"):

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import Connection, Engine, select
 
 from gateway.db import READ_ONLY
 from gateway.decision.facts import (
@@ -31,7 +31,7 @@ from gateway.decision.facts import (
 from models import (
     Assessment,
     Certification,
-    ChangeEvent,
+    ChainHead,
     Contract,
     ContractDesignation,
     Designation,
@@ -73,8 +73,13 @@ class RegistrySnapshot:
         )
 
 
+_VERSION_SQL = "SELECT chain_index FROM chain_heads WHERE chain = 'changes'"
+
+
 def registry_version(conn: Connection) -> int:
-    return int(conn.execute(select(func.coalesce(func.max(ChangeEvent.seq), 0))).scalar_one())
+    """The number of change events so far: the change chain's head, one primary-key read (no scan)."""
+    version = conn.execute(select(ChainHead.chain_index).where(ChainHead.chain == "changes")).scalar()
+    return int(version or 0)
 
 
 def load_snapshot(conn: Connection) -> RegistrySnapshot:
@@ -169,9 +174,8 @@ class FactResolver:
         self.rebuilds = 0
 
     def current(self) -> RegistrySnapshot:
-        """The snapshot of the registry's latest version (one indexed read to learn it)."""
-        with self._engine.connect().execution_options(**READ_ONLY) as conn:
-            version = registry_version(conn)
+        """The snapshot of the registry's latest committed version (one primary-key read to learn it)."""
+        version = self._read_version()
         snapshot = self._snapshot
         if snapshot.version == version:
             return snapshot
@@ -180,6 +184,20 @@ class FactResolver:
                 self._snapshot = self._rebuild()
                 self.rebuilds += 1
             return self._snapshot
+
+    def _read_version(self) -> int:
+        """On the hot path, so on a raw pooled DBAPI connection: a SQLAlchemy Core round trip (checkout,
+        BEGIN, compiled SELECT, COMMIT) costs about 0.7 ms here, the raw read a small fraction of it."""
+        raw = self._engine.raw_connection()
+        try:
+            cursor = raw.cursor()
+            cursor.execute(_VERSION_SQL)
+            row = cursor.fetchone()
+            cursor.close()
+            raw.rollback()  # end PostgreSQL's implicit read transaction; a no-op for SQLite autocommit
+            return int(row[0]) if row else 0
+        finally:
+            raw.close()  # back to the pool
 
     def _rebuild(self) -> RegistrySnapshot:
         options = READ_ONLY if self._engine.dialect.name == "sqlite" else {"isolation_level": "REPEATABLE READ"}

@@ -1,0 +1,162 @@
+"""A closed-loop HTTP/1.1 load generator: N keep-alive connections to 127.0.0.1, each sending one
+prepared request at a time and waiting for the whole answer.
+
+It writes prepared request bytes and reads answers by Content-Length on asyncio streams (uvloop when
+installed), so that the client costs little CPU beside the server on a small machine; a general
+client such as httpx would spend more time per request than the bare FastAPI floor does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import resource
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from bench.cases import Case
+from bench.servers import HOST
+from bench.stats import Summary, summarize
+
+ALLOW_MARK = b'"decision":true'
+DENY_MARK = b'"decision":false'
+
+
+@dataclass
+class LoadResult:
+    summary: Summary
+    statuses: Counter[int] = field(default_factory=Counter)
+    transport_errors: int = 0
+    allowed: int = 0
+    disagreements: int = 0  # answers whose decision differs from the expected one
+    client_cpu_seconds: float = 0.0
+    timed_out: bool = False  # answers still missing a minute after the deadline: connections abandoned
+    error_bodies: dict[int, str] = field(default_factory=dict)  # the first body of each status but 200
+
+    @property
+    def ok(self) -> int:
+        return self.statuses.get(200, 0)
+
+
+def evaluation_requests(port: int, token: str, cases: Sequence[Case],
+                        path: str = "/access/v1/evaluation") -> list[bytes]:
+    """One complete POST per case: the AuthZEN body of api.md, a bearer token, keep-alive."""
+    out = []
+    for person, document in cases:
+        body = json.dumps({"subject": {"type": "person", "id": person},
+                           "resource": {"type": "document", "id": document},
+                           "action": {"name": "read"}}, separators=(",", ":")).encode()
+        head = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {token}\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+        out.append(head + body)
+    return out
+
+
+async def _read_answer(reader: asyncio.StreamReader) -> tuple[int, bytes, bool]:
+    """(status, body, whether the server will close the connection)."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head[9:12])
+    length, chunked, close = 0, False, False
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        name = name.strip().lower()
+        if name == b"content-length":
+            length = int(value)
+        elif name == b"transfer-encoding":
+            chunked = b"chunked" in value.lower()
+        elif name == b"connection":
+            close = b"close" in value.lower()
+    if not chunked:
+        return status, await reader.readexactly(length), close
+    parts = []
+    while True:
+        size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
+        parts.append(await reader.readexactly(size + 2))
+        if size == 0:
+            return status, b"".join(parts), close
+
+
+class _Load:
+    def __init__(self, port: int, requests: Sequence[bytes], expected: Sequence[bool] | None,
+                 deadline_ns: int, max_requests: int):
+        self.port, self.requests, self.expected = port, requests, expected
+        self.deadline_ns, self.budget = deadline_ns, max_requests
+        self.latencies: list[int] = []
+        self.result = LoadResult(summarize([], 0.0))
+
+    async def connection(self, first: int, stride: int) -> None:
+        """One keep-alive connection walking the requests from `first` in steps of `stride`."""
+        clock, result, total = time.perf_counter_ns, self.result, len(self.requests)
+        stream: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+        i = first
+        try:
+            while self.budget > 0 and clock() < self.deadline_ns:
+                self.budget -= 1
+                index = i % total
+                i += stride
+                try:
+                    stream = stream or await asyncio.open_connection(HOST, self.port)
+                    t0 = clock()
+                    stream[1].write(self.requests[index])
+                    status, body, close = await _read_answer(stream[0])
+                    self.latencies.append(clock() - t0)
+                except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
+                    result.transport_errors += 1
+                    stream = _close(stream)
+                    await asyncio.sleep(0.01)  # a refused or broken connection must not spin
+                    continue
+                result.statuses[status] += 1
+                if status != 200 and status not in result.error_bodies:
+                    result.error_bodies[status] = body[:400].decode(errors="replace")
+                if status == 200 and self.expected is not None:
+                    allowed = ALLOW_MARK in body
+                    result.allowed += allowed
+                    if allowed != self.expected[index] or (not allowed and DENY_MARK not in body):
+                        result.disagreements += 1
+                if close:
+                    stream = _close(stream)
+        finally:
+            _close(stream)
+
+
+def _close(stream: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None) -> None:
+    if stream is not None:
+        stream[1].close()
+
+
+async def _drive(load: _Load, concurrency: int, limit: float) -> None:
+    async with asyncio.timeout(limit), asyncio.TaskGroup() as group:
+        for c in range(concurrency):
+            group.create_task(load.connection(c, concurrency))
+
+
+def _runner() -> asyncio.Runner:
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.Runner()
+    return asyncio.Runner(loop_factory=uvloop.new_event_loop)
+
+
+def run_load(port: int, requests: Sequence[bytes], *, concurrency: int, seconds: float, max_requests: int,
+             expected: Sequence[bool] | None = None) -> LoadResult:
+    """Drive the server for `seconds` (answers in flight at the deadline are awaited) or `max_requests`."""
+    cpu_before = _own_cpu()
+    started = time.perf_counter_ns()
+    load = _Load(port, requests, expected, started + int(seconds * 1e9), max_requests)
+    with _runner() as runner:
+        try:
+            runner.run(_drive(load, concurrency, seconds + 60.0))
+        except TimeoutError:
+            load.result.timed_out = True
+    wall = (time.perf_counter_ns() - started) / 1e9
+    load.result.summary = summarize(load.latencies, wall)
+    load.result.client_cpu_seconds = round(_own_cpu() - cpu_before, 3)
+    return load.result
+
+
+def _own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime

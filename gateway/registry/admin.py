@@ -1,0 +1,510 @@
+"""Registry administration: status transitions, designation extension and cancellation, handler
+rosters, record-by-record maintenance and the list of what is about to expire.
+
+Every change is one transaction that also writes its change event (R4). The event's sequence is the
+registry's version (gateway/registry/snapshot.py), so committing both together is what makes the
+change visible to the next decision on every replica. A refusal raises before anything is written
+and rolls the transaction back whole.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, Engine, Table, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import SQLModel
+
+from gateway.db import READ_ONLY
+from gateway.decision.calendar import validity_ends_on
+from gateway.decision.policy import Policy
+from gateway.errors import Conflict, FieldError, InvalidInput, NotFound
+from gateway.registry.changes import Actor, record_changes
+from gateway.registry.importer import ENTITY, T, _contract_links, parse_bundle, validate
+from gateway.registry.validation import extension_problem
+from models import ContractDesignation, DesignationEvent
+from models.bundle import Bundle, RosterIn
+
+RECORDS = ("organs", "operators", "persons", "assessments", "certifications", "designations", "contracts")
+SINGULAR = {plural: ENTITY[plural] for plural in RECORDS}
+WITH_STATUS = ("assessments", "certifications")
+# C7 (assessments) and B3 (certifications): name -> (statuses it leaves, status it reaches). Revocation is final.
+TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
+    "suspend": (frozenset({"active"}), "suspended"),
+    "reinstate": (frozenset({"suspended"}), "active"),
+    "revoke": (frozenset({"active", "suspended"}), "revoked"),
+}
+_LINKS: Table = ContractDesignation.__table__  # type: ignore[attr-defined]
+_LEDGER: Table = DesignationEvent.__table__  # type: ignore[attr-defined]
+_OWNED = {"contracts": {"contract_designations"}}  # rows deleted with their owner, not references to it
+_WINDOW = re.compile(r"^\s*(\d{1,6})\s*([dw]?)\s*$", re.IGNORECASE)
+MAX_WINDOW_DAYS = 36_500
+
+
+# --- reading -------------------------------------------------------------------------------------
+
+
+def _record(conn: Connection, plural: str, entity_id: str, *, lock: bool = False) -> dict[str, Any] | None:
+    """One record in the shape of a bundle entry (a contract with its designation_ids)."""
+    table = T[plural]
+    query = select(table).where(table.c.id == entity_id)
+    row = conn.execute(query.with_for_update() if lock else query).first()
+    if row is None:
+        return None
+    record = dict(row._mapping)
+    if plural == "contracts":
+        links = select(_LINKS.c.designation_id).where(_LINKS.c.contract_id == entity_id)
+        record["designation_ids"] = sorted(conn.execute(links).scalars())
+    return record
+
+
+def _existing(conn: Connection, plural: str, entity_id: str, *, lock: bool = False) -> dict[str, Any]:
+    record = _record(conn, plural, entity_id, lock=lock)
+    if record is None:
+        raise NotFound(f"no {SINGULAR[plural]} {entity_id!r}")
+    return record
+
+
+def get_record(engine: Engine, plural: str, entity_id: str) -> dict[str, Any]:
+    with engine.connect().execution_options(**READ_ONLY) as conn:
+        return _existing(conn, plural, entity_id)
+
+
+def list_records(engine: Engine, plural: str, limit: int = 100, offset: int = 0) -> dict[str, Any]:
+    """A page of records ordered by id, and how many there are in all."""
+    table = T[plural]
+    with engine.connect().execution_options(**READ_ONLY) as conn, conn.begin():
+        total = conn.execute(select(func.count()).select_from(table)).scalar_one()
+        page = select(table).order_by(table.c.id).limit(limit).offset(offset)
+        items = [dict(row._mapping) for row in conn.execute(page)]
+        if plural == "contracts" and items:
+            covered: dict[str, list[str]] = {item["id"]: [] for item in items}
+            links = select(_LINKS).where(_LINKS.c.contract_id.in_(covered)).order_by(_LINKS.c.designation_id)
+            for link in conn.execute(links):
+                covered[link.contract_id].append(link.designation_id)
+            for item in items:
+                item["designation_ids"] = covered[item["id"]]
+    return {"items": items, "total": total, "limit": limit, "offset": offset}
+
+
+# --- writing -------------------------------------------------------------------------------------
+
+
+@contextmanager
+def _writing(engine: Engine) -> Iterator[Connection]:
+    """One transaction; a database constraint that still trips (a concurrent writer) is a 409, not a 500."""
+    try:
+        with engine.begin() as conn:
+            yield conn
+    except IntegrityError as exc:
+        raise Conflict("the registry changed meanwhile or still refers to this record; nothing was written") from exc
+
+
+def _event(
+    conn: Connection,
+    actor: Actor,
+    action: str,
+    entity: str,
+    entity_id: str,
+    before: dict[str, Any] | None,
+    after: dict[str, Any] | None,
+) -> None:
+    """R4: who (actor), when (now), what (action, entity), before and after: one event per change."""
+    record_changes(
+        conn, actor, [{"action": action, "entity": entity, "entity_id": entity_id, "before": before, "after": after}]
+    )
+
+
+def _ledger(
+    conn: Connection, designation_id: str, kind: str, on: date, expires_on: date | None, ref: str | None
+) -> None:
+    """D6: a designation's ledger history; rows are only ever added."""
+    conn.execute(
+        insert(_LEDGER).values(
+            designation_id=designation_id, kind=kind, on=on, expires_on=expires_on, cabinet_approval_ref=ref
+        )
+    )
+
+
+def allowed_transitions(status: str) -> list[str]:
+    return [name for name, (sources, _) in TRANSITIONS.items() if status in sources]
+
+
+def _refused(plural: str, entity_id: str, status: str, wanted: str) -> Conflict:
+    allowed = allowed_transitions(status)
+    why = "revocation is final (C7)" if status == "revoked" else f"allowed from {status}: {', '.join(allowed)}"
+    return Conflict(
+        f"{SINGULAR[plural]} {entity_id} is {status}: cannot {wanted}; {why}",
+        extra={"current_status": status, "allowed": allowed},
+    )
+
+
+def transition(engine: Engine, actor: Actor, plural: str, entity_id: str, name: str) -> dict[str, Any]:
+    """Suspend, reinstate or revoke an assessment (C7) or a certification (B3): {"before", "after"}."""
+    sources, target = TRANSITIONS[name]
+    table = T[plural]
+    with _writing(engine) as conn:
+        before = _existing(conn, plural, entity_id, lock=True)
+        if before["status"] not in sources:
+            raise _refused(plural, entity_id, before["status"], name)
+        conn.execute(update(table).where(table.c.id == entity_id).values(status=target))
+        after = {**before, "status": target}
+        _event(conn, actor, f"{SINGULAR[plural]}.{name}", SINGULAR[plural], entity_id, before, after)
+    return {"before": before, "after": after}
+
+
+def extend(
+    engine: Engine, actor: Actor, designation_id: str, expires_on: date, cabinet_approval_ref: str | None, today: date
+) -> dict[str, Any]:
+    """D2: push a designation's expiry out by at most five years; past thirty only with a Cabinet approval."""
+    ref = (cabinet_approval_ref or "").strip() or None
+    table = T["designations"]
+    with _writing(engine) as conn:
+        before = _existing(conn, "designations", designation_id, lock=True)
+        if before["cancelled_on"] is not None:
+            raise Conflict(
+                f"designation {designation_id} was cancelled on {before['cancelled_on']}; it cannot be extended"
+            )
+        if before["expires_on"] < today:
+            raise Conflict(
+                f"designation {designation_id} expired on {before['expires_on']}; an extension is made while it is "
+                "in force (D2, D3)"
+            )
+        problem = extension_problem(before["designated_on"], before["expires_on"], expires_on, ref)
+        if problem:
+            raise InvalidInput(
+                f"designation {designation_id} cannot be extended to {expires_on}; nothing was changed",
+                [FieldError(("expires_on",), problem)],
+                status=422,
+            )
+        conn.execute(update(table).where(table.c.id == designation_id).values(expires_on=expires_on))
+        _ledger(conn, designation_id, "extended", today, expires_on, ref)
+        after = {**before, "expires_on": expires_on}
+        _event(
+            conn,
+            actor,
+            "designation.extend",
+            "designation",
+            designation_id,
+            before,
+            after | {"cabinet_approval_ref": ref},
+        )
+    return after
+
+
+def cancel(engine: Engine, actor: Actor, designation_id: str, cancelled_on: date) -> dict[str, Any]:
+    """D3, D6: cancel (解除) a designation from a day on; recorded once, never undone."""
+    table = T["designations"]
+    with _writing(engine) as conn:
+        before = _existing(conn, "designations", designation_id, lock=True)
+        if before["cancelled_on"] is not None:
+            raise Conflict(
+                f"designation {designation_id} was already cancelled on {before['cancelled_on']}; a cancellation "
+                "is recorded once (D6)",
+                extra={"cancelled_on": before["cancelled_on"].isoformat()},
+            )
+        if cancelled_on < before["designated_on"]:
+            problem = f"{cancelled_on} is before the designation was made, {before['designated_on']}"
+        elif cancelled_on > before["expires_on"]:
+            problem = f"the designation expires on {before['expires_on']}; there is nothing to cancel after that"
+        else:
+            problem = None
+        if problem:
+            raise InvalidInput(
+                f"designation {designation_id} cannot be cancelled on {cancelled_on}",
+                [FieldError(("cancelled_on",), problem)],
+                status=422,
+            )
+        conn.execute(update(table).where(table.c.id == designation_id).values(cancelled_on=cancelled_on))
+        _ledger(conn, designation_id, "cancelled", cancelled_on, None, None)
+        after = {**before, "cancelled_on": cancelled_on}
+        _event(conn, actor, "designation.cancel", "designation", designation_id, before, after)
+    return after
+
+
+# --- handler rosters (N1) ------------------------------------------------------------------------
+
+
+def roster_view(row: dict[str, Any]) -> dict[str, Any]:
+    """A roster entry in the bundle's words (`from`, `until`)."""
+    return {
+        "designation_id": row["designation_id"],
+        "person_id": row["person_id"],
+        "from": row["valid_from"],
+        "until": row["valid_until"],
+    }
+
+
+def _roster_row(conn: Connection, designation_id: str, person_id: str) -> dict[str, Any] | None:
+    table = T["rosters"]
+    query = select(table).where(table.c.designation_id == designation_id, table.c.person_id == person_id)
+    row = conn.execute(query.with_for_update()).first()
+    return dict(row._mapping) if row else None
+
+
+def put_roster(
+    engine: Engine,
+    actor: Actor,
+    designation_id: str,
+    person_id: str,
+    valid_from: date | None,
+    valid_until: date | None,
+    today: date,
+) -> tuple[dict[str, Any], bool]:
+    """N1: put a person on a designation's roster, or change the entry's dates: (entry, created).
+
+    Without `valid_from` a new entry starts today and an existing one keeps its start.
+    """
+    table = T["rosters"]
+    with _writing(engine) as conn:
+        _existing(conn, "designations", designation_id)
+        _existing(conn, "persons", person_id)
+        before = _roster_row(conn, designation_id, person_id)
+        start = valid_from or (before["valid_from"] if before else today)
+        entry = RosterIn(designation_id=designation_id, person_id=person_id, valid_from=start, valid_until=valid_until)
+        errors = _local(validate(Bundle(rosters=[entry]), conn))
+        if errors:
+            raise InvalidInput("the roster entry is refused; nothing was changed", errors, status=422)
+        after = {
+            "designation_id": designation_id,
+            "person_id": person_id,
+            "valid_from": start,
+            "valid_until": valid_until,
+        }
+        if after != before:
+            if before is None:
+                conn.execute(insert(table).values(**after))
+            else:
+                where = (table.c.designation_id == designation_id, table.c.person_id == person_id)
+                conn.execute(update(table).where(*where).values(valid_from=start, valid_until=valid_until))
+            action = "roster.add" if before is None else "roster.change"
+            _event(conn, actor, action, "roster_entry", f"{designation_id}/{person_id}", before, after)
+    return roster_view(after), before is None
+
+
+def delete_roster(engine: Engine, actor: Actor, designation_id: str, person_id: str) -> dict[str, Any]:
+    """N1: take a person off a designation's roster (404 when they are not on it)."""
+    table = T["rosters"]
+    with _writing(engine) as conn:
+        before = _roster_row(conn, designation_id, person_id)
+        if before is None:
+            raise NotFound(f"person {person_id!r} is not on the roster of designation {designation_id!r}")
+        conn.execute(delete(table).where(table.c.designation_id == designation_id, table.c.person_id == person_id))
+        _event(conn, actor, "roster.remove", "roster_entry", f"{designation_id}/{person_id}", before, None)
+    return roster_view(before)
+
+
+# --- records, one at a time ----------------------------------------------------------------------
+
+
+def _local(errors: list[FieldError]) -> list[FieldError]:
+    """Errors of a one-entity bundle, located in the entity itself: ("persons", 0, "organ_id") -> ("organ_id",)."""
+    return [FieldError(e.location[2:], e.detail) for e in errors]
+
+
+def _one(plural: str, data: Any, entity_id: str) -> Bundle:
+    """Parse one entity exactly as an import would (strict JSON types, no unknown fields)."""
+    singular = SINGULAR[plural]
+    if not isinstance(data, dict):
+        raise InvalidInput(f"a {singular} is a JSON object", [FieldError((), "expected a JSON object")])
+    if data.get("id", entity_id) != entity_id:
+        message = f"the body's id {data['id']!r} is not the id in the path, {entity_id!r}"
+        raise InvalidInput(f"the {singular} is invalid", [FieldError(("id",), message)])
+    try:
+        return parse_bundle(orjson.dumps({plural: [{**data, "id": entity_id}]}))
+    except InvalidInput as exc:
+        raise InvalidInput(f"the {singular} does not match its schema", _local(exc.errors)) from exc
+
+
+def _put_problems(conn: Connection, plural: str, entry: Any) -> list[FieldError]:
+    """What a single record needs beyond the import's checks."""
+    if plural == "operators":  # B1: one corporate number, one operator
+        table = T["operators"]
+        same = select(table.c.id).where(table.c.corporate_number == entry.corporate_number, table.c.id != entry.id)
+        other = conn.execute(same).scalar()
+        if other is not None:
+            return [FieldError(("corporate_number",), f"operator {other!r} already has this corporate number")]
+    return []
+
+
+def _put_conflict(plural: str, before: dict[str, Any] | None, entry: Any) -> None:
+    """A replacement may not do what the transitions refuse (C7) nor rewrite the ledger (D6)."""
+    if before is None:
+        return
+    moves = {(src, dst) for sources, dst in TRANSITIONS.values() for src in sources}
+    if plural in WITH_STATUS and before["status"] != entry.status and (before["status"], entry.status) not in moves:
+        raise _refused(plural, entry.id, before["status"], f"become {entry.status}")
+    if plural != "designations" or before["cancelled_on"] is None:
+        return
+    if (entry.cancelled_on, entry.expires_on) != (before["cancelled_on"], before["expires_on"]):
+        raise Conflict(
+            f"designation {entry.id} was cancelled on {before['cancelled_on']}; its cancellation and period "
+            "stay as recorded (D6)"
+        )
+
+
+def _designation_ledger(
+    conn: Connection, before: dict[str, Any] | None, after: dict[str, Any], ref: str | None, today: date
+) -> None:
+    """D6: the ledger rows a replacement of a designation implies."""
+    designation_id = after["id"]
+    if before is None:
+        _ledger(conn, designation_id, "designated", after["designated_on"], after["expires_on"], None)
+    elif after["expires_on"] != before["expires_on"]:
+        _ledger(conn, designation_id, "extended", today, after["expires_on"], ref)
+    if after["cancelled_on"] is not None and (before is None or before["cancelled_on"] is None):
+        _ledger(conn, designation_id, "cancelled", after["cancelled_on"], None, None)
+
+
+def put_record(
+    engine: Engine, actor: Actor, plural: str, entity_id: str, data: Any, today: date
+) -> tuple[dict[str, Any], bool]:
+    """Create or replace one record by id, validated as an import of it would be: (record, created)."""
+    singular, table = SINGULAR[plural], T[plural]
+    bundle = _one(plural, data, entity_id)
+    entry = getattr(bundle, plural)[0]
+    with _writing(engine) as conn:
+        before = _record(conn, plural, entity_id, lock=True)
+        errors = _local(validate(bundle, conn)) + _put_problems(conn, plural, entry)
+        if errors:
+            raise InvalidInput(f"the {singular} {entity_id} is refused; nothing was written", errors, status=422)
+        _put_conflict(plural, before, entry)
+        columns = set(table.c.keys())
+        row = {k: v for k, v in entry.model_dump().items() if k in columns}
+        if before is None:
+            conn.execute(insert(table).values(**row))
+        else:
+            conn.execute(update(table).where(table.c.id == entity_id).values(**row))
+        if plural == "contracts":
+            _contract_links(conn, bundle)
+        after = _existing(conn, plural, entity_id)
+        if plural == "designations":
+            _designation_ledger(conn, before, after, (entry.cabinet_approval_ref or "").strip() or None, today)
+        if after != before:
+            action = f"{singular}.create" if before is None else f"{singular}.replace"
+            _event(conn, actor, action, singular, entity_id, before, after)
+    return after, before is None
+
+
+def _references(conn: Connection, plural: str, entity_id: str) -> list[dict[str, Any]]:
+    """Every row of another table whose foreign key names this record, counted per table and column."""
+    target, owned = T[plural], _OWNED.get(plural, set())
+    found = []
+    for table in SQLModel.metadata.sorted_tables:
+        if table.name in owned:
+            continue
+        for fk in table.foreign_keys:
+            if fk.column.table is target:
+                count = conn.execute(select(func.count()).select_from(table).where(fk.parent == entity_id)).scalar_one()
+                if count:
+                    found.append({"table": table.name, "column": fk.parent.name, "count": count})
+    return found
+
+
+def delete_record(engine: Engine, actor: Actor, plural: str, entity_id: str) -> dict[str, Any]:
+    """Delete a record nothing refers to; designations never (D6). Returns the record as it was."""
+    singular, table = SINGULAR[plural], T[plural]
+    with _writing(engine) as conn:
+        before = _existing(conn, plural, entity_id, lock=True)
+        if plural == "designations":
+            raise Conflict(
+                f"designation {entity_id} cannot be deleted: ledger entries are kept for good (D6); "
+                f"to end it, cancel it (POST /v1/admin/designations/{entity_id}/cancel)"
+            )
+        references = _references(conn, plural, entity_id)
+        if references:
+            named = ", ".join(f"{r['count']} {r['table']} ({r['column']})" for r in references)
+            raise Conflict(
+                f"{singular} {entity_id} is referred to by {named}; change or delete those first",
+                extra={"referred_by": references},
+            )
+        if plural == "contracts":
+            conn.execute(delete(_LINKS).where(_LINKS.c.contract_id == entity_id))
+        conn.execute(delete(table).where(table.c.id == entity_id))
+        _event(conn, actor, f"{singular}.delete", singular, entity_id, before, None)
+    return before
+
+
+# --- what is about to expire ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ExpiringItem:
+    kind: str  # assessment | contract | designation
+    id: str
+    concerns: dict[str, str]  # person, operator, organ
+    last_day: date  # the last day it is valid or in force
+    days_left: int  # 0 on the last day itself
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "id": self.id,
+            "concerns": self.concerns,
+            "last_day": self.last_day.isoformat(),
+            "days_left": self.days_left,
+        }
+
+
+def parse_window(text: str) -> int:
+    """The report's window in days, written `90d`, `12w` or `90`."""
+    match = _WINDOW.match(text)
+    if match is None:
+        raise ValueError(f"{text!r} is not a window: write it as 90d, 12w or 90 (days)")
+    days = int(match[1]) * (7 if match[2].lower() == "w" else 1)
+    if days > MAX_WINDOW_DAYS:
+        raise ValueError(f"a window of {days} days is too long; at most {MAX_WINDOW_DAYS}")
+    return days
+
+
+def _recency(row: Any) -> tuple[date, bool, int]:
+    """C4, in the decision engine's order: the newest counts; on one day unfavourable and stricter win."""
+    return row.notified_on, row.result != "favourable", {"revoked": 2, "suspended": 1}.get(row.status, 0)
+
+
+def _counting_assessments(conn: Connection, today: date) -> list[Any]:
+    """C4: per person, organ and scheme only the latest assessment counts; kept if favourable and active."""
+    table = T["assessments"]
+    latest: dict[tuple[str, str, str], Any] = {}
+    for row in conn.execute(select(table).where(table.c.notified_on <= today)):
+        key = (row.person_id, row.organ_id, row.scheme)
+        if key not in latest or _recency(row) > _recency(latest[key]):
+            latest[key] = row
+    return [row for row in latest.values() if row.result == "favourable" and row.status == "active"]
+
+
+def expiring(engine: Engine, within_days: int, today: date, policy: Policy) -> list[ExpiringItem]:
+    """Clearances (C3, by the running policy's periods), contracts and designations in force today whose
+    last day falls within `within_days` days of `today`, soonest first."""
+    horizon = today + timedelta(days=within_days)
+    items: list[ExpiringItem] = []
+
+    def add(kind: str, entity_id: str, last: date, **concerns: str) -> None:
+        items.append(ExpiringItem(kind, entity_id, concerns, last, (last - today).days))
+
+    contracts, designations = T["contracts"], T["designations"]
+    with engine.connect().execution_options(**READ_ONLY) as conn, conn.begin():
+        for a in _counting_assessments(conn, today):
+            validity = policy.validity.get(a.scheme)
+            if validity is None:
+                continue
+            last = validity_ends_on(a.notified_on, validity.years, validity.reading)
+            if today <= last <= horizon:
+                add("assessment", a.id, last, person=a.person_id, organ=a.organ_id)
+        due = select(contracts).where(contracts.c.ends_on >= today, contracts.c.ends_on <= horizon)
+        for k in conn.execute(due):
+            add("contract", k.id, k.ends_on, operator=k.operator_id, organ=k.organ_id)
+        due = select(designations).where(
+            designations.c.cancelled_on.is_(None),
+            designations.c.expires_on >= today,
+            designations.c.expires_on <= horizon,
+        )
+        for d in conn.execute(due):
+            add("designation", d.id, d.expires_on, organ=d.organ_id)
+    return sorted(items, key=lambda i: (i.last_day, i.kind, i.id))
