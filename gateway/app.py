@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway import __version__
-from gateway.api import admin, audit_verify, authzen, documents, health, registry_admin
+from gateway.api import admin, audit, audit_verify, authzen, documents, health, registry_admin
 from gateway.container import Container, build_container
 from gateway.errors import PROBLEM_BASE, FieldError, InvalidInput, Problem
 from gateway.logging_setup import configure_logging
@@ -58,6 +58,7 @@ def create_app(
         admin.router,
         registry_admin.router,
         audit_verify.router,
+        audit.router,
     ):
         app.include_router(router)
     _install_problem_handlers(app)

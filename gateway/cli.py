@@ -196,6 +196,8 @@ def _register_subcommands() -> None:
 
     cli_admin.register(registry_app)
     app.add_typer(cli_policy.app, name="policy")
+    from gateway import cli_audit
+    app.add_typer(cli_audit.app, name="audit")
 
 
 _register_subcommands()

@@ -7,9 +7,10 @@ assessment's change events are shown without the assessment's content.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, fields
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Column, ColumnElement, Connection, Engine, Select, func, literal, select
@@ -48,8 +49,7 @@ _DECISION_COLUMNS: tuple[Column[Any], ...] = tuple(
     )
 )
 _CHANGE_COLUMNS: tuple[Column[Any], ...] = tuple(
-    CHANGES.c[name]
-    for name in ("seq", "at", "actor", "request_id", "action", "entity", "entity_id", "before", "after")
+    CHANGES.c[name] for name in ("seq", "at", "actor", "request_id", "action", "entity", "entity_id", "before", "after")
 )
 _WITHHELD_ENTITIES = frozenset({"assessment"})  # C9: assessment records are for administrators only
 
@@ -94,8 +94,28 @@ class DecisionFilter:
 
     def key(self) -> str:
         """A stable text of the filter, so that a cursor can be bound to the query that made it."""
-        values = (getattr(self, f.name) for f in fields(self))
-        return "|".join("" if v is None else (v.isoformat() if isinstance(v, datetime) else repr(v)) for v in values)
+        return "|".join(query_key_part(getattr(self, f.name)) for f in fields(self))
+
+
+def query_key_part(value: Any) -> str:
+    """One filter value as text; an instant in UTC, however the caller wrote its offset."""
+    if value is None:
+        return ""
+    return value.astimezone(UTC).isoformat() if isinstance(value, datetime) else repr(value)
+
+
+_SPACED_OFFSET = re.compile(r"(T[0-9:.]+) ([0-9]{2}:?[0-9]{2})$")  # a '+' that a query string turned into ' '
+
+
+def parse_instant(value: str) -> datetime:
+    """An ISO 8601 instant with its offset (`Z` or +09:00); ValueError, in words for people, otherwise."""
+    try:
+        instant = datetime.fromisoformat(_SPACED_OFFSET.sub(r"\1+\2", value.strip()))
+    except ValueError:
+        raise ValueError(f"{value!r} is not an ISO 8601 instant, e.g. 2026-04-01T00:00:00+09:00") from None
+    if instant.tzinfo is None:
+        raise ValueError(f"{value!r} has no offset: give one, e.g. +09:00 or Z")
+    return instant
 
 
 def _window(column: Any, since: datetime | None, until: datetime | None) -> list[ColumnElement[bool]]:

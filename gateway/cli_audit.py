@@ -1,0 +1,214 @@
+"""Audit commands (`clearance-gateway audit ...`): export the decision log, the annual report (R3).
+
+They read the configured database (GATEWAY_DATABASE_URL) directly, in read-only transactions, and
+never write to it. C9: exports carry no raw decision inputs; the report is counts only.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+from sqlalchemy import Engine, inspect
+from sqlalchemy.engine import make_url
+
+from gateway.audit import export as exports
+from gateway.audit.query import DecisionFilter, count_decisions, decision_chunks, parse_instant
+from gateway.audit.report import ASSESSMENT_FIGURES, DESIGNATION_FIGURES, MAX_YEAR, MIN_YEAR, annual_report, flat_rows
+from gateway.db import READ_ONLY, make_engine
+from gateway.settings import Settings
+
+app = typer.Typer(
+    help="Read the decision and change logs: export decisions, the annual report to the Diet (R3).",
+    no_args_is_help=True,
+)
+out = Console(soft_wrap=True)
+err = Console(stderr=True)
+
+
+def _instant_option(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return parse_instant(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+
+
+@contextmanager
+def _database() -> Iterator[Engine]:
+    """The configured database, which must already hold the gateway's logs (nothing is created)."""
+    settings = Settings()
+    url = make_url(settings.database_url)
+    missing_file = url.get_backend_name() == "sqlite" and not Path(url.database or "").is_file()
+    engine = None if missing_file else make_engine(settings)
+    try:
+        if engine is None or not inspect(engine).has_table("decisions"):
+            shown = url.render_as_string(hide_password=True)
+            err.print(f"[red]No gateway database at {shown}[/] (set GATEWAY_DATABASE_URL)", highlight=False)
+            raise typer.Exit(1)
+        yield engine
+    finally:
+        if engine is not None:
+            engine.dispose()
+
+
+@app.command("export")
+def export_command(
+    fmt: Annotated[exports.ExportFormat, typer.Option("--format", help="csv (flat) or jsonl (the API's items)")] = (
+        exports.ExportFormat.csv
+    ),
+    since: Annotated[
+        datetime | None,
+        typer.Option(
+            parser=_instant_option, metavar="INSTANT", help="from this instant on, e.g. 2026-04-01T00:00+09:00"
+        ),
+    ] = None,
+    until: Annotated[
+        datetime | None, typer.Option(parser=_instant_option, metavar="INSTANT", help="before this instant")
+    ] = None,
+    out_file: Annotated[Path | None, typer.Option("--out", dir_okay=False, help="write here (default: stdout)")] = None,
+) -> None:
+    """Export decisions logged in [since, until), newest first, streamed in chunks (constant memory).
+
+    CSV cells that a spreadsheet would run as formulas are prefixed with a quote.
+    """
+    if since is not None and until is not None and until <= since:
+        raise typer.BadParameter("--until must be later than --since", param_hint="--until")
+    filters = DecisionFilter(since=since, until=until)
+    with _database() as engine:
+        if out_file is None:
+            _write(typer.get_binary_stream("stdout"), fmt, decision_chunks(engine, filters))
+            return
+        with engine.connect().execution_options(**READ_ONLY) as conn, conn.begin():
+            total = count_decisions(conn, filters)
+        with (
+            out_file.open("wb") as sink,
+            Progress(
+                TextColumn("exporting"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=err
+            ) as progress,
+        ):
+            task = progress.add_task("export", total=total)
+
+            def counted() -> Iterator[list[dict[str, Any]]]:
+                for chunk in decision_chunks(engine, filters):
+                    yield chunk
+                    progress.advance(task, len(chunk))
+
+            _write(sink, fmt, counted())
+    err.print(f"{total} decisions written to {out_file}", highlight=False)
+
+
+def _write(sink: IO[bytes], fmt: exports.ExportFormat, chunks: Iterator[list[dict[str, Any]]]) -> None:
+    for piece in exports.encode(fmt, chunks):
+        sink.write(piece)
+    sink.flush()
+
+
+@app.command("report")
+def report_command(
+    year: Annotated[int, typer.Option(min=MIN_YEAR, max=MAX_YEAR, help="the calendar year, YYYY")],
+    csv_file: Annotated[
+        Path | None, typer.Option("--csv", dir_okay=False, help="also write the figures as CSV here")
+    ] = None,
+) -> None:
+    """The figures of rule R3 per organ for a calendar year (counts only, never who).
+
+    Designations made, in force at year-end, cancelled and expired; assessments carried out,
+    favourable and unfavourable (per assessing organ); certifications of operators.
+    """
+    with _database() as engine, engine.connect().execution_options(**READ_ONLY) as conn, conn.begin():
+        report = annual_report(conn, year)
+    rows = flat_rows(report)
+    out.print(_table(year, rows))
+    if csv_file is not None:
+        with csv_file.open("w", newline="", encoding="utf-8") as sink:
+            writer = csv.DictWriter(sink, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows({k: exports.safe_cell(str(v)) for k, v in row.items()} for row in rows)
+        err.print(f"figures written to {csv_file}", highlight=False)
+
+
+def _table(year: int, rows: list[dict[str, Any]]) -> Table:
+    table = Table(title=f"Annual report {year} (R3): designations, assessments and certifications per organ")
+    table.add_column("organ")
+    table.add_column("name")
+    for figure in DESIGNATION_FIGURES:
+        table.add_column(f"designations {figure.replace('_', ' ')}", justify="right")
+    for figure in ASSESSMENT_FIGURES:
+        table.add_column(f"assessments {figure.replace('_', ' ')}", justify="right")
+    table.add_column("certifications", justify="right")
+    for i, row in enumerate(rows):
+        figures = [str(v) for k, v in row.items() if k not in ("organ_id", "name")]
+        total = i == len(rows) - 1
+        table.add_row(
+            row["organ_id"], row["name"], *figures, style="bold" if total else None, end_section=i == len(rows) - 2
+        )
+    return table
+
+
+@app.command("verify")
+def verify_command(
+    as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+) -> None:
+    """Check every entry of the decision and change logs and every signed checkpoint (R2); exit 1 if broken."""
+    import json
+
+    from gateway.audit.chain import verify
+    from gateway.container import load_signer
+
+    settings = Settings()
+    with _database() as engine:
+        public = load_signer(settings).public_key if _checkpoint_key_known(settings) else None
+        with Progress(
+            TextColumn("verifying"), BarColumn(), MofNCompleteColumn(), console=err, transient=True
+        ) as progress:
+            task = progress.add_task("verify", total=None)
+            report = verify(engine, public, progress=lambda n: progress.advance(task, n))
+    body = report.as_dict()
+    if as_json:
+        print(json.dumps(body, indent=2, default=str))
+    elif report.ok:
+        chains = ", ".join(
+            f"{name}: {c['checked']} entries, {c['checkpoints']} checkpoints" for name, c in body["chains"].items()
+        )
+        out.print(f"[green]OK[/] {body['checked']} entries verified ({chains})")
+        if public is None:
+            out.print("[yellow]No checkpoint key configured here: signatures were not checked.[/]")
+    else:
+        bad = body["first_bad"]
+        where = ", ".join(f"{k} {v}" for k, v in bad.items() if k not in ("chain", "index", "problem"))
+        out.print(
+            f"[bold red]BROKEN[/] {bad['chain']} log, entry {bad['index']}: {bad['problem']}"
+            + (f" ({where})" if where else "")
+        )
+    raise typer.Exit(0 if report.ok else 1)
+
+
+@app.command("checkpoint")
+def checkpoint_command() -> None:
+    """Sign the current head of both logs now (run it from cron, e.g. hourly, beside the automatic ones)."""
+    from gateway.audit.chain import checkpoint_now
+    from gateway.container import load_signer
+
+    with _database() as engine:
+        made = checkpoint_now(engine, load_signer(Settings()))
+    for row in made:
+        out.print(f"signed {row['chain']} at entry {row['chain_index']}: {row['hash'][:16]}… (key {row['key_id']})")
+    if not made:
+        out.print("both logs are empty: nothing to sign")
+
+
+def _checkpoint_key_known(settings: Settings) -> bool:
+    """The configured key, or the development key beside the documents if one was made already."""
+    if settings.checkpoint_key_file is not None:
+        return True
+    return (settings.document_dir.parent / "dev-checkpoint-key.pem").exists()

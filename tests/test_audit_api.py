@@ -1,0 +1,795 @@
+"""The auditors' API (api.md "Audit"): decisions (R1) filtered and paged, one decision, exports, the
+change log (R4) and the annual report (R3); all under `audit:read` only, and never a decision's raw
+inputs nor an assessment's content (C9)."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from gateway.audit import query
+from gateway.audit.chain import append
+from gateway.audit.export import safe_cell
+from gateway.audit.query import DecisionFilter, decision_chunks
+from gateway.audit.writer import decision_row
+from models import ChangeEvent, DecisionRecord
+from tests.support import Clock, Gateway, Keys, fresh_database, running_gateway
+
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+AUDIT = "audit:read"
+NOTIFIED = "2019-11-17"  # every assessment's notified_on: a day no decision, time or id of these tests contains
+NOTIFIED_MOD = "2023-02-14"
+ORGAN_OF = {"G-E": "METI", "G-M": "MOD"}
+T0 = datetime(2026, 6, 1, 0, 0, tzinfo=UTC)
+JST = timezone(timedelta(hours=9))
+ITEM_KEYS = {
+    "decision_id",
+    "logged_at",
+    "evaluated_at",
+    "caller",
+    "request_id",
+    "channel",
+    "person",
+    "document",
+    "action",
+    "decision",
+    "reasons",
+    "policy_version",
+    "facts",
+    "simulation",
+    "latency_us",
+}
+
+
+# --- registries ----------------------------------------------------------------------------------
+
+
+def _person(id_: str, organ: str | None = "METI", operator: str | None = None) -> dict[str, Any]:
+    if operator:
+        return {"id": id_, "name": f"Name {id_}", "kind": "contractor", "operator_id": operator, "department": "R&D"}
+    return {"id": id_, "name": f"Name {id_}", "kind": "government", "organ_id": organ}
+
+
+def _assessment(id_: str, person: str, organ: str, scheme: str, notified: str, result: str = "favourable") -> Any:
+    return {
+        "id": id_,
+        "person_id": person,
+        "organ_id": organ,
+        "scheme": scheme,
+        "result": result,
+        "notified_on": notified,
+        "status": "active",
+    }
+
+
+def _designation(id_: str, organ: str, start: str, end: str, cancelled: str | None = None) -> dict[str, Any]:
+    row = {
+        "id": id_,
+        "organ_id": organ,
+        "scheme": "esi" if organ == "METI" else "sds",
+        "category": "test/category",
+        "summary": f"{id_} summary",
+        "designated_on": start,
+        "expires_on": end,
+    }
+    return row | ({"cancelled_on": cancelled} if cancelled else {})
+
+
+def _document(id_: str, designation: str | None) -> dict[str, Any]:
+    return {"id": id_, "title": f"Title {id_}", "designation_id": designation, "content_base64": ""}
+
+
+def audit_bundle() -> dict[str, Any]:
+    """Two organs; METI staff, a METI contractor, MOD staff; one designation each."""
+    return {
+        "organs": [{"id": "METI", "name": "METI"}, {"id": "MOD", "name": "MOD"}],
+        "operators": [{"id": "ACME", "name": "Acme", "corporate_number": "7000012050002"}],
+        "persons": [_person("P-A"), _person("P-B"), _person("P-M", "MOD"), _person("C-X", None, "ACME")],
+        "assessments": [
+            _assessment("A-A", "P-A", "METI", "esi", NOTIFIED),
+            _assessment("A-B", "P-B", "METI", "esi", NOTIFIED),
+            _assessment("A-X", "C-X", "METI", "esi", NOTIFIED),
+            _assessment("A-M", "P-M", "MOD", "sds", NOTIFIED_MOD),
+        ],
+        "certifications": [
+            {
+                "id": "CERT-1",
+                "operator_id": "ACME",
+                "organ_id": "METI",
+                "certified_on": "2024-05-01",
+                "status": "active",
+            }
+        ],
+        "designations": [
+            _designation("G-E", "METI", "2024-04-01", "2029-03-31"),
+            _designation("G-M", "MOD", "2024-04-01", "2029-03-31"),
+        ],
+        "contracts": [
+            {
+                "id": "K-1",
+                "operator_id": "ACME",
+                "organ_id": "METI",
+                "starts_on": "2024-05-01",
+                "ends_on": "2028-03-31",
+                "designation_ids": ["G-E"],
+                "departments": ["R&D"],
+            }
+        ],
+        "rosters": [
+            {"designation_id": "G-E", "person_id": "P-A", "from": "2024-04-01", "until": None},
+            {"designation_id": "G-E", "person_id": "C-X", "from": "2024-05-01", "until": None},
+            {"designation_id": "G-M", "person_id": "P-M", "from": "2024-04-01", "until": None},
+        ],
+        "documents": [
+            _document("D-E", "G-E"),
+            _document("D-E2", "G-E"),
+            _document("D-M", "G-M"),
+            _document("D-P", None),
+        ],
+    }
+
+
+# (caller, person, document, simulated instant): one decision an hour from T0
+SCENARIO: list[tuple[str, str, str, str | None]] = [
+    ("dms-1", "P-A", "D-E", None),
+    ("dms-1", "P-B", "D-E", None),
+    ("dms-2", "P-M", "D-M", None),
+    ("dms-2", "P-M", "D-E", None),
+    ("dms-1", "C-X", "D-E2", None),
+    ("dms-1", "P-A", "D-M", None),
+    ("dms-1", "X-NOBODY", "D-E", None),
+    ("dms-2", "P-A", "D-NOPE", None),
+    ("dms-1", "P-A", "D-E", "2026-01-01T09:00:00+09:00"),
+    ("dms-1", "P-A", "D-P", None),
+    ("dms-2", "P-B", "D-M", "2026-02-01T09:00:00+09:00"),
+    ("dms-1", "C-X", "D-E", None),
+]
+
+
+@dataclass(frozen=True)
+class Rec:
+    decision_id: str
+    caller: str
+    person: str
+    document: str
+    allowed: bool
+    codes: tuple[str, ...]
+    simulation: bool
+    logged_at: datetime
+    designation: str | None
+
+    @property
+    def organ(self) -> str | None:
+        return ORGAN_OF.get(self.designation or "")
+
+
+@dataclass
+class Audited:
+    gw: Gateway
+    records: list[Rec]  # newest first
+
+    def get(self, path: str, scope: str = AUDIT, **params: Any) -> Any:
+        return self.gw.client.get("/v1/audit" + path, params=params, headers=self.gw.keys.auth(scope))
+
+
+def evaluate_as(gw: Gateway, caller: str, person: str, document: str, at: str | None, **headers: str) -> Any:
+    body: dict[str, Any] = {
+        "subject": {"type": "person", "id": person},
+        "resource": {"type": "document", "id": document},
+        "action": {"name": "read"},
+    }
+    scopes = ["authz:evaluate"] + (["authz:simulate"] if at else [])
+    if at:
+        body["context"] = {"time": at}
+    auth = gw.keys.auth(*scopes, sub=caller)
+    response = gw.client.post("/access/v1/evaluation", json=body, headers=auth | headers)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def _run_scenario(gw: Gateway) -> list[Rec]:
+    answers = []
+    for hour, (caller, person, document, at) in enumerate(SCENARIO):
+        gw.clock.now = T0 + timedelta(hours=hour)
+        answers.append((gw.clock.now, caller, person, document, at, evaluate_as(gw, caller, person, document, at)))
+    table = DecisionRecord.__table__  # type: ignore[attr-defined]
+    with gw.container.engine.connect() as conn:  # the designation each decision rested on, as logged
+        facts = dict(conn.execute(select(table.c.decision_id, table.c.facts)).all())
+    records = []
+    for logged_at, caller, person, document, at, answer in answers:
+        decision_id = answer["context"]["decision_id"]
+        codes = tuple(r["code"] for r in answer["context"]["reasons"])
+        records.append(
+            Rec(decision_id, caller, person, document, answer["decision"], codes, at is not None, logged_at,
+                facts[decision_id].get("designation"))
+        )  # fmt: skip
+    return records[::-1]
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def audited(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, keys: Keys) -> Iterator[Audited]:
+    """One gateway per backend with the scenario's decisions logged; the tests here only read it."""
+    directory = tmp_path_factory.mktemp("audit")
+    with fresh_database(request.param, directory) as url, running_gateway(url, directory, keys, Clock()) as gw:
+        gw.import_bundle(audit_bundle())
+        yield Audited(gw, _run_scenario(gw))
+
+
+def test_the_scenario_is_varied_enough_to_test_filters(audited: Audited) -> None:
+    records = audited.records
+    assert {r.allowed for r in records} == {True, False}
+    assert {r.organ for r in records} == {"METI", "MOD", None}
+    assert any(len(r.codes) > 1 for r in records) and any(r.simulation for r in records)
+
+
+# --- list and filters ----------------------------------------------------------------------------
+
+
+def _at(hours: float) -> str:
+    """T0 + hours, written in Japan time (+09:00)."""
+    return (T0 + timedelta(hours=hours)).astimezone(JST).isoformat()
+
+
+def _h(hours: float) -> datetime:
+    return T0 + timedelta(hours=hours)
+
+
+FILTERS: list[tuple[dict[str, str], Callable[[Rec], bool]]] = [
+    ({}, lambda r: True),
+    ({"person": "P-A"}, lambda r: r.person == "P-A"),
+    ({"document": "D-E"}, lambda r: r.document == "D-E"),
+    ({"decision": "allow"}, lambda r: r.allowed),
+    ({"decision": "deny"}, lambda r: not r.allowed),
+    ({"reason": "not_on_roster"}, lambda r: "not_on_roster" in r.codes),
+    ({"reason": "subject_unknown"}, lambda r: "subject_unknown" in r.codes),
+    ({"organ": "METI"}, lambda r: r.organ == "METI"),
+    ({"organ": "MOD"}, lambda r: r.organ == "MOD"),
+    ({"designation": "G-E"}, lambda r: r.designation == "G-E"),
+    ({"designation": "G-M"}, lambda r: r.designation == "G-M"),
+    ({"caller": "dms-2"}, lambda r: r.caller == "dms-2"),
+    ({"simulation": "true"}, lambda r: r.simulation),
+    ({"simulation": "false"}, lambda r: not r.simulation),
+    ({"since": "2026-06-01T12:00:00+09:00"}, lambda r: r.logged_at >= _h(3)),
+    ({"until": "2026-06-01T03:00:00Z"}, lambda r: r.logged_at < _h(3)),
+    ({"since": _at(2), "until": _at(5)}, lambda r: _h(2) <= r.logged_at < _h(5)),
+    (
+        {"person": "P-A", "decision": "allow", "simulation": "false"},
+        lambda r: r.person == "P-A" and r.allowed and not r.simulation,
+    ),
+    (
+        {"organ": "METI", "decision": "deny", "caller": "dms-1"},
+        lambda r: r.organ == "METI" and not r.allowed and r.caller == "dms-1",
+    ),
+    (
+        {"designation": "G-E", "reason": "not_on_roster", "since": "2026-06-01T01:00:00Z"},
+        lambda r: r.designation == "G-E" and "not_on_roster" in r.codes and r.logged_at >= _h(1),
+    ),
+    (
+        {"organ": "MOD", "person": "P-M", "document": "D-M"},
+        lambda r: (r.organ, r.person, r.document) == ("MOD", "P-M", "D-M"),
+    ),
+    ({"person": "P-NOBODY-AT-ALL"}, lambda r: False),
+    ({"organ": "NPA"}, lambda r: False),
+]
+
+
+@pytest.mark.parametrize(("params", "expected"), FILTERS, ids=[json.dumps(p) for p, _ in FILTERS])
+def test_filters_one_by_one_and_combined(
+    audited: Audited, params: dict[str, str], expected: Callable[..., bool]
+) -> None:
+    response = audited.get("/decisions", **params, limit=500)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["next_cursor"] is None
+    assert [i["decision_id"] for i in body["items"]] == [r.decision_id for r in audited.records if expected(r)]
+    if params and "NOBODY" not in str(params) and params.get("organ") != "NPA":
+        assert body["items"], "a filter case that matches nothing proves little"
+
+
+def test_an_item_has_the_documented_shape(audited: Audited) -> None:
+    [first_allowed] = [r for r in audited.records if r.person == "C-X" and r.document == "D-E2"]
+    [item] = [
+        i for i in audited.get("/decisions", limit=500).json()["items"] if i["decision_id"] == first_allowed.decision_id
+    ]
+    assert set(item) == ITEM_KEYS
+    assert item["caller"] == {"sub": "dms-1", "client": "test-client"}
+    assert (item["person"], item["document"], item["action"], item["decision"]) == ("C-X", "D-E2", "read", "allow")
+    assert item["facts"] == {
+        "designation": "G-E",
+        "clearance": "A-X",
+        "certification": "CERT-1",
+        "contract": "K-1",
+        "roster": "G-E/C-X",
+        "registry_version": item["facts"]["registry_version"],
+    }
+    assert item["reasons"] == [] and item["simulation"] is False and item["channel"] == "authzen"
+    assert datetime.fromisoformat(item["logged_at"]) == first_allowed.logged_at
+    assert item["policy_version"].startswith("sha256:")
+
+
+@pytest.mark.parametrize(
+    ("limit", "params"), [(1, {}), (3, {}), (5, {}), (2, {"decision": "deny"}), (2, {"person": "P-A"})]
+)
+def test_paging_covers_every_item_once_in_order(audited: Audited, limit: int, params: dict[str, str]) -> None:
+    everything = [i["decision_id"] for i in audited.get("/decisions", limit=500, **params).json()["items"]]
+    pages, seen, cursor = 0, [], None
+    while True:
+        body = audited.get("/decisions", limit=limit, **params, **({"cursor": cursor} if cursor else {})).json()
+        pages += 1
+        assert len(body["items"]) <= limit
+        seen += [i["decision_id"] for i in body["items"]]
+        cursor = body["next_cursor"]
+        if cursor is None:
+            break
+        assert len(body["items"]) == limit
+    assert seen == everything  # no duplicates, no gaps, newest first
+    assert pages == -(-len(everything) // limit) > 1
+
+
+def _b64(payload: Any) -> str:
+    return base64.urlsafe_b64encode(json.dumps(payload).encode()).rstrip(b"=").decode()
+
+
+BAD_CURSORS = [
+    "garbage",
+    "",
+    "!!!!",
+    "e30",  # {}
+    _b64([1, 2]),
+    _b64({"l": "decisions", "s": "5", "q": "x"}),
+    _b64({"l": "decisions", "s": -3, "q": "x"}),
+    _b64({"l": "changes", "s": 3, "q": "x"}),
+    "A" * 500,
+    "ü",
+]
+
+
+@pytest.mark.parametrize("cursor", BAD_CURSORS)
+def test_a_garbage_or_tampered_cursor_is_a_400_problem(audited: Audited, cursor: str) -> None:
+    response = audited.get("/decisions", cursor=cursor)
+    problem = _problem(response, 400)
+    assert [e["pointer"] for e in problem["errors"]] == ["/query/cursor"]
+
+
+def test_a_cursor_continues_only_its_own_query(audited: Audited) -> None:
+    cursor = audited.get("/decisions", limit=1, decision="deny").json()["next_cursor"]
+    assert audited.get("/decisions", limit=1, decision="deny", cursor=cursor).status_code == 200
+    _problem(audited.get("/decisions", limit=1, decision="allow", cursor=cursor), 400)
+    _problem(audited.get("/changes", limit=1, cursor=cursor), 400)
+    cursor = audited.get("/decisions", limit=1, since="2026-06-01T09:00:00+09:00").json()["next_cursor"]
+    same_instant = audited.get("/decisions", limit=1, since="2026-06-01T00:00:00Z", cursor=cursor)
+    assert same_instant.status_code == 200  # the same instant, however its offset is written
+    changes_cursor = audited.get("/changes", limit=1).json()["next_cursor"]
+    _problem(audited.get("/decisions", limit=1, cursor=changes_cursor), 400)
+
+
+BAD_QUERIES: list[tuple[dict[str, Any], str]] = [
+    ({"since": "2026-06-01T00:00:00"}, "/query/since"),
+    ({"until": "2026-06-01T00:00:00"}, "/query/until"),
+    ({"since": "2026-06-01"}, "/query/since"),
+    ({"since": "yesterday"}, "/query/since"),
+    ({"since": "2026-06-02T00:00:00Z", "until": "2026-06-01T00:00:00Z"}, "/query/until"),
+    ({"decision": "maybe"}, "/query/decision"),
+    ({"reason": "no_such_code"}, "/query/reason"),
+    ({"simulation": "perhaps"}, "/query/simulation"),
+    ({"limit": 0}, "/query/limit"),
+    ({"limit": 501}, "/query/limit"),
+    ({"limit": "ten"}, "/query/limit"),
+    ({"person": "P\x00A"}, "/query/person"),
+    ({"organ": "\x00"}, "/query/organ"),
+]
+
+
+BAD_CASES = [(path, params, pointer) for path in ("/decisions", "/export") for params, pointer in BAD_QUERIES]
+BAD_CASES = [case for case in BAD_CASES if not (case[0] == "/export" and "limit" in case[1])]  # no pages there
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "pointer"), BAD_CASES, ids=[f"{c[0]} {json.dumps(c[1])}" for c in BAD_CASES]
+)
+def test_bad_query_parameters_are_400_problems_naming_the_field(
+    audited: Audited, path: str, params: dict[str, Any], pointer: str
+) -> None:
+    problem = _problem(audited.get(path, **params), 400)
+    assert pointer in [e["pointer"] for e in problem["errors"]]
+
+
+def test_a_plus_sign_left_unescaped_in_the_url_is_read_as_the_offset(audited: Audited) -> None:
+    escaped = audited.get("/decisions", since="2026-06-01T12:00:00+09:00").json()
+    raw = audited.gw.client.get(
+        "/v1/audit/decisions?since=2026-06-01T12:00:00+09:00", headers=audited.gw.keys.auth(AUDIT)
+    )
+    assert raw.status_code == 200 and raw.json() == escaped
+
+
+def _problem(response: Any, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    body = response.json()
+    assert {"type", "title", "status", "detail"} <= set(body) and body["status"] == status
+    return body  # type: ignore[no-any-return]
+
+
+# --- one decision --------------------------------------------------------------------------------
+
+
+def test_one_decision_is_the_list_item(audited: Audited) -> None:
+    items = audited.get("/decisions", limit=500).json()["items"]
+    for item in items:
+        response = audited.get(f"/decisions/{item['decision_id']}")
+        assert response.status_code == 200 and response.json() == item
+
+
+@pytest.mark.parametrize("decision_id", ["01ZZZZZZZZZZZZZZZZZZZZZZZZ", "nothing-here", "%00"])
+def test_an_unknown_decision_is_a_404_problem(audited: Audited, decision_id: str) -> None:
+    _problem(audited.get(f"/decisions/{decision_id}"), 404)
+
+
+# --- C9: never the inputs, never an assessment's content -----------------------------------------
+
+
+def _bodies(audited: Audited) -> dict[str, str]:
+    items = audited.get("/decisions", limit=500).json()["items"]
+    bodies = {"list": audited.get("/decisions", limit=500).text}
+    bodies |= {f"one {i['decision_id']}": audited.get(f"/decisions/{i['decision_id']}").text for i in items}
+    bodies |= {f"export {f}": audited.get("/export", format=f).text for f in ("csv", "jsonl")}
+    bodies["changes"] = audited.get("/changes", limit=500).text
+    bodies["report"] = audited.get("/reports/annual", year=2019).text
+    return bodies
+
+
+def test_no_audit_answer_carries_raw_inputs_or_assessment_content(audited: Audited) -> None:
+    table = DecisionRecord.__table__  # type: ignore[attr-defined]
+    with audited.gw.container.engine.connect() as conn:
+        logged_inputs = [r for (r,) in conn.execute(select(table.c.inputs)) if r]
+    assert NOTIFIED in json.dumps(logged_inputs)  # the log holds them (for replay by administrators) ...
+    for name, body in _bodies(audited).items():  # ... and no auditor ever sees them
+        assert "inputs" not in body, name
+        assert NOTIFIED not in body and NOTIFIED_MOD not in body, name
+
+
+def test_the_change_log_withholds_assessment_content(audited: Audited) -> None:
+    items = audited.get("/changes", limit=500).json()["items"]
+    assessments = [i for i in items if i["entity"] == "assessment"]
+    assert {i["entity_id"] for i in assessments} == {"A-A", "A-B", "A-X", "A-M"}
+    for item in assessments:
+        assert item["before"] is None and item["after"] is None and item["withheld"] is True
+        assert {"result", "notified_on", "status"} <= set(item["fields_changed"])
+    designation = next(i for i in items if i["entity"] == "designation" and i["entity_id"] == "G-E")
+    assert designation["after"]["expires_on"] == "2029-03-31"  # other records are shown in full (R4)
+
+
+# --- scopes: auditors read, administrators change; neither does the other's work -----------------
+
+EVALUATION = {
+    "subject": {"type": "person", "id": "P-A"},
+    "resource": {"type": "document", "id": "D-E"},
+    "action": {"name": "read"},
+}
+AUDIT_ROUTES = [
+    "/v1/audit/decisions",
+    "/v1/audit/decisions/01ZZZZZZZZZZZZZZZZZZZZZZZZ",
+    "/v1/audit/export?format=jsonl",
+    "/v1/audit/changes",
+    "/v1/audit/reports/annual?year=2026",
+]
+ADMIN_ROUTES = [
+    ("POST", "/v1/admin/registry/import", {"organs": []}),
+    ("POST", "/v1/admin/policy/reload", None),
+    ("GET", "/v1/admin/policy", None),
+    ("POST", "/v1/admin/assessments/A-A/suspend", None),
+    ("POST", "/v1/admin/certifications/CERT-1/revoke", None),
+    ("POST", "/v1/admin/designations/G-E/extend", {"expires_on": "2030-03-31", "cabinet_approval_ref": None}),
+    ("POST", "/v1/admin/designations/G-E/cancel", {"cancelled_on": "2026-07-01"}),
+    ("PUT", "/v1/admin/rosters/G-E/P-B", {"from": "2026-06-01", "until": None}),
+    ("DELETE", "/v1/admin/rosters/G-E/P-A", None),
+    ("POST", "/access/v1/evaluation", EVALUATION),
+]
+
+
+@pytest.mark.parametrize(
+    "scope", ["registry:admin", "policy:admin", "authz:evaluate", "authz:simulate", "documents:read"]
+)
+@pytest.mark.parametrize("path", AUDIT_ROUTES)
+def test_only_auditors_read_the_logs(audited: Audited, scope: str, path: str) -> None:
+    client, keys = audited.gw.client, audited.gw.keys
+    _problem(client.get(path, headers=keys.auth(scope)), 403)
+    _problem(client.get(path), 401)
+    assert client.get(path, headers=keys.auth(scope, AUDIT)).status_code in (200, 404)  # both scopes: both rights
+
+
+@pytest.mark.parametrize(("method", "path", "body"), ADMIN_ROUTES, ids=[f"{m} {p}" for m, p, _ in ADMIN_ROUTES])
+def test_auditors_cannot_change_anything(audited: Audited, method: str, path: str, body: Any) -> None:
+    before = _counts(audited.gw)
+    response = audited.gw.client.request(method, path, json=body, headers=audited.gw.keys.auth(AUDIT))
+    _problem(response, 403)
+    assert _counts(audited.gw) == before
+
+
+def _counts(gw: Gateway) -> tuple[int, int]:
+    with gw.container.engine.connect() as conn:
+        return (
+            conn.execute(select(func.count()).select_from(DecisionRecord.__table__)).scalar_one(),  # type: ignore[arg-type]
+            conn.execute(select(func.count()).select_from(ChangeEvent.__table__)).scalar_one(),  # type: ignore[arg-type]
+        )
+
+
+# --- exports -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("params", [{}, {"person": "P-A"}, {"organ": "MOD", "decision": "deny"}, {"since": _at(4)}])
+def test_exports_parse_back_and_match_the_list(audited: Audited, params: dict[str, str]) -> None:
+    items = audited.get("/decisions", limit=500, **params).json()["items"]
+    assert items
+
+    jsonl = audited.get("/export", format="jsonl", **params)
+    assert jsonl.status_code == 200 and jsonl.headers["content-type"] == "application/x-ndjson"
+    assert jsonl.headers["content-disposition"].startswith("attachment; filename=decisions-")
+    assert jsonl.headers["content-disposition"].endswith(".jsonl")
+    assert [json.loads(line) for line in jsonl.text.splitlines()] == items
+
+    exported = audited.get("/export", format="csv", **params)
+    assert exported.status_code == 200 and exported.headers["content-type"].startswith("text/csv")
+    assert exported.headers["content-disposition"].startswith("attachment; filename=decisions-")
+    assert exported.headers["content-disposition"].endswith(".csv")
+    rows = list(csv.DictReader(io.StringIO(exported.text)))
+    assert [_from_csv(row) for row in rows] == [_flat(item) for item in items]
+
+
+def _flat(item: dict[str, Any]) -> dict[str, Any]:
+    return {
+        **{k: v for k, v in item.items() if k not in ("caller", "reasons")},
+        "caller_sub": item["caller"]["sub"],
+        "caller_client": item["caller"]["client"],
+        "reason_codes": " ".join(r["code"] for r in item["reasons"]),
+        "reasons": item["reasons"],
+    }
+
+
+def _from_csv(row: dict[str, str]) -> dict[str, Any]:
+    return {
+        **row,
+        "request_id": row["request_id"] or None,
+        "caller_client": row["caller_client"] or None,
+        "reasons": json.loads(row["reasons"]),
+        "facts": json.loads(row["facts"]),
+        "simulation": {"true": True, "false": False}[row["simulation"]],
+        "latency_us": int(row["latency_us"]),
+    }
+
+
+def test_an_unknown_export_format_is_a_400_problem(audited: Audited) -> None:
+    problem = _problem(audited.get("/export", format="xlsx"), 400)
+    assert [e["pointer"] for e in problem["errors"]] == ["/query/format"]
+
+
+def test_chunked_reading_covers_every_decision_once(audited: Audited) -> None:
+    chunks = list(decision_chunks(audited.gw.container.engine, DecisionFilter(), chunk=5))
+    assert [len(c) for c in chunks] == [5, 5, 2]
+    assert [i["decision_id"] for c in chunks for i in c] == [r.decision_id for r in audited.records]
+
+
+@pytest.mark.parametrize(
+    ("cell", "shown"),
+    [
+        ("=1+1", "'=1+1"),
+        ("+81-3-1234", "'+81-3-1234"),
+        ("-2+3", "'-2+3"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("\t=1", "'\t=1"),
+        ("\r=1", "'\r=1"),
+        ("P-A", "P-A"),
+        ("a=b", "a=b"),
+        ("", ""),
+    ],
+)
+def test_csv_cells_that_start_a_formula_are_quoted(cell: str, shown: str) -> None:
+    assert safe_cell(cell) == shown
+
+
+def test_csv_injection_through_logged_values_is_escaped(gateway: Gateway) -> None:
+    gateway.import_bundle(audit_bundle())
+    evaluate_as(gateway, "+cmd|' /C calc'!A0", '=HYPERLINK("http://evil.example","x")', "@SUM(1+1)", None,
+                **{"X-Request-ID": "-2+3"})  # fmt: skip
+    response = gateway.client.get("/v1/audit/export", params={"format": "csv"}, headers=gateway.keys.auth(AUDIT))
+    [row] = list(csv.DictReader(io.StringIO(response.text)))
+    assert row["person"] == '\'=HYPERLINK("http://evil.example","x")'
+    assert row["document"] == "'@SUM(1+1)"
+    assert row["caller_sub"] == "'+cmd|' /C calc'!A0"
+    assert row["request_id"] == "'-2+3"
+    assert not any(cell.startswith(("=", "+", "-", "@")) for cell in row.values())
+    jsonl = gateway.client.get("/v1/audit/export", params={"format": "jsonl"}, headers=gateway.keys.auth(AUDIT))
+    assert json.loads(jsonl.text)["person"] == '=HYPERLINK("http://evil.example","x")'  # JSON keeps the value
+
+
+@pytest.mark.slow
+def test_a_large_export_streams_in_chunks(gateway: Gateway, monkeypatch: pytest.MonkeyPatch) -> None:
+    total = 20_000
+    now = datetime(2026, 6, 1, tzinfo=UTC)
+    rows = [
+        decision_row(
+            decision_id=f"BULK{n:022d}",
+            logged_at=now + timedelta(milliseconds=n),
+            evaluated_at=now,
+            caller_sub="bulk",
+            caller_client=None,
+            request_id=None,
+            channel="authzen",
+            person_id=f"P-{n % 97}",
+            document_id="D-E",
+            action="read",
+            allowed=n % 3 == 0,
+            reasons=[] if n % 3 == 0 else [{"code": "not_on_roster", "message": "not on the roster"}],
+            policy_version="sha256:bulk",
+            facts={"designation": "G-E", "registry_version": 1},
+            inputs={"secret": NOTIFIED},
+            simulation=False,
+            latency_us=n,
+        )
+        for n in range(total)
+    ]
+    with gateway.container.engine.begin() as conn:
+        append(conn, "decisions", rows)  # chained like any logged decision (R2)
+    limits: list[int] = []
+    chunked = query._decisions
+
+    def spy(filters: DecisionFilter, below: int | None, limit: int) -> Any:
+        limits.append(limit)
+        return chunked(filters, below, limit)
+
+    monkeypatch.setattr(query, "_decisions", spy)
+    for fmt, header in (("jsonl", 0), ("csv", 1)):
+        limits.clear()
+        count, first, last = 0, "", ""
+        with gateway.client.stream(
+            "GET", "/v1/audit/export", params={"format": fmt}, headers=gateway.keys.auth(AUDIT)
+        ) as response:
+            assert response.status_code == 200
+            for line in response.iter_lines():  # counted as they come; nothing kept but the first and last
+                count += 1
+                first = line if count == 1 + header else first
+                last = line
+        assert count == total + header
+        assert f"BULK{total - 1:022d}" in first and f"BULK{0:022d}" in last  # newest first
+        assert NOTIFIED not in first and "inputs" not in first
+        assert limits == [query.EXPORT_CHUNK] * (total // query.EXPORT_CHUNK + 1)  # keyset chunks, never all at once
+
+
+# --- change events -------------------------------------------------------------------------------
+
+
+def test_change_events_page_newest_first_and_filter_by_time(gateway: Gateway) -> None:
+    gateway.import_bundle(audit_bundle())
+    response = gateway.client.post("/v1/admin/assessments/A-B/suspend", headers=gateway.keys.auth("registry:admin"))
+    assert response.status_code == 200, response.text
+    auth = gateway.keys.auth(AUDIT)
+    everything = gateway.client.get("/v1/audit/changes", params={"limit": 500}, headers=auth).json()["items"]
+    with gateway.container.engine.connect() as conn:
+        assert len(everything) == conn.execute(select(func.count()).select_from(ChangeEvent.__table__)).scalar_one()  # type: ignore[arg-type]
+    assert [i["seq"] for i in everything] == sorted((i["seq"] for i in everything), reverse=True)
+    newest = everything[0]
+    assert (newest["action"], newest["entity"], newest["entity_id"]) == ("assessment.suspend", "assessment", "A-B")
+    assert newest["withheld"] is True and newest["fields_changed"] == ["status"] and newest["after"] is None
+    assert newest["actor"] == "pep-1"
+
+    seen, cursor = [], None
+    while True:
+        params: dict[str, Any] = {"limit": 4} | ({"cursor": cursor} if cursor else {})
+        body = gateway.client.get("/v1/audit/changes", params=params, headers=auth).json()
+        seen += [i["seq"] for i in body["items"]]
+        if (cursor := body["next_cursor"]) is None:
+            break
+    assert seen == [i["seq"] for i in everything]
+
+    at = datetime.fromisoformat(newest["at"])
+    since = gateway.client.get("/v1/audit/changes", params={"since": newest["at"]}, headers=auth).json()["items"]
+    assert newest["seq"] in [i["seq"] for i in since]
+    assert all(datetime.fromisoformat(i["at"]) >= at for i in since)
+    until = gateway.client.get("/v1/audit/changes", params={"until": newest["at"], "limit": 500}, headers=auth)
+    assert all(datetime.fromisoformat(i["at"]) < at for i in until.json()["items"])
+    _problem(gateway.client.get("/v1/audit/changes", params={"since": "2026-01-01T00:00"}, headers=auth), 400)
+
+
+# --- annual report (R3) --------------------------------------------------------------------------
+
+
+def report_bundle() -> dict[str, Any]:
+    """Designations, assessments and certifications at the edges of calendar year 2026."""
+    persons = [_person(f"P-R{n}") for n in range(1, 6)]
+    return {
+        "organs": [{"id": "METI", "name": "METI"}, {"id": "MOD", "name": "MOD"}, {"id": "NPA", "name": "NPA"}],
+        "operators": [
+            {"id": "ACME", "name": "Acme", "corporate_number": "7000012050002"},
+            {"id": "BETA", "name": "Beta", "corporate_number": "6010401006770"},
+            {"id": "GAMMA", "name": "Gamma", "corporate_number": "1180001021290"},
+        ],
+        "persons": persons,
+        "designations": [
+            _designation("R-DEC31", "METI", "2026-12-31", "2031-12-30"),  # made on the year's last day
+            _designation("R-JAN1", "METI", "2027-01-01", "2031-12-31"),  # made the next day: next year's
+            _designation("R-CAN31", "METI", "2026-03-01", "2031-02-28", cancelled="2026-12-31"),  # cancelled Dec 31
+            _designation("R-CANJAN", "METI", "2025-01-10", "2029-12-31", cancelled="2027-01-01"),  # in force Dec 31
+            _designation("R-EXP", "METI", "2022-07-01", "2026-06-30"),  # expired during the year
+            _designation("R-EXP31", "METI", "2022-01-01", "2026-12-31"),  # in force Dec 31, expires that night
+            _designation(
+                "R-CANEXP", "METI", "2022-01-01", "2026-09-30", cancelled="2026-09-30"
+            ),  # cancelled, not expired
+            _designation("R-OLD", "METI", "2020-01-01", "2024-12-31"),
+            _designation("R-MOD", "MOD", "2026-05-05", "2030-05-04"),
+        ],  # fmt: skip
+        "assessments": [
+            _assessment("RA-1", "P-R1", "METI", "esi", "2026-01-01"),
+            _assessment("RA-2", "P-R2", "METI", "esi", "2026-12-31", "unfavourable"),
+            _assessment("RA-3", "P-R3", "METI", "esi", "2025-12-31"),
+            _assessment("RA-4", "P-R4", "METI", "esi", "2027-01-01"),
+            _assessment("RA-5", "P-R5", "MOD", "sds", "2026-07-07"),  # a METI official assessed by MOD: MOD's
+        ],
+        "certifications": [
+            {"id": "RC-1", "operator_id": "ACME", "organ_id": "METI", "certified_on": "2026-02-02", "status": "active"},
+            {"id": "RC-2", "operator_id": "BETA", "organ_id": "METI", "certified_on": "2025-12-31", "status": "active"},
+            {
+                "id": "RC-3",
+                "operator_id": "GAMMA",
+                "organ_id": "MOD",
+                "certified_on": "2026-12-31",
+                "status": "revoked",
+            },
+        ],
+    }
+
+
+def _figures(made: int, in_force: int, cancelled: int, expired: int, a: tuple[int, int, int], c: int) -> Any:
+    return {
+        "designations": {"made": made, "in_force_at_year_end": in_force, "cancelled": cancelled, "expired": expired},
+        "assessments": {"carried_out": a[0], "favourable": a[1], "unfavourable": a[2]},
+        "certifications": c,
+    }
+
+
+REPORT_CASES = [
+    # METI 2026: made R-DEC31, R-CAN31; in force R-DEC31, R-CANJAN, R-EXP31; cancelled R-CAN31, R-CANEXP;
+    # expired R-EXP, R-EXP31; assessed RA-1 (favourable), RA-2 (unfavourable); certified RC-1
+    (2026, "METI", _figures(2, 3, 2, 2, (2, 1, 1), 1)),
+    (2026, "MOD", _figures(1, 1, 0, 0, (1, 1, 0), 1)),
+    (2026, "NPA", _figures(0, 0, 0, 0, (0, 0, 0), 0)),
+    (2026, "totals", _figures(3, 4, 2, 2, (3, 2, 1), 2)),
+    # METI 2027: made R-JAN1; in force R-DEC31, R-JAN1; cancelled R-CANJAN; assessed RA-4
+    (2027, "METI", _figures(1, 2, 1, 0, (1, 1, 0), 0)),
+    # METI 2025: made R-CANJAN; in force R-CANJAN, R-EXP, R-EXP31, R-CANEXP; assessed RA-3; certified RC-2
+    (2025, "METI", _figures(1, 4, 0, 0, (1, 1, 0), 1)),
+    # METI 2024: R-OLD runs through Dec 31, so it is both in force at year-end and expired in the year
+    (2024, "METI", _figures(0, 4, 0, 1, (0, 0, 0), 0)),
+]
+
+
+@pytest.fixture
+def reported(gateway: Gateway) -> Gateway:
+    gateway.import_bundle(report_bundle())
+    return gateway
+
+
+@pytest.mark.parametrize(("year", "organ", "expected"), REPORT_CASES)
+def test_annual_report_figures(reported: Gateway, year: int, organ: str, expected: dict[str, Any]) -> None:
+    response = reported.client.get("/v1/audit/reports/annual", params={"year": year}, headers=reported.keys.auth(AUDIT))
+    assert response.status_code == 200, response.text
+    report = response.json()
+    assert report["year"] == year
+    assert [o["organ_id"] for o in report["organs"]] == ["METI", "MOD", "NPA"]
+    shown = report["totals"] if organ == "totals" else next(o for o in report["organs"] if o["organ_id"] == organ)
+    assert {k: shown[k] for k in expected} == expected
+    assert "P-R" not in response.text  # C9: counts, never who
+
+
+@pytest.mark.parametrize("year", ["0", "10000", "twenty", "2026.5", ""])
+def test_annual_report_needs_a_year(reported: Gateway, year: str) -> None:
+    response = reported.client.get("/v1/audit/reports/annual", params={"year": year}, headers=reported.keys.auth(AUDIT))
+    assert [e["pointer"] for e in _problem(response, 400)["errors"]] == ["/query/year"]

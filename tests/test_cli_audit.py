@@ -1,0 +1,211 @@
+"""`clearance-gateway audit export` and `audit report` on a SQLite file, as an auditor would run them.
+
+The registry comes in through the importer (`registry import`), the decisions through the app.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, func, select
+from typer.testing import CliRunner
+
+from gateway.audit.report import annual_report, flat_rows
+from gateway.cli import app
+from models import ChangeEvent, DecisionRecord
+from tests.support import POLICY_DIR, Keys, running_gateway
+from tests.test_audit_api import NOTIFIED, SCENARIO, T0, audit_bundle, evaluate_as, report_bundle
+
+runner = CliRunner()
+INJECTED = '=HYPERLINK("http://evil.example","x")'
+
+
+@pytest.fixture
+def database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, keys: Keys) -> Iterator[str]:
+    url = f"sqlite:///{tmp_path / 'gateway.db'}"
+    monkeypatch.setenv("GATEWAY_DATABASE_URL", url)
+    monkeypatch.setenv("GATEWAY_POLICY_DIR", str(POLICY_DIR))
+    monkeypatch.setenv("GATEWAY_DOCUMENT_DIR", str(tmp_path / "documents"))
+    monkeypatch.setenv("COLUMNS", "250")  # rich wraps at the terminal's width
+    bundle = tmp_path / "report.json"
+    bundle.write_text(json.dumps(report_bundle()))
+    imported = run("registry", "import", str(bundle))
+    assert imported.exit_code == 0, imported.output
+    with running_gateway(url, tmp_path, keys) as gw:
+        gw.import_bundle(audit_bundle())
+        for hour, (caller, person, document, at) in enumerate(SCENARIO):
+            gw.clock.now = T0 + timedelta(hours=hour)
+            evaluate_as(gw, caller, person, document, at)
+        gw.clock.now = T0 + timedelta(hours=len(SCENARIO))
+        evaluate_as(gw, "dms-1", INJECTED, "D-E", None)
+    yield url
+
+
+def run(*args: str) -> Any:
+    return runner.invoke(app, list(args), prog_name="clearance-gateway")
+
+
+def logged(url: str) -> list[tuple[str, datetime]]:
+    """(decision_id, logged_at) of every decision, newest first, straight from the table."""
+    table = DecisionRecord.__table__  # type: ignore[attr-defined]
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            query = select(table.c.decision_id, table.c.logged_at).order_by(table.c.seq.desc())
+            return [(r.decision_id, r.logged_at) for r in conn.execute(query)]
+    finally:
+        engine.dispose()
+
+
+def counts(url: str) -> tuple[int, int]:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return tuple(  # type: ignore[return-value]
+                conn.execute(select(func.count()).select_from(m.__table__)).scalar_one()  # type: ignore[attr-defined]
+                for m in (DecisionRecord, ChangeEvent)
+            )
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("command", "says"),
+    [(("audit",), "export"), (("audit", "export"), "--since"), (("audit", "report"), "counts only")],
+)
+def test_every_command_explains_itself(monkeypatch: pytest.MonkeyPatch, command: tuple[str, ...], says: str) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    result = run(*command, "--help")
+    assert result.exit_code == 0, result.output
+    assert says in result.output
+
+
+def test_export_csv_to_stdout_is_the_whole_log_newest_first(database: str) -> None:
+    before = counts(database)
+    result = run("audit", "export", "--format", "csv")
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [r["decision_id"] for r in rows] == [d for d, _ in logged(database)]
+    assert rows[0]["person"] == "'" + INJECTED  # CSV injection escaped
+    assert "inputs" not in result.stdout and NOTIFIED not in result.stdout  # C9
+    assert counts(database) == before  # an auditor's command writes nothing
+
+
+def test_export_jsonl_to_a_file_shows_progress_on_stderr(database: str, tmp_path: Path) -> None:
+    target = tmp_path / "out" / "decisions.jsonl"
+    target.parent.mkdir()
+    result = run("audit", "export", "--format", "jsonl", "--out", str(target))
+    assert result.exit_code == 0, result.output
+    items = [json.loads(line) for line in target.read_text().splitlines()]
+    assert [i["decision_id"] for i in items] == [d for d, _ in logged(database)]
+    assert items[0]["person"] == INJECTED  # JSON keeps the value as logged
+    assert all("inputs" not in i for i in items)
+    assert result.stdout == ""
+    assert f"{len(items)} decisions written" in result.stderr
+
+
+WINDOWS = [
+    (["--since", "2026-06-01T12:00:00+09:00"], lambda at: at >= T0 + timedelta(hours=3)),
+    (["--until", "2026-06-01T03:00:00Z"], lambda at: at < T0 + timedelta(hours=3)),
+    (["--since", "2026-06-01T02:00:00Z", "--until", "2026-06-01T14:00:00+09:00"],
+     lambda at: T0 + timedelta(hours=2) <= at < T0 + timedelta(hours=5)),
+    (["--since", "2030-01-01T00:00:00Z"], lambda at: False),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("window", "keeps"), WINDOWS, ids=[" ".join(w) for w, _ in WINDOWS])
+def test_export_keeps_the_window(database: str, window: list[str], keeps: Any) -> None:
+    result = run("audit", "export", "--format", "jsonl", *window)
+    assert result.exit_code == 0, result.output
+    exported = [json.loads(line)["decision_id"] for line in result.stdout.splitlines()]
+    expected = [d for d, at in logged(database) if keeps(at)]
+    assert exported == expected
+    assert expected or "2030" in window[1]
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--since", "2026-06-01T00:00:00"], "no offset"),
+        (["--until", "yesterday"], "not an ISO 8601 instant"),
+        (["--since", "2026-06-02T00:00:00Z", "--until", "2026-06-01T00:00:00Z"], "later than --since"),
+        (["--format", "xlsx"], "xlsx"),
+    ],
+)
+def test_export_refuses_bad_options(database: str, args: list[str], says: str) -> None:
+    result = run("audit", "export", *args)
+    assert result.exit_code == 2
+    assert says in result.output
+
+
+def test_report_prints_a_table_per_organ_with_totals_and_writes_csv(database: str, tmp_path: Path) -> None:
+    target = tmp_path / "r3.csv"
+    result = run("audit", "report", "--year", "2026", "--csv", str(target))
+    assert result.exit_code == 0, result.output
+    for text in ("Annual report 2026", "METI", "MOD", "NPA", "Total"):
+        assert text in result.stdout
+    assert "P-R" not in result.stdout  # C9: counts, never who
+    rows = list(csv.DictReader(target.open(newline="")))
+    engine = create_engine(database)
+    try:
+        with engine.connect() as conn:
+            expected = flat_rows(annual_report(conn, 2026))
+    finally:
+        engine.dispose()
+    assert [{k: str(v) for k, v in row.items()} for row in expected] == rows
+    meti = next(r for r in rows if r["organ_id"] == "METI")
+    assert (meti["designations_made"], meti["designations_cancelled"], meti["designations_expired"]) == ("2", "2", "2")
+    assert rows[-1]["name"] == "Total" and rows[-1]["assessments_carried_out"] == "3"
+
+
+@pytest.mark.parametrize("year", ["0", "10000", "twenty"])
+def test_report_refuses_a_year_out_of_range(database: str, year: str) -> None:
+    assert run("audit", "report", "--year", year).exit_code == 2
+
+
+@pytest.mark.parametrize("command", [["audit", "export"], ["audit", "report", "--year", "2026"]])
+def test_without_a_database_the_commands_say_so_and_create_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: list[str]
+) -> None:
+    missing = tmp_path / "missing.db"
+    monkeypatch.setenv("GATEWAY_DATABASE_URL", f"sqlite:///{missing}")
+    result = run(*command)
+    assert result.exit_code == 1
+    assert "No gateway database" in result.stderr
+    assert not missing.exists()
+
+
+def test_verify_and_checkpoint_from_the_command_line(tmp_path, keys) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import text
+    from typer.testing import CliRunner
+
+    from gateway.cli import app as cli
+    from tests.rules_registry import rules_bundle
+    from tests.support import running_gateway
+
+    url = f"sqlite:///{tmp_path / 'v.db'}"
+    with running_gateway(url, tmp_path, keys) as gw:
+        gw.import_bundle(rules_bundle())
+        for person in ("P-OK", "P-SDS", "C-OK"):
+            gw.evaluate(person, "D-ESI", at="2026-06-01T12:00:00+09:00")
+        engine = gw.container.engine
+        env = {"GATEWAY_DATABASE_URL": url, "GATEWAY_DOCUMENT_DIR": str(tmp_path / "documents")}
+        runner = CliRunner()
+        ok = runner.invoke(cli, ["audit", "verify"], env=env)
+        assert ok.exit_code == 0, ok.output
+        assert "OK" in ok.output and "decisions: 3 entries" in ok.output
+        signed = runner.invoke(cli, ["audit", "checkpoint"], env=env)
+        assert "signed decisions at entry 3" in signed.output
+        with engine.begin() as conn:
+            conn.execute(text("DROP TRIGGER decisions_no_update"))
+            conn.execute(text("UPDATE decisions SET allowed = NOT allowed WHERE chain_index = 2"))
+        broken = runner.invoke(cli, ["audit", "verify"], env=env)
+        assert broken.exit_code == 1
+        assert "BROKEN decisions log, entry 2: content altered" in broken.output
