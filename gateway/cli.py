@@ -138,6 +138,28 @@ def token(
     print(issuer.mint(sub, scope, int(hours * 3600)))
 
 
+db_app = typer.Typer(help="The database: create the schema (tables, append-only triggers, chain heads).",
+                     no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("init")
+def db_init() -> None:
+    """Create what is missing in the configured database; safe to run again. Run it once before
+    starting several replicas on one PostgreSQL, so that they do not race to create tables."""
+    from sqlalchemy.engine import make_url
+
+    from gateway.db import create_schema, make_engine
+
+    settings = Settings()
+    engine = make_engine(settings)
+    try:
+        create_schema(engine)
+    finally:
+        engine.dispose()
+    out.print(f"[green]Schema ready[/] at {make_url(settings.database_url).render_as_string(hide_password=True)}")
+
+
 @registry_app.command("import")
 def registry_import(
     file: Annotated[
