@@ -107,6 +107,10 @@ def _print_dev_tokens(container, host: str, port: int, demo: bool) -> None:  # t
         soft_wrap=True,
     )
     if demo:
+        reader = issuer.mint("P-0001", ["documents:read"], client="dev-cli")
+        out.print("\nRelease a document to its reader (the token's sub is person P-0001):\n", style="bold")
+        out.print(f"curl -si {base}/v1/documents/DOC-0001/content -H 'Authorization: Bearer {reader}'",
+                  soft_wrap=True, highlight=False)
         cases = Table(title="Demo cases: change the subject and resource ids in the curl line above")
         for column in ("person", "document", "shows"):
             cases.add_column(column)
