@@ -171,3 +171,29 @@ def test_a_corporate_number_belongs_to_one_operator(gateway: Gateway) -> None:
     response = _post(gateway, {"operators": [{"id": "NEWCO", "name": "New", "corporate_number": "7000012050002"}]})
     assert response.status_code == 422
     assert "'ACME' already has this corporate number" in response.json()["errors"][0]["detail"]
+
+
+def test_the_ledger_records_designation_extension_and_cancellation(gateway: Gateway) -> None:
+    from models import DesignationEvent
+
+    gateway.import_bundle(rules_bundle())
+    designation = next(d for d in rules_bundle()["designations"] if d["id"] == "G-ESI")
+    gateway.import_bundle(
+        {"designations": [designation | {"expires_on": "2035-05-31", "cabinet_approval_ref": "CAB-1"}]}
+    )
+    gateway.import_bundle({"designations": [designation | {"expires_on": "2035-05-31", "cancelled_on": "2027-01-01"}]})
+    with gateway.container.engine.connect() as conn:
+        events = conn.execute(
+            select(
+                DesignationEvent.kind,
+                DesignationEvent.on,
+                DesignationEvent.expires_on,
+                DesignationEvent.cabinet_approval_ref,
+            )
+            .where(DesignationEvent.designation_id == "G-ESI")
+            .order_by(DesignationEvent.seq)  # type: ignore[arg-type]
+        ).all()
+    assert [e.kind for e in events] == ["designated", "extended", "cancelled"]
+    assert str(events[0].on) == "2025-06-01" and str(events[1].expires_on) == "2035-05-31"
+    assert events[1].cabinet_approval_ref == "CAB-1"
+    assert str(events[2].on) == "2027-01-01"

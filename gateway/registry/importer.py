@@ -410,50 +410,27 @@ def _ledger(conn: Connection, changes: list[dict[str, Any]], cabinet_refs: dict[
     """D6: designation ledger entries for every designation made, extended (on the day of the extension,
     with its Cabinet approval reference) or cancelled."""
     events = []
+
+    def entry(designation: str, kind: str, on: Any, expires_on: Any = None, ref: str | None = None) -> None:
+        events.append(
+            {
+                "designation_id": designation,
+                "kind": kind,
+                "on": on,
+                "expires_on": expires_on,
+                "cabinet_approval_ref": ref,
+            }
+        )
+
     for change in changes:
         if change["entity"] != "designation":
             continue
-        after, before = change["after"], change["before"]
+        designation, after, before = change["entity_id"], change["after"], change["before"]
         if before is None:
-            events.append(
-                {
-                    "designation_id": change["entity_id"],
-                    "kind": "designated",
-                    "on": after["designated_on"],
-                    "expires_on": after["expires_on"],
-                    "cabinet_approval_ref": None,
-                }
-            )
-            if after.get("cancelled_on"):
-                events.append(
-                    {
-                        "designation_id": change["entity_id"],
-                        "kind": "cancelled",
-                        "on": after["cancelled_on"],
-                        "expires_on": None,
-                        "cabinet_approval_ref": None,
-                    }
-                )
-            continue
-        if "expires_on" in after:
-            events.append(
-                {
-                    "designation_id": change["entity_id"],
-                    "kind": "extended",
-                    "on": utcnow().date(),
-                    "expires_on": after["expires_on"],
-                    "cabinet_approval_ref": cabinet_refs.get(change["entity_id"]),
-                }
-            )
+            entry(designation, "designated", after["designated_on"], after["expires_on"])
+        elif "expires_on" in after:
+            entry(designation, "extended", utcnow().date(), after["expires_on"], cabinet_refs.get(designation))
         if after.get("cancelled_on"):
-            events.append(
-                {
-                    "designation_id": change["entity_id"],
-                    "kind": "cancelled",
-                    "on": after["cancelled_on"],
-                    "expires_on": None,
-                    "cabinet_approval_ref": None,
-                }
-            )
+            entry(designation, "cancelled", after["cancelled_on"])
     if events:
         conn.execute(insert(DesignationEvent.__table__), events)  # type: ignore[attr-defined]
