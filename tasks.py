@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -56,8 +57,22 @@ def demo(args: list[str]) -> None:
     os.execve(str(BIN / "clearance-gateway"), ["clearance-gateway", "serve", "--demo", *args], env)
 
 
+def install_chromium() -> None:
+    """The browser tests drive Debian's Chromium: as root on a machine with apt-get (CI), install it."""
+    if Path("/usr/bin/chromium").exists() or os.name != "posix" or os.geteuid() != 0 or not shutil.which("apt-get"):
+        return
+    print("Chromium is missing: installing it with apt-get for the browser tests ...", flush=True)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for command in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "chromium"]):
+        print("+", " ".join(command), flush=True)
+        if subprocess.call(command, cwd=ROOT, env=env) != 0:
+            print("apt-get failed: the browser tests will say so (they fail under CI=true)", flush=True)
+            return
+
+
 def test(args: list[str]) -> None:
     setup()
+    install_chromium()
     (ROOT / "test-artifacts").mkdir(exist_ok=True)
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     paths = [p for p in ("gateway", "models", "tests", "bench", "tasks.py") if (ROOT / p).exists()]

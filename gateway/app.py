@@ -22,6 +22,7 @@ from gateway.errors import PROBLEM_BASE, FieldError, InvalidInput, Problem
 from gateway.logging_setup import configure_logging
 from gateway.service import Clock, system_clock
 from gateway.settings import Settings
+from gateway.web import pages
 
 log = structlog.get_logger("gateway.http")
 PROBLEM_JSON = "application/problem+json"
@@ -59,6 +60,7 @@ def create_app(
         registry_admin.router,
         audit_verify.router,
         audit.router,
+        pages.router,
     ):
         app.include_router(router)
     _install_problem_handlers(app)
