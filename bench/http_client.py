@@ -34,6 +34,8 @@ class LoadResult:
     client_cpu_seconds: float = 0.0
     timed_out: bool = False  # answers still missing a minute after the deadline: connections abandoned
     error_bodies: dict[int, str] = field(default_factory=dict)  # the first body of each status but 200
+    body_bytes: int = 0  # of the 200 answers
+    wrong_lengths: int = 0  # 200 answers whose body is not `expected_length` bytes long
 
     @property
     def ok(self) -> int:
@@ -52,6 +54,12 @@ def evaluation_requests(port: int, token: str, cases: Sequence[Case],
                 f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode()
         out.append(head + body)
     return out
+
+
+def get_request(port: int, path: str, token: str | None = None) -> bytes:
+    """One complete keep-alive GET, with a bearer token or without."""
+    auth = f"Authorization: Bearer {token}\r\n" if token else ""
+    return f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{auth}\r\n".encode()
 
 
 async def _read_answer(reader: asyncio.StreamReader) -> tuple[int, bytes, bool]:
@@ -80,8 +88,9 @@ async def _read_answer(reader: asyncio.StreamReader) -> tuple[int, bytes, bool]:
 
 class _Load:
     def __init__(self, port: int, requests: Sequence[bytes], expected: Sequence[bool] | None,
-                 deadline_ns: int, max_requests: int):
+                 deadline_ns: int, max_requests: int, expected_length: int | None = None):
         self.port, self.requests, self.expected = port, requests, expected
+        self.expected_length = expected_length
         self.deadline_ns, self.budget = deadline_ns, max_requests
         self.latencies: list[int] = []
         self.result = LoadResult(summarize([], 0.0))
@@ -110,6 +119,9 @@ class _Load:
                 result.statuses[status] += 1
                 if status != 200 and status not in result.error_bodies:
                     result.error_bodies[status] = body[:400].decode(errors="replace")
+                if status == 200:
+                    result.body_bytes += len(body)
+                    result.wrong_lengths += self.expected_length is not None and len(body) != self.expected_length
                 if status == 200 and self.expected is not None:
                     allowed = ALLOW_MARK in body
                     result.allowed += allowed
@@ -141,11 +153,12 @@ def _runner() -> asyncio.Runner:
 
 
 def run_load(port: int, requests: Sequence[bytes], *, concurrency: int, seconds: float, max_requests: int,
-             expected: Sequence[bool] | None = None) -> LoadResult:
-    """Drive the server for `seconds` (answers in flight at the deadline are awaited) or `max_requests`."""
+             expected: Sequence[bool] | None = None, expected_length: int | None = None) -> LoadResult:
+    """Drive the server for `seconds` (answers in flight at the deadline are awaited) or `max_requests`;
+    with `expected_length`, count the 200 answers whose body has another length."""
     cpu_before = _own_cpu()
     started = time.perf_counter_ns()
-    load = _Load(port, requests, expected, started + int(seconds * 1e9), max_requests)
+    load = _Load(port, requests, expected, started + int(seconds * 1e9), max_requests, expected_length)
     with _runner() as runner:
         try:
             runner.run(_drive(load, concurrency, seconds + 60.0))

@@ -1,12 +1,17 @@
-"""Measurements 3 and 4: the real gateway and the bare FastAPI floor, each in a uvicorn subprocess."""
+"""Measurements 3 and 4: the real gateway and the bare FastAPI floor, each in a uvicorn subprocess.
+
+The gateway runs as bench/gateway_asgi.py: the production app with the settings `clearance-gateway
+serve` gives it (one worker, no access log), plus a static directory that measurement 5 compares with.
+"""
 
 from __future__ import annotations
 
 import http.client
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from bench.cases import Case
 from bench.http_client import LoadResult, evaluation_requests, run_load
@@ -15,6 +20,7 @@ from bench.servers import HOST, Server, log_tail, running_server
 from bench.workspace import Workspace
 
 EVALUATION = "/access/v1/evaluation"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -47,7 +53,9 @@ class HttpOutcome:
 
 
 def _gateway_argv(port: int) -> list[str]:
-    return [sys.executable, "-m", "gateway.cli", "serve", "--host", HOST, "--port", str(port)]
+    """What `clearance-gateway serve` runs (uvicorn, one worker, no access log), with the bench's app."""
+    return [sys.executable, "-m", "uvicorn", "bench.gateway_asgi:app", "--host", HOST, "--port", str(port),
+            "--log-level", "warning", "--no-access-log", "--no-proxy-headers"]
 
 
 def _floor_argv(port: int) -> list[str]:
@@ -82,8 +90,10 @@ def _post_once(server: Server, token: str, case: Case) -> int:
         connection.close()
 
 
-def bench_gateway(workspace: Workspace, prepared: Prepared, load: Load) -> HttpOutcome:
-    """The real gateway, decision log on (SQLite file); then decisions rows == 200 answers."""
+def bench_gateway(workspace: Workspace, prepared: Prepared, load: Load,
+                  then: Callable[[Server], T]) -> tuple[HttpOutcome, T]:
+    """The real gateway, decision log on (SQLite file), then `then(server)` on the same process; once it
+    stopped, the `authzen` rows in the decision log must equal the 200 answers of this measurement."""
     token = workspace.identity.token("authz:evaluate")
     log_path = workspace.root / "gateway.log"
     probe_status = None
@@ -92,9 +102,10 @@ def bench_gateway(workspace: Workspace, prepared: Prepared, load: Load) -> HttpO
         warmup, measured, cpu = _drive(server, token, prepared, load, prepared.expected)
         if prepared.failures:  # what a caller sees for a case the decision core cannot decide
             probe_status = _post_once(server, token, prepared.failures[0].case)
+        after = then(server)
     outcome = HttpOutcome("gateway", measured, warmup, cpu)
     answered_200 = warmup.ok + measured.ok + (probe_status == 200)
-    rows = workspace.decision_rows()
+    rows = workspace.decision_rows("authzen")
     outcome.checks = {
         "decision_rows": rows,
         "answers_200": answered_200,
@@ -107,7 +118,7 @@ def bench_gateway(workspace: Workspace, prepared: Prepared, load: Load) -> HttpO
         outcome.checks["failure_probe_log"] = crashes[-1][:300] if crashes else None
     if set(measured.statuses) - {200} or measured.transport_errors:
         outcome.checks["server_log_tail"] = log_tail(log_path, 10)
-    return outcome
+    return outcome, after
 
 
 def bench_floor(workspace: Workspace, prepared: Prepared, load: Load) -> HttpOutcome:

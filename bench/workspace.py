@@ -20,6 +20,8 @@ from gateway.registry.snapshot import RegistrySnapshot, load_snapshot
 
 REPO = Path(__file__).resolve().parents[1]
 POLICY_DIR = REPO / "policy"
+STATIC_DIR_VARIABLE = "BENCH_STATIC_DIR"  # read by bench/gateway_asgi.py
+STATIC_PREFIX = "/bench-static"
 
 
 class ImportFailed(RuntimeError):
@@ -44,10 +46,17 @@ class Workspace:
     def bundle_path(self) -> Path:
         return self.root / "bundle.json"
 
+    @property
+    def static_dir(self) -> Path:
+        """What bench/gateway_asgi.py serves at /bench-static."""
+        return self.root / "static"
+
     def gateway_env(self) -> dict[str, str]:
         """The environment of every gateway process: inherited GATEWAY_* settings never leak in."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
         return env | {
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")])),
+            STATIC_DIR_VARIABLE: str(self.static_dir),
             "GATEWAY_DATABASE_URL": f"sqlite:///{self.db_path}",
             "GATEWAY_POLICY_DIR": str(POLICY_DIR),
             "GATEWAY_DOCUMENT_DIR": str(self.root / "documents"),
@@ -86,6 +95,10 @@ class Workspace:
         finally:
             engine.dispose()
 
-    def decision_rows(self) -> int:
+    def decision_rows(self, channel: str | None = None) -> int:
+        """Rows in the decision log; only those of one channel (`authzen`, `release`) if given."""
         with sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True) as conn:
-            return int(conn.execute("SELECT count(*) FROM decisions").fetchone()[0])
+            if channel is None:
+                return int(conn.execute("SELECT count(*) FROM decisions").fetchone()[0])
+            query = "SELECT count(*) FROM decisions WHERE channel = ?"
+            return int(conn.execute(query, (channel,)).fetchone()[0])
