@@ -253,9 +253,20 @@ def show(
         _print_record(record, f"{entity.value} {entity_id}")
 
 
+def delete(
+    entity: Annotated[Entity, typer.Argument(help="what kind of record")],
+    entity_id: Annotated[str, typer.Argument(metavar="ID", help="the record's id")],
+    actor: ActorOption = "cli",
+) -> None:
+    """Delete a registry record nothing refers to (refused while referenced; designations never: D6)."""
+    with _registry() as (_settings, engine):
+        admin.delete_record(engine, Actor(actor), PLURAL[entity.value], entity_id)
+    out.print(f"deleted {entity.value} {entity_id}")
+
+
 def register(registry_app: typer.Typer) -> None:
     """Add the administration commands to the `registry` group."""
-    for command in (expiring, suspend, reinstate, revoke, extend, cancel, show):
+    for command in (expiring, suspend, reinstate, revoke, extend, cancel, show, delete):
         registry_app.command(command.__name__)(command)
     roster_app = typer.Typer(help="Add people to, or remove them from, handler rosters (N1).", no_args_is_help=True)
     roster_app.command("add")(roster_add)

@@ -261,3 +261,14 @@ def test_expiring_refuses_a_window_it_cannot_read(database: str, within: str) ->
     result = run("registry", "expiring", "--within", within)
     assert result.exit_code == 2
     assert "90d, 12w" in result.output
+
+
+def test_delete_a_record_unless_something_refers_to_it(database: str) -> None:
+    refused = run("registry", "delete", "person", "P-OK")
+    assert refused.exit_code == 1
+    assert "roster" in refused.output.lower() or "refer" in refused.output.lower()
+    gone = run("registry", "delete", "contract", "K-EPS", "--actor", "admin-7")
+    assert gone.exit_code == 0, gone.output
+    assert "deleted contract K-EPS" in gone.output
+    assert run("registry", "show", "contract", "K-EPS").exit_code == 1
+    assert run("registry", "delete", "designation", "G-FUT").exit_code == 1  # D6: never deleted
