@@ -28,17 +28,19 @@ class Decision:
 
 @dataclass(slots=True)
 class _Clearance:
-    """The clearance picture of one person for one document, kept for explanations."""
+    """The clearance picture of one person for one document, kept for explanations and the log."""
 
     competent_organ: str | None = None
     states: dict[str, tuple[str, AssessmentFact]] = field(default_factory=dict)  # scheme -> (state, record)
+    certification: str | None = None  # B1: the certification in force found, if any
+    contract: str | None = None  # B1, B2: the covering contract in force found, if any
 
 
 def decide(facts: Facts, action: str, today: date, policy: Policy) -> Decision:
     """The whole decision for one (person, document, action) on one calendar day."""
     sub, obj, clearance = classify(facts, today, policy)
     allowed, codes = policy.evaluate(sub, obj, action)
-    used = _facts_used(facts, today, clearance, sub)
+    used = _facts_used(facts, clearance, sub)
     if allowed:
         return Decision(True, (), used)
     reasons = tuple(Reason(code, _message(code, facts, action, today, policy, clearance)) for code in codes)
@@ -76,6 +78,11 @@ def classify(facts: Facts, today: date, policy: Policy) -> tuple[SubjectAttribut
     fitting = {state for scheme, (state, _) in clearance.states.items() if scheme in opening}
     cleared = "valid" in fitting
     contractor = person.kind == "contractor"
+    if contractor and designating is not None:
+        cert = _certification(facts, designating, today)
+        contract = _contract(facts, today)
+        clearance.certification = cert.id if cert else None
+        clearance.contract = contract.id if contract else None
     sub = SubjectAttributes(
         known=True,
         kind=person.kind,
@@ -86,8 +93,8 @@ def classify(facts: Facts, today: date, policy: Policy) -> tuple[SubjectAttribut
         clearance_revoked=not cleared and "revoked" in fitting,
         clearance_insufficient=not cleared
         and any(state == "valid" for scheme, (state, _) in clearance.states.items() if scheme not in opening),
-        certified=contractor and designating is not None and _certification(facts, designating, today) is not None,
-        contracted=contractor and designation is not None and _contract(facts, today) is not None,
+        certified=clearance.certification is not None,
+        contracted=clearance.contract is not None,
         on_roster=facts.roster is not None and facts.roster.is_in_force(today),
     )
     return sub, obj, clearance
@@ -145,7 +152,7 @@ def _contract(facts: Facts, today: date):  # type: ignore[no-untyped-def]
     return None
 
 
-def _facts_used(facts: Facts, today: date, clearance: _Clearance, sub: SubjectAttributes) -> dict[str, Any]:
+def _facts_used(facts: Facts, clearance: _Clearance, sub: SubjectAttributes) -> dict[str, Any]:
     """R1: the ids of the facts the decision rested on (C9: the clearance by id, never its content)."""
     used: dict[str, Any] = {}
     if facts.designation is not None:
@@ -156,12 +163,10 @@ def _facts_used(facts: Facts, today: date, clearance: _Clearance, sub: SubjectAt
         used["clearance"] = chosen.id
     if sub.exempt and facts.person is not None:
         used["exempt_office"] = facts.person.office
-    if sub.certified and facts.designation is not None:
-        cert = _certification(facts, facts.designation.organ_id, today)
-        used["certification"] = cert.id if cert else None
-    if sub.contracted:
-        contract = _contract(facts, today)
-        used["contract"] = contract.id if contract else None
+    if clearance.certification is not None:
+        used["certification"] = clearance.certification
+    if clearance.contract is not None:
+        used["contract"] = clearance.contract
     if facts.roster is not None:
         used["roster"] = f"{facts.roster.designation_id}/{facts.roster.person_id}"
     return used
