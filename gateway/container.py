@@ -18,6 +18,7 @@ from gateway.db import create_schema, make_engine
 from gateway.decision.policy import Policy
 from gateway.policy_holder import PolicyHolder, PolicyWatcher
 from gateway.registry.changes import Actor, record_changes
+from gateway.registry.invalidation import ChangeListener, on_local_commit
 from gateway.registry.snapshot import FactResolver
 from gateway.service import Clock, DecisionService, system_clock
 from gateway.settings import Settings
@@ -38,13 +39,30 @@ class Container:
     dev_issuer: DevelopmentIssuer | None = None
     signer: Signer | None = None
     watcher: PolicyWatcher | None = None
+    listener: ChangeListener | None = None
 
     def start(self) -> None:
-        """Background work of a serving process: the policy watcher."""
+        """Background work of a serving process: the policy watcher and, on PostgreSQL, the change listener."""
         self.watcher = PolicyWatcher(self.policies, self.settings.policy_watch_seconds)
         self.watcher.start()
+        self.listener = ChangeListener.for_engine(
+            self.engine, on_change=self._on_change, on_state=self.resolver.set_listening
+        )
+        if self.listener is not None:
+            self.listener.start()
+
+    def _on_change(self, entities: set[str]) -> None:
+        """Another process (or this one) committed changes: check the registry, and the policy files."""
+        self.resolver.touch()
+        if "policy" in entities:
+            try:
+                self.policies.poll()
+            except Exception as exc:  # the watcher polls again; the listener must keep listening
+                log.error("policy.poll_failed", error=type(exc).__name__)
 
     def close(self) -> None:
+        if self.listener is not None:
+            self.listener.stop()
         if self.watcher is not None:
             self.watcher.stop()
         self.decisions.log.close()  # graceful: what is pending is committed first
@@ -59,7 +77,8 @@ def build_container(settings: Settings, clock: Clock = system_clock) -> Containe
     engine = make_engine(settings)
     create_schema(engine)
     policies = PolicyHolder(settings.policy_dir)
-    resolver = FactResolver(engine)
+    resolver = FactResolver(engine, settings.cache_max_age_seconds)
+    on_local_commit(engine, resolver.touch)
     dev_issuer = None
     if settings.jwks_file is not None:
         keys = keys_from_jwks(settings.jwks_file)

@@ -28,8 +28,15 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024, description="decision requests")
     max_import_bytes: int = Field(default=512 * 1024 * 1024, ge=1024, description="registry bundles")
     max_upload_bytes: int = Field(default=8 * 1024**3, ge=1024, description="document uploads")
-    db_pool_size: int = Field(default=10, ge=1)
-    db_max_overflow: int = Field(default=20, ge=0)
+    db_pool_size: int = Field(default=10, ge=1, description="database connections kept open per process")
+    db_max_overflow: int = Field(default=20, ge=0, description="extra connections a process may open under load")
+    db_pool_timeout: float = Field(default=10.0, gt=0, description="seconds to wait for a free connection, then 503")
+    cache_max_age_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="longest time a replica trusts its registry snapshot without checking (a lost notification)",
+    )
     checkpoint_key_file: Path | None = Field(default=None, description="Ed25519 private key (PEM) for checkpoints")
     checkpoint_every: int = Field(default=1000, ge=1, description="sign the decision chain's head every N entries")
     policy_watch_seconds: float = Field(default=0.5, ge=0, description="poll the policy folder; 0 turns it off")

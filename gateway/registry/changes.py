@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from gateway.audit.chain import append
+from gateway.registry.invalidation import announce
 from models.types import utcnow
 
 
@@ -45,3 +46,4 @@ def record_changes(conn: Connection, actor: Actor, changes: list[dict[str, Any]]
         for c in changes
     ]
     append(conn, "changes", rows)
+    announce(conn, {c["entity"] for c in changes})

@@ -1,14 +1,17 @@
 """The policy information point: the registry held in memory as an immutable, indexed snapshot.
 
 A decision then costs dictionary look-ups, not queries. Every change to the registry writes a
-change event in the same transaction, so the highest change-event sequence is the registry's
-version: before each decision the resolver compares it with its snapshot's (one indexed query
-that the decision's own transaction makes anyway) and rebuilds when it moved.
+change event in the same transaction, so the change chain's head is the registry's version. The
+resolver checks its snapshot against that version (one primary-key read) and rebuilds when it moved.
+How often it checks is invalidation.py's business: on every decision unless a LISTEN connection
+vouches for the cache, and in any case once `max_age` seconds have passed.
 """
 
 from __future__ import annotations
 
+import itertools
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -165,25 +168,53 @@ def build_snapshot(
 
 
 class FactResolver:
-    """Hands out the current snapshot; rebuilds it (once, under a lock) when the registry moved."""
+    """Hands out the current snapshot; rebuilds it (once, under a lock) when the registry moved.
 
-    def __init__(self, engine: Engine) -> None:
+    `listening` says whether change notifications reach this process (set by the ChangeListener).
+    While they do, a snapshot checked less than `max_age` seconds ago, with no change announced
+    since, is used without asking the database; otherwise every call reads the version first.
+    """
+
+    def __init__(self, engine: Engine, max_age: float = 1.0) -> None:
         self._engine = engine
+        self.max_age = max_age
         self._snapshot = RegistrySnapshot(version=-1)
         self._lock = threading.Lock()
-        self.rebuilds = 0
+        self._generations = itertools.count(1)
+        self._generation = 0  # moves on every invalidation
+        self._checked: tuple[int, float] = (-1, 0.0)  # (generation, monotonic time) of the last check
+        self.listening = False
+        self.hits = self.checks = self.rebuilds = 0
+        self.last_rebuild_seconds = 0.0
 
     def current(self) -> RegistrySnapshot:
-        """The snapshot of the registry's latest committed version (one primary-key read to learn it)."""
-        version = self._read_version()
+        """The snapshot of the registry's latest committed version, as of the last check."""
         snapshot = self._snapshot
-        if snapshot.version == version:
+        generation, checked_at = self._checked
+        if self.listening and generation == self._generation and time.monotonic() - checked_at < self.max_age:
+            self.hits += 1
             return snapshot
-        with self._lock:
-            if self._snapshot.version != version:
-                self._snapshot = self._rebuild()
-                self.rebuilds += 1
-            return self._snapshot
+        generation = self._generation  # read before the version: a change announced later re-checks
+        version = self._read_version()
+        self.checks += 1
+        if snapshot.version != version:
+            with self._lock:
+                if self._snapshot.version != version:
+                    started = time.perf_counter()
+                    self._snapshot = self._rebuild()
+                    self.rebuilds += 1
+                    self.last_rebuild_seconds = time.perf_counter() - started
+                snapshot = self._snapshot
+        self._checked = (generation, time.monotonic())
+        return snapshot
+
+    def touch(self) -> None:
+        """Something may have changed: the next call checks the version."""
+        self._generation = next(self._generations)
+
+    def set_listening(self, listening: bool) -> None:
+        self.touch()  # whatever was announced while nobody listened is checked for
+        self.listening = listening
 
     def _read_version(self) -> int:
         """On the hot path, so on a raw pooled DBAPI connection: a SQLAlchemy Core round trip (checkout,
@@ -206,3 +237,4 @@ class FactResolver:
 
     def invalidate(self) -> None:
         self._snapshot = RegistrySnapshot(version=-1)
+        self.touch()
