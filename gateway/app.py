@@ -20,6 +20,7 @@ from gateway.api import admin, audit, audit_verify, authzen, documents, health, 
 from gateway.container import Container, build_container
 from gateway.errors import PROBLEM_BASE, FieldError, InvalidInput, Problem
 from gateway.logging_setup import configure_logging
+from gateway.metrics import REQUEST_SECONDS
 from gateway.service import Clock, system_clock
 from gateway.settings import Settings
 from gateway.web import pages
@@ -160,12 +161,15 @@ class RequestContext:
             await problem(scope, receive, send_with_id)
         else:
             await self.app(scope, receive, send_with_id)
+        elapsed = time.perf_counter() - started
+        route = getattr(scope.get("route"), "path", None) or "unmatched"  # the template, never the raw path
+        REQUEST_SECONDS.labels(scope["method"], route, str(status[0])).observe(elapsed)
         caller = state.get("caller")
         log.info(
             "request",
             method=scope["method"],
             path=scope["path"],
             status=status[0],
-            ms=round((time.perf_counter() - started) * 1000, 2),
+            ms=round(elapsed * 1000, 2),
             caller=caller.sub if caller else None,
         )

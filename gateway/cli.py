@@ -48,6 +48,11 @@ def serve(
     from gateway.logging_setup import configure_logging
 
     os.environ.setdefault("GATEWAY_PUBLIC_URL", f"http://{host}:{port}")
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # /metrics sums the workers' counters through files here (prometheus-client's multiprocess mode)
+        import tempfile
+
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="clearance-gateway-metrics-")
     settings = Settings()
     configure_logging(settings.log_level)
     container = build_container(settings)

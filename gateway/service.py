@@ -21,6 +21,7 @@ from gateway.decision.engine import Decision, decide
 from gateway.decision.facts import Facts, facts_record
 from gateway.errors import Unavailable
 from gateway.ids import new_ulid
+from gateway.metrics import DECIDE_SECONDS, LOG_WAIT_SECONDS, UNAVAILABLE, count_decisions
 from gateway.policy_holder import PolicyHolder
 from gateway.registry.snapshot import FactResolver
 
@@ -105,6 +106,7 @@ class DecisionService:
             snapshot = self.resolver.current()
         except SQLAlchemyError as exc:
             log.error("registry.unavailable", error=type(exc).__name__)
+            UNAVAILABLE.labels("registry").inc()
             raise Unavailable("the registry cannot be read, so no decision is given; retry shortly") from exc
         for question in questions:
             at = question.at or now
@@ -135,9 +137,14 @@ class DecisionService:
             )
             if stop_after is not None and stop_after(decision.allowed):
                 break
+        decided = time.perf_counter_ns()
+        DECIDE_SECONDS.observe((decided - started) / 1e9)
         try:
             self.log.write(rows)  # group commit: returns only once the rows are durable
         except (SQLAlchemyError, LogTimeout) as exc:
             log.error("decision_log.unavailable", error=type(exc).__name__, decisions=len(rows))
+            UNAVAILABLE.labels("decision_log").inc()
             raise Unavailable("the decision log cannot be written, so no decision is given; retry shortly") from exc
+        LOG_WAIT_SECONDS.observe((time.perf_counter_ns() - decided) / 1e9)
+        count_decisions(channel, ((o.decision.allowed, (r.code for r in o.decision.reasons)) for o in outcomes))
         return outcomes

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +18,7 @@ import structlog
 from sqlalchemy import Engine
 
 from gateway.audit.chain import Signer, append
+from gateway.metrics import LOG_COMMIT_ROWS, LOG_COMMIT_SECONDS
 
 log = structlog.get_logger("gateway.decision_log")
 
@@ -86,11 +88,14 @@ class GroupCommitter:
 
     def _commit(self, batch: list[_Pending]) -> None:
         rows = [row for pending in batch for row in pending.rows]
+        started = time.perf_counter()
         try:
             with self.engine.begin() as conn:
                 append(conn, "decisions", rows, self.signer)
             self.commits += 1
             self.rows_committed += len(rows)
+            LOG_COMMIT_SECONDS.observe(time.perf_counter() - started)
+            LOG_COMMIT_ROWS.observe(len(rows))
         except BaseException as exc:  # every waiting caller learns it; none is answered
             log.error("decision_log.commit_failed", error=type(exc).__name__, rows=len(rows), requests=len(batch))
             for pending in batch:

@@ -135,6 +135,7 @@ class Policy:
     # Casbin is not thread-safe, and CPython 3.11's ast.parse (which Casbin calls on every enforce)
     # fails when threads race in it: cache misses are evaluated one at a time; hits take no lock.
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    misses: int = field(default=0, repr=False)  # evaluations that ran Casbin (for /metrics)
 
     def evaluate(self, sub: SubjectAttributes, obj: ObjectAttributes, action: str) -> tuple[bool, tuple[str, ...]]:
         """(allowed, every reason code that applies), in the order of api.md's table."""
@@ -149,6 +150,7 @@ class Policy:
             if hit is not None:
                 return hit
             answer = self._evaluate_uncached(sub, obj, action)
+            self.misses += 1
             if len(self._memo) >= _CACHE_LIMIT:
                 self._memo.clear()
             self._memo[key] = answer
