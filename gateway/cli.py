@@ -147,26 +147,101 @@ def token(
     print(issuer.mint(sub, scope, int(hours * 3600)))
 
 
-db_app = typer.Typer(help="The database: create the schema (tables, append-only triggers, chain heads).",
-                     no_args_is_help=True)
+db_app = typer.Typer(
+    help="The database schema, migrated by the Alembic revisions shipped with the gateway: tables, indexes, "
+    "append-only triggers, chain heads.",
+    no_args_is_help=True,
+)
 app.add_typer(db_app, name="db")
 
 
-@db_app.command("init")
-def db_init() -> None:
-    """Create what is missing in the configured database; safe to run again. Run it once before
-    starting several replicas on one PostgreSQL, so that they do not race to create tables."""
-    from sqlalchemy.engine import make_url
-
-    from gateway.db import create_schema, make_engine
+@db_app.command(
+    "upgrade",
+    help="Migrate the configured database to the newest schema this gateway knows, in one transaction.\n\n"
+    "An empty database gets the whole schema, an older one the revisions it lacks, one at the newest is left "
+    "alone: safe to run again. Replicas starting at once on PostgreSQL take turns. A schema this gateway does not "
+    "know (a newer gateway's, or tables made without migrations) is refused and left untouched. Back up a database "
+    "that holds data first: revisions are not undone.",
+)
+def db_upgrade() -> None:
+    from gateway.db import SchemaRefused, make_engine, upgrade
 
     settings = Settings()
     engine = make_engine(settings)
     try:
-        create_schema(engine)
+        done = upgrade(engine)
+    except SchemaRefused as exc:
+        raise _refusal(exc) from exc
     finally:
         engine.dispose()
-    out.print(f"[green]Schema ready[/] at {make_url(settings.database_url).render_as_string(hide_password=True)}")
+    if done.ran:
+        out.print(f"Migrated {_where(settings)} from {done.before or '(empty)'} to {done.after}:", markup=False)
+        for revision, what in done.ran:
+            out.print(f"  {revision}  {what}", markup=False, highlight=False)
+    else:
+        out.print(f"{_where(settings)} is at revision {done.after}: nothing to run.", markup=False)
+    out.print(f"[green]Schema ready[/]: revision {done.after} (head).")
+
+
+@db_app.command("init", help="The same as `db upgrade` (its name before migrations, kept for scripts).")
+def db_init() -> None:
+    db_upgrade()
+
+
+@db_app.command(
+    "current",
+    help="Say where the configured database's schema stands; exit status 0 at head, 1 otherwise.\n\n"
+    "head: at the newest revision this gateway knows. behind: at an older one (run `db upgrade`). empty: no "
+    "schema yet (run `db upgrade`). unknown: a revision this gateway does not know (a newer gateway's), or "
+    "tables made without migrations; the gateway refuses to start on it.",
+)
+def db_current() -> None:
+    from gateway.db import SchemaState, make_engine, schema_state
+
+    settings = Settings()
+    engine = make_engine(settings)
+    try:
+        status = schema_state(engine)
+    finally:
+        engine.dispose()
+    detail = {
+        SchemaState.HEAD: f"revision {status.revision}, the newest this gateway knows.",
+        SchemaState.BEHIND: f"revision {status.revision}; this gateway's newest is {status.head}. "
+        "Run `clearance-gateway db upgrade` (back the database up first).",
+        SchemaState.EMPTY: f"no clearance-gateway schema yet. Run `clearance-gateway db upgrade` to create it "
+        f"(revision {status.head}).",
+        SchemaState.UNKNOWN: status.refusal(),
+    }[status.state]
+    out.print(_where(settings), markup=False)
+    out.print(f"{status.state}: {detail}", markup=False, highlight=False)
+    if status.state is not SchemaState.HEAD:
+        raise typer.Exit(1)
+
+
+def _engine_at_head(settings: Settings):  # type: ignore[no-untyped-def]
+    """The configured database, migrated as the service would at start-up (GATEWAY_AUTO_MIGRATE), or exit 1."""
+    from gateway.db import SchemaRefused, ensure_schema, make_engine
+
+    engine = make_engine(settings)
+    try:
+        ensure_schema(engine, settings.auto_migrate)
+    except SchemaRefused as exc:
+        engine.dispose()
+        raise _refusal(exc) from exc
+    return engine
+
+
+def _refusal(exc: Exception) -> typer.Exit:
+    from rich.markup import escape
+
+    err.print(f"[red]Refused:[/] {escape(str(exc))}", highlight=False)
+    return typer.Exit(1)
+
+
+def _where(settings: Settings) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(settings.database_url).render_as_string(hide_password=True)
 
 
 @registry_app.command("import")
@@ -181,14 +256,12 @@ def registry_import(
 ) -> None:
     """Import a registry bundle into the configured database: all of it, or nothing."""
     from gateway.container import _master_key
-    from gateway.db import create_schema, make_engine
     from gateway.registry.changes import Actor
     from gateway.registry.importer import import_bundle, parse_bundle
     from gateway.store import DocumentStore, FilesystemBackend
 
     settings = Settings()
-    engine = make_engine(settings)
-    create_schema(engine)
+    engine = _engine_at_head(settings)
     store = DocumentStore(FilesystemBackend(settings.document_dir), _master_key(settings))
     try:
         bundle = parse_bundle(file.read_bytes())

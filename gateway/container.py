@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 
 from gateway.audit.chain import Signer
 from gateway.auth import DevelopmentIssuer, TokenVerifier, keys_from_jwks
-from gateway.db import create_schema, make_engine
+from gateway.db import SchemaRefused, ensure_schema, make_engine
 from gateway.decision.policy import Policy
 from gateway.policy_holder import PolicyHolder, PolicyWatcher
 from gateway.registry.changes import Actor, record_changes
@@ -75,7 +75,11 @@ def dev_issuer_path(settings: Settings) -> Path:
 
 def build_container(settings: Settings, clock: Clock = system_clock) -> Container:
     engine = make_engine(settings)
-    create_schema(engine)
+    try:
+        ensure_schema(engine, settings.auto_migrate)
+    except SchemaRefused:
+        engine.dispose()
+        raise
     policies = PolicyHolder(settings.policy_dir)
     resolver = FactResolver(engine, settings.cache_max_age_seconds)
     on_local_commit(engine, resolver.touch)

@@ -31,6 +31,10 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=10, ge=1, description="database connections kept open per process")
     db_max_overflow: int = Field(default=20, ge=0, description="extra connections a process may open under load")
     db_pool_timeout: float = Field(default=10.0, gt=0, description="seconds to wait for a free connection, then 503")
+    auto_migrate: bool = Field(
+        default=True,
+        description="at start-up, migrate an empty or older schema to head; false: refuse to start on one",
+    )
     cache_max_age_seconds: float = Field(
         default=1.0,
         gt=0,
