@@ -24,10 +24,11 @@ def test_compose_runs_postgres_a_schema_job_two_replicas_and_a_proxy() -> None:
         assert service["depends_on"]["schema"]["condition"] == "service_completed_successfully"
         env = service["environment"]
         assert env["GATEWAY_DATABASE_URL"].startswith("postgresql+psycopg://")
+        assert str(env["GATEWAY_AUTO_MIGRATE"]).lower() == "false"  # only the schema job migrates
         for variable in ("GATEWAY_JWKS_FILE", "GATEWAY_MASTER_KEY_FILE", "GATEWAY_CHECKPOINT_KEY_FILE"):
             secret = env[variable].removeprefix("/run/secrets/")
             assert secret in compose["secrets"] and secret in service["secrets"]
-    assert services["schema"]["command"] == ["db", "init"]
+    assert services["schema"]["command"] == ["db", "upgrade"]
     assert services["postgres"]["healthcheck"]["test"]
     upstreams = re.findall(r"server (gateway-\d):8000", (DOCKER / "nginx.conf").read_text())
     assert upstreams == ["gateway-1", "gateway-2"]
@@ -44,16 +45,16 @@ def test_the_image_is_slim_non_root_and_checks_its_health() -> None:
 
 
 def test_the_image_commands_exist_and_start_outside_a_container(tmp_path: Path) -> None:
-    """ENTRYPOINT clearance-gateway; CMD serve ...; the schema job runs `db init`."""
+    """ENTRYPOINT clearance-gateway; CMD serve ...; the schema job runs `db upgrade`."""
     env = {"GATEWAY_DATABASE_URL": f"sqlite:///{tmp_path / 'c.db'}", "GATEWAY_DOCUMENT_DIR": str(tmp_path / "docs"),
            "GATEWAY_POLICY_DIR": str(REPO / "policy"), "PATH": str(Path(sys.executable).parent)}
-    init = subprocess.run([sys.executable, "-m", "gateway.cli", "db", "init"], env=env, capture_output=True,
-                          text=True, timeout=60)
-    assert init.returncode == 0, init.stderr
-    assert "Schema ready" in init.stdout
-    again = subprocess.run([sys.executable, "-m", "gateway.cli", "db", "init"], env=env, capture_output=True,
-                           text=True, timeout=60)
-    assert again.returncode == 0, again.stderr
-    serve = subprocess.run([sys.executable, "-m", "gateway.cli", "serve", "--help"], env=env, capture_output=True,
-                           text=True, timeout=60)
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "gateway.cli", *args], env=env, capture_output=True, text=True,
+                              timeout=60)
+
+    first, again = cli("db", "upgrade"), cli("db", "upgrade")
+    assert first.returncode == 0 and "Schema ready" in first.stdout, first.stderr
+    assert again.returncode == 0 and "nothing to run" in again.stdout, again.stderr
+    serve = cli("serve", "--help")
     assert serve.returncode == 0 and "--host" in serve.stdout and "--port" in serve.stdout
