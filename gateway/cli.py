@@ -69,6 +69,8 @@ def serve(
         log_level="warning",
         access_log=False,
         proxy_headers=False,
+        # SIGTERM: stop accepting, let in-flight requests finish, then the lifespan flushes the log
+        timeout_graceful_shutdown=settings.shutdown_grace_seconds,
     )
 
 

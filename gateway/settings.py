@@ -35,6 +35,9 @@ class Settings(BaseSettings):
         default=True,
         description="at start-up, migrate an empty or older schema to head; false: refuse to start on one",
     )
+    shutdown_grace_seconds: float = Field(
+        default=30.0, gt=0, description="on SIGTERM, how long in-flight requests may take to finish before exit"
+    )
     cache_max_age_seconds: float = Field(
         default=1.0,
         gt=0,

@@ -68,19 +68,40 @@ CHANGES = [
     ("suspend an assessment", "P-OK", "D-ESI", "POST", "/assessments/A-OK/suspend", None, "clearance_suspended"),
     ("revoke an assessment", "P-OK", "D-ESI", "POST", "/assessments/A-OK/revoke", None, "clearance_revoked"),
     ("take off a roster", "P-OK", "D-ESI", "DELETE", "/rosters/G-ESI/P-OK", None, "not_on_roster"),
-    ("suspend a certification", "C-OK", "D-ESI", "POST", "/certifications/CERT-ACME/suspend", None,
-     "employer_not_certified"),
-    ("cancel a designation", "P-OK", "D-ESI", "POST", "/designations/G-ESI/cancel", {"cancelled_on": "2026-05-01"},
-     "designation_not_in_force"),
+    (
+        "suspend a certification",
+        "C-OK",
+        "D-ESI",
+        "POST",
+        "/certifications/CERT-ACME/suspend",
+        None,
+        "employer_not_certified",
+    ),
+    (
+        "cancel a designation",
+        "P-OK",
+        "D-ESI",
+        "POST",
+        "/designations/G-ESI/cancel",
+        {"cancelled_on": "2026-05-01"},
+        "designation_not_in_force",
+    ),
 ]
 
 
 @pytest.mark.postgres
-@pytest.mark.parametrize(("what", "person", "document", "method", "path", "body", "code"), CHANGES,
-                         ids=[c[0] for c in CHANGES])
+@pytest.mark.parametrize(
+    ("what", "person", "document", "method", "path", "body", "code"), CHANGES, ids=[c[0] for c in CHANGES]
+)
 def test_a_change_through_one_replica_denies_on_the_other_within_a_second(
     replicas: tuple[Gateway, Gateway],
-    what: str, person: str, document: str, method: str, path: str, body: Any, code: str,
+    what: str,
+    person: str,
+    document: str,
+    method: str,
+    path: str,
+    body: Any,
+    code: str,
 ) -> None:
     first, second = replicas
     assert second.codes(person, document) == []
@@ -180,9 +201,7 @@ def test_a_policy_reload_on_one_replica_reaches_the_other(
         assert answer["context"]["policy_version"] == new_version
 
 
-def test_on_sqlite_every_decision_checks_so_a_change_shows_at_once(
-    tmp_path: Path, keys: Keys, clock: Clock
-) -> None:
+def test_on_sqlite_every_decision_checks_so_a_change_shows_at_once(tmp_path: Path, keys: Keys, clock: Clock) -> None:
     with fresh_database("sqlite", tmp_path) as url:
         stack, first, second = pair(url, tmp_path, keys, clock)
         with stack:

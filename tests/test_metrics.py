@@ -72,11 +72,15 @@ def test_request_latency_is_labelled_by_route_template_never_by_ids(registry: Ga
     registry.codes("P-OK", "D-ESI")
     response = registry.client.get("/metrics")
     after = scrape(response.text)
-    route = ("clearance_gateway_http_request_duration_seconds_count",
-             (("method", "GET"), ("route", "/v1/documents/{document_id:path}/content"), ("status", "200")))
+    route = (
+        "clearance_gateway_http_request_duration_seconds_count",
+        (("method", "GET"), ("route", "/v1/documents/{document_id:path}/content"), ("status", "200")),
+    )
     assert after[route] - before.get(route, 0) == 1
-    evaluation = ("clearance_gateway_http_request_duration_seconds_count",
-                  (("method", "POST"), ("route", "/access/v1/evaluation"), ("status", "200")))
+    evaluation = (
+        "clearance_gateway_http_request_duration_seconds_count",
+        (("method", "POST"), ("route", "/access/v1/evaluation"), ("status", "200")),
+    )
     assert after[evaluation] - before.get(evaluation, 0) == 1
     assert value(after, "clearance_gateway_decisions_total", result="allow", channel="release") >= 1
     assert "D-ESI" not in response.text and "P-OK" not in response.text  # no ids, in labels or anywhere
@@ -104,8 +108,11 @@ def test_a_log_that_cannot_be_written_is_counted_as_unavailable(registry: Gatewa
 
     before = value(metrics(registry), "clearance_gateway_unavailable_total", what="decision_log")
     monkeypatch.setattr("gateway.audit.group_commit.append", broken)
-    body = {"subject": {"type": "person", "id": "P-OK"}, "resource": {"type": "document", "id": "D-ESI"},
-            "action": {"name": "read"}}
+    body = {
+        "subject": {"type": "person", "id": "P-OK"},
+        "resource": {"type": "document", "id": "D-ESI"},
+        "action": {"name": "read"},
+    }
     response = registry.client.post("/access/v1/evaluation", json=body, headers=registry.keys.auth("authz:evaluate"))
     assert response.status_code == 503
     assert value(metrics(registry), "clearance_gateway_unavailable_total", what="decision_log") == before + 1
@@ -133,7 +140,11 @@ def test_with_several_workers_the_counters_are_summed_over_all_of_them(tmp_path:
     log = (tmp_path / "serve.log").open("wb")
     server = subprocess.Popen(
         [str(REPO / ".venv" / "bin" / "clearance-gateway"), "serve", "--port", str(port), "--workers", "2"],
-        env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        env=env,
+        cwd=tmp_path,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -146,8 +157,11 @@ def test_with_several_workers_the_counters_are_summed_over_all_of_them(tmp_path:
                 pass
             assert server.poll() is None and time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
             time.sleep(0.2)
-        body = {"subject": {"type": "person", "id": "P-1"}, "resource": {"type": "document", "id": "D-1"},
-                "action": {"name": "read"}}
+        body = {
+            "subject": {"type": "person", "id": "P-1"},
+            "resource": {"type": "document", "id": "D-1"},
+            "action": {"name": "read"},
+        }
         token = keys.auth("authz:evaluate")
 
         def evaluate(_: int) -> int:

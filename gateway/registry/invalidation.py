@@ -102,8 +102,14 @@ class ChangeListener:
         while not self._stop.is_set():
             try:
                 with psycopg.connect(
-                    self.url, autocommit=True, connect_timeout=3, keepalives=1, keepalives_idle=5,
-                    keepalives_interval=2, keepalives_count=2, application_name="clearance-gateway listener",
+                    self.url,
+                    autocommit=True,
+                    connect_timeout=3,
+                    keepalives=1,
+                    keepalives_idle=5,
+                    keepalives_interval=2,
+                    keepalives_count=2,
+                    application_name="clearance-gateway listener",
                 ) as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
                     self._set_state(True)
