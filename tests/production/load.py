@@ -182,13 +182,11 @@ class Load:
                 if response.status_code == 403:
                     answer.denied.append(response.json()["decision_id"])
                     answer.given.append(False)
-        if answer.status not in (200, 403, 503):
-            answer.problem = _problem(response)
 
     def _answered(self, answer: Answer, response: httpx.Response) -> None:
         answer.status = response.status_code
         answer.echoed = response.headers.get("X-Request-ID") == answer.request_id
-        if response.status_code == 503:
+        if response.status_code not in (200, 403):
             response.read()
             answer.problem = _problem(response)
 

@@ -40,7 +40,7 @@ def test_two_replicas_log_exactly_the_decisions_they_answer(
         print(f"   audit verify: ok={verified['ok']} checked={verified['checked']} chains={verified['chains']}")
 
     assert seconds >= LOAD_SECONDS
-    wrong = misbehaviour(answers)
+    wrong = misbehaviour(answers, refusals=())  # not even a 503: nothing failed
     assert not wrong, problems_text(wrong)
     unanswered = [a for a in answers if a.status is None or a.status == 503 or a.error]
     assert not unanswered, f"a healthy deployment left {len(unanswered)} requests without an answer: {unanswered[:3]}"
