@@ -82,20 +82,21 @@ class Deployment:
             "GATEWAY_POLICY_DIR": str(POLICY_DIR),
             "GATEWAY_DB_POOL_SIZE": "5",
             "GATEWAY_LOG_LEVEL": "WARNING",  # errors still show; no access line per request on 2 cores
+            "GATEWAY_AUTO_MIGRATE": "false",  # as in production: the schema job migrates, replicas only check
             **self.env,
         }
 
     def init_schema(self) -> None:
-        """What the compose file's schema job does before replicas start: they must not race."""
+        """What the compose file's schema job does before the replicas start."""
         done = subprocess.run(
-            [str(EXECUTABLE), "db", "init"],
+            [str(EXECUTABLE), "db", "upgrade"],
             env=self.env,
             cwd=self.directory,
             capture_output=True,
             text=True,
             timeout=120,
         )
-        assert done.returncode == 0, f"db init failed:\n{done.stdout}\n{done.stderr}"
+        assert done.returncode == 0, f"db upgrade failed:\n{done.stdout}\n{done.stderr}"
 
 
 @dataclass
