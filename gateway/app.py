@@ -95,15 +95,19 @@ def _install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def on_crash(request: Request, exc: Exception) -> JSONResponse:
-        log.error("request.crashed", error=type(exc).__name__, exc_info=exc)
-        body = {
-            "type": PROBLEM_BASE + "internal",
-            "title": "Internal error",
-            "status": 500,
-            "detail": "the gateway failed to handle this request; it was not allowed. "
-            f"Quote request id {getattr(request.state, 'request_id', '-')} to an administrator.",
-        }
-        return JSONResponse(body, status_code=500, media_type=PROBLEM_JSON)
+        return crash_response(exc, getattr(request.state, "request_id", "-"))
+
+
+def crash_response(exc: BaseException, request_id: str) -> JSONResponse:
+    log.error("request.crashed", error=type(exc).__name__, exc_info=exc)
+    body = {
+        "type": PROBLEM_BASE + "internal",
+        "title": "Internal error",
+        "status": 500,
+        "detail": "the gateway failed to handle this request; it was not allowed. "
+        f"Quote request id {request_id} to an administrator.",
+    }
+    return JSONResponse(body, status_code=500, media_type=PROBLEM_JSON)
 
 
 def _install_middleware(app: FastAPI, settings: Settings) -> None:
@@ -160,7 +164,14 @@ class RequestContext:
             )
             await problem(scope, receive, send_with_id)
         else:
-            await self.app(scope, receive, send_with_id)
+            try:
+                await self.app(scope, receive, send_with_id)
+            except Exception as exc:
+                if status[0]:
+                    raise  # the answer had begun: all that is left is to cut the connection
+                # Answered here, inside this middleware: the problem carries the X-Request-ID, and the
+                # connection stays open for the caller's next request.
+                await crash_response(exc, request_id)(scope, receive, send_with_id)
         elapsed = time.perf_counter() - started
         route = getattr(scope.get("route"), "path", None) or "unmatched"  # the template, never the raw path
         REQUEST_SECONDS.labels(scope["method"], route, str(status[0])).observe(elapsed)

@@ -66,6 +66,7 @@ class Container:
         if self.watcher is not None:
             self.watcher.stop()
         self.decisions.log.close()  # graceful: what is pending is committed first
+        self.resolver.close()
         self.engine.dispose()
 
 

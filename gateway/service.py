@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
+import psycopg
 import structlog
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -17,13 +21,13 @@ from gateway.audit.group_commit import GroupCommitter, LogTimeout
 from gateway.audit.writer import decision_row
 from gateway.auth import Caller
 from gateway.decision.calendar import local_day
-from gateway.decision.engine import Decision, decide
-from gateway.decision.facts import Facts, facts_record
+from gateway.decision.engine import Decision
+from gateway.decision.facts import Facts
 from gateway.errors import Unavailable
 from gateway.ids import new_ulid
 from gateway.metrics import DECIDE_SECONDS, LOG_WAIT_SECONDS, UNAVAILABLE, count_decisions
 from gateway.policy_holder import PolicyHolder
-from gateway.registry.snapshot import FactResolver
+from gateway.registry.snapshot import FactResolver, RegistrySnapshot
 
 log = structlog.get_logger("gateway.decisions")
 Clock = Callable[[], datetime]
@@ -95,23 +99,73 @@ class DecisionService:
         """Decide in order (stopping early when `stop_after(allowed)` says so), log, commit, return.
 
         Nothing is returned unless every decision made is durably committed to the log first (R1):
-        a failure to write raises Unavailable (503), never an answer.
+        a failure to write raises Unavailable (503), never an answer. Blocks: call it from a thread.
         """
         started = time.perf_counter_ns()
-        now = self.clock()
-        policy = self.policies.current
-        outcomes: list[Outcome] = []
-        rows = []
+        outcomes, rows = self._decide(self._snapshot(), questions, caller, request_id, channel, stop_after, started)
+        decided = time.perf_counter_ns()
         try:
-            snapshot = self.resolver.current()
-        except SQLAlchemyError as exc:
+            self.log.write(rows)  # group commit: returns only once the rows are durable
+        except (SQLAlchemyError, LogTimeout) as exc:
+            raise self._unwritten(exc, len(rows)) from exc
+        self._count(outcomes, channel, started, decided)
+        return outcomes
+
+    async def evaluate_async(
+        self,
+        questions: list[Question],
+        caller: Caller,
+        *,
+        request_id: str | None = None,
+        channel: str = "authzen",
+        stop_after: Callable[[bool], bool] | None = None,
+    ) -> list[Outcome]:
+        """`evaluate` for the event loop: deciding is a few dictionary look-ups on a snapshot already
+        in memory, so it runs here, not in a thread; only a registry check that needs the database
+        goes to a thread, and the log write is awaited, not waited for."""
+        started = time.perf_counter_ns()
+        snapshot = self.resolver.fresh()
+        if snapshot is None:
+            snapshot = await run_in_threadpool(self._snapshot)
+        outcomes, rows = self._decide(snapshot, questions, caller, request_id, channel, stop_after, started)
+        decided = time.perf_counter_ns()
+        try:
+            await self.log.write_async(rows)
+        except (SQLAlchemyError, LogTimeout) as exc:
+            raise self._unwritten(exc, len(rows)) from exc
+        self._count(outcomes, channel, started, decided)
+        return outcomes
+
+    def _snapshot(self) -> RegistrySnapshot:
+        try:
+            return self.resolver.current()
+        except (SQLAlchemyError, sqlite3.Error, psycopg.Error, OSError) as exc:
             log.error("registry.unavailable", error=type(exc).__name__)
             UNAVAILABLE.labels("registry").inc()
             raise Unavailable("the registry cannot be read, so no decision is given; retry shortly") from exc
+
+    def _decide(
+        self,
+        snapshot: RegistrySnapshot,
+        questions: list[Question],
+        caller: Caller,
+        request_id: str | None,
+        channel: str,
+        stop_after: Callable[[bool], bool] | None,
+        started: int,
+    ) -> tuple[list[Outcome], list[dict[str, Any]]]:
+        now = self.clock()
+        today = local_day(now, self.zone)
+        policy = self.policies.current
+        caller_sub, caller_client = clip(caller.sub), clip(caller.client)
+        outcomes: list[Outcome] = []
+        rows = []
         for question in questions:
             at = question.at or now
-            facts = snapshot.facts(question.person_id, question.document_id)
-            decision = decide(facts, question.action, local_day(at, self.zone), policy)
+            day = today if question.at is None else local_day(at, self.zone)
+            facts, decision, inputs = snapshot.decide(
+                question.person_id, question.document_id, question.action, day, policy
+            )
             outcome = Outcome(new_ulid(), decision, policy.version, at, question.at is not None, facts)
             outcomes.append(outcome)
             rows.append(
@@ -119,32 +173,33 @@ class DecisionService:
                     decision_id=outcome.decision_id,
                     logged_at=now,
                     evaluated_at=at,
-                    caller_sub=clip(caller.sub),
-                    caller_client=clip(caller.client),
+                    caller_sub=caller_sub,
+                    caller_client=caller_client,
                     request_id=request_id,
                     channel=channel,
                     person_id=clip(question.person_id),
                     document_id=clip(question.document_id),
                     action=clip(question.action),
                     allowed=decision.allowed,
-                    reasons=[r.as_dict() for r in decision.reasons],
+                    reasons=decision.reason_dicts,
                     policy_version=policy.version,
                     facts={**decision.facts_used, "registry_version": snapshot.version},
-                    inputs=facts_record(facts),
+                    inputs=inputs,
                     simulation=outcome.simulation,
                     latency_us=(time.perf_counter_ns() - started) // 1000,
                 )
             )
             if stop_after is not None and stop_after(decision.allowed):
                 break
-        decided = time.perf_counter_ns()
+        return outcomes, rows
+
+    def _unwritten(self, exc: Exception, count: int) -> Unavailable:
+        log.error("decision_log.unavailable", error=type(exc).__name__, decisions=count)
+        UNAVAILABLE.labels("decision_log").inc()
+        return Unavailable("the decision log cannot be written, so no decision is given; retry shortly")
+
+    @staticmethod
+    def _count(outcomes: list[Outcome], channel: str, started: int, decided: int) -> None:
         DECIDE_SECONDS.observe((decided - started) / 1e9)
-        try:
-            self.log.write(rows)  # group commit: returns only once the rows are durable
-        except (SQLAlchemyError, LogTimeout) as exc:
-            log.error("decision_log.unavailable", error=type(exc).__name__, decisions=len(rows))
-            UNAVAILABLE.labels("decision_log").inc()
-            raise Unavailable("the decision log cannot be written, so no decision is given; retry shortly") from exc
         LOG_WAIT_SECONDS.observe((time.perf_counter_ns() - decided) / 1e9)
-        count_decisions(channel, ((o.decision.allowed, (r.code for r in o.decision.reasons)) for o in outcomes))
-        return outcomes
+        count_decisions(channel, ((o.decision.allowed, o.decision.codes) for o in outcomes))

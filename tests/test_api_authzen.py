@@ -481,3 +481,20 @@ def test_a_simulated_batch_marks_only_the_simulated_items(gw: Gateway) -> None:
     now, then = response.json()["evaluations"]
     assert now["decision"] is True and "simulation" not in now["context"]
     assert then["decision"] is False and then["context"]["simulation"] is True
+
+
+def test_a_crash_is_a_500_problem_that_echoes_the_request_id_and_allows_nothing(gateway: Gateway, monkeypatch) -> None:
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(gateway.container.decisions, "_decide", broken)
+    body = {"subject": {"type": "person", "id": "P-1"}, "resource": {"type": "document", "id": "D-1"},
+            "action": {"name": "read"}}
+    headers = gateway.keys.auth("authz:evaluate") | {"X-Request-ID": "trace-500"}
+    response = gateway.client.post("/access/v1/evaluation", json=body, headers=headers)
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["x-request-id"] == "trace-500"
+    problem = response.json()
+    assert "decision" not in problem
+    assert "not allowed" in problem["detail"] and "trace-500" in problem["detail"]

@@ -7,7 +7,6 @@ from typing import Any, Literal
 
 import orjson
 from fastapi import APIRouter, Request, Response
-from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.api.deps import ContainerDep, hot_path_caller, json_body, request_id, validated
@@ -93,7 +92,7 @@ def _decision(outcome: Outcome) -> dict[str, Any]:
     context: dict[str, Any] = {
         "decision_id": outcome.decision_id,
         "policy_version": outcome.policy_version,
-        "reasons": [r.as_dict() for r in outcome.decision.reasons],
+        "reasons": outcome.decision.reason_dicts,
     }
     if outcome.simulation:
         context["simulation"] = True
@@ -119,7 +118,7 @@ async def evaluation(request: Request) -> Response:
     container, caller = hot_path_caller(request, "authz:evaluate")
     item = validated(EvaluationRequest, await json_body(request))
     question = _question(item, caller, ())
-    outcomes = await run_in_threadpool(container.decisions.evaluate, [question], caller, request_id=request_id(request))
+    outcomes = await container.decisions.evaluate_async([question], caller, request_id=request_id(request))
     return _json(_decision(outcomes[0]))
 
 
@@ -145,8 +144,8 @@ async def evaluations(request: Request) -> Response:
     body = await json_body(request)
     if isinstance(body, dict) and not body.get("evaluations"):  # AuthZEN: behaves as a single evaluation
         item = validated(EvaluationRequest, {k: v for k, v in body.items() if k not in ("evaluations", "options")})
-        outcomes = await run_in_threadpool(
-            container.decisions.evaluate, [_question(item, caller, ())], caller, request_id=request_id(request)
+        outcomes = await container.decisions.evaluate_async(
+            [_question(item, caller, ())], caller, request_id=request_id(request)
         )
         return _json(_decision(outcomes[0]))
     batch = validated(EvaluationsRequest, body)
@@ -169,8 +168,8 @@ async def evaluations(request: Request) -> Response:
     if errors:
         raise InvalidInput("some evaluations cannot be evaluated; none was", errors)
     semantic = batch.options.evaluations_semantic if batch.options else "execute_all"
-    outcomes = await run_in_threadpool(
-        container.decisions.evaluate, questions, caller, request_id=request_id(request), stop_after=_STOP[semantic]
+    outcomes = await container.decisions.evaluate_async(
+        questions, caller, request_id=request_id(request), stop_after=_STOP[semantic]
     )
     return _json({"evaluations": [_decision(o) for o in outcomes]})
 

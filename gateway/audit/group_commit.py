@@ -8,10 +8,12 @@ commit fails, every caller in it gets the error (and so a 503), never an answer.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import queue
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -29,9 +31,30 @@ class LogTimeout(Exception):
 
 @dataclass
 class _Pending:
+    """One caller's rows, and how it learns the outcome: a thread waits on an Event, a coroutine
+    awaits a Future that the writer settles through the caller's event loop."""
+
     rows: list[dict[str, Any]]
-    done: threading.Event = field(default_factory=threading.Event)
+    done: threading.Event | None = None
+    future: asyncio.Future[None] | None = None
+    loop: asyncio.AbstractEventLoop | None = None
     error: BaseException | None = None
+
+    def settle(self) -> None:
+        if self.future is not None and self.loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop closed: nobody is waiting any more
+                self.loop.call_soon_threadsafe(_settle, self.future, self.error)
+        elif self.done is not None:
+            self.done.set()
+
+
+def _settle(future: asyncio.Future[None], error: BaseException | None) -> None:
+    if future.done():  # the caller gave up waiting (timeout or disconnect)
+        return
+    if error is None:
+        future.set_result(None)
+    else:
+        future.set_exception(error)
 
 
 class GroupCommitter:
@@ -51,12 +74,28 @@ class GroupCommitter:
         if not rows:
             return
         self._ensure_started()
-        pending = _Pending(rows)
+        pending = _Pending(rows, done=threading.Event())
         self._queue.put(pending)
+        assert pending.done is not None
         if not pending.done.wait(self.timeout):
             raise LogTimeout(f"the decision log did not commit within {self.timeout} s")
         if pending.error is not None:
             raise pending.error
+
+    async def write_async(self, rows: list[dict[str, Any]]) -> None:
+        """`write` for a coroutine: the event loop serves other requests while the commit runs."""
+        if not rows:
+            return
+        self._ensure_started()
+        loop = asyncio.get_running_loop()
+        pending = _Pending(rows, future=loop.create_future(), loop=loop)
+        self._queue.put(pending)
+        assert pending.future is not None
+        try:
+            async with asyncio.timeout(self.timeout):
+                await pending.future
+        except TimeoutError as exc:
+            raise LogTimeout(f"the decision log did not commit within {self.timeout} s") from exc
 
     def _ensure_started(self) -> None:
         if self._thread is not None and self._thread.is_alive():
@@ -102,7 +141,7 @@ class GroupCommitter:
                 pending.error = exc
         finally:
             for pending in batch:
-                pending.done.set()
+                pending.settle()
 
     def close(self) -> None:
         """Flush what is pending, then stop the writer."""

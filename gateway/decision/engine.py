@@ -20,6 +20,7 @@ class Decision:
     allowed: bool
     reasons: tuple[Reason, ...]
     facts_used: dict[str, Any] = field(default_factory=dict)
+    reason_dicts: list[dict[str, str]] = field(default_factory=list)  # as answered and logged (read-only)
 
     @property
     def codes(self) -> tuple[str, ...]:
@@ -44,7 +45,7 @@ def decide(facts: Facts, action: str, today: date, policy: Policy) -> Decision:
     if allowed:
         return Decision(True, (), used)
     reasons = tuple(Reason(code, _message(code, facts, action, today, policy, clearance)) for code in codes)
-    return Decision(False, reasons, used)
+    return Decision(False, reasons, used, [r.as_dict() for r in reasons])
 
 
 def classify(facts: Facts, today: date, policy: Policy) -> tuple[SubjectAttributes, ObjectAttributes, _Clearance]:
