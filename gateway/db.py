@@ -89,7 +89,7 @@ class SchemaStatus:
 
     def refusal(self) -> str:
         """Why a gateway will not start on this schema, and what the operator should do."""
-        upgrade_first = "run `clearance-gateway db upgrade` before starting the gateway (GATEWAY_AUTO_MIGRATE is off)"
+        upgrade_first = "run `clearance-gateway db upgrade` (GATEWAY_AUTO_MIGRATE is off: nothing migrates on its own)"
         if self.state is SchemaState.EMPTY:
             return f"The database has no clearance-gateway schema yet: {upgrade_first}."
         if self.state is SchemaState.BEHIND:
@@ -143,7 +143,8 @@ def ensure_schema(engine: Engine, auto_migrate: bool) -> Upgrade | None:
     if status.state is SchemaState.UNKNOWN or not auto_migrate:
         raise SchemaRefused(status)
     done = upgrade(engine)
-    log.info("db.upgraded", before=done.before, after=done.after, ran=[rev for rev, _ in done.ran])
+    if done.ran:  # else another process migrated while this one waited for the lock
+        log.info("db.upgraded", before=done.before, after=done.after, ran=[revision for revision, _ in done.ran])
     return done
 
 

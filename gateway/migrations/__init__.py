@@ -7,6 +7,7 @@ the models, run `python -m gateway.migrations "what it changes"`.
 
 from __future__ import annotations
 
+import threading
 from functools import cache
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection
 
 SCRIPTS = Path(__file__).resolve().parent  # env.py, script.py.mako, versions/
+_ONE_AT_A_TIME = threading.Lock()  # Alembic keeps the running migration's context in module globals
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -36,11 +38,14 @@ def upgrade_to_head(connection: Connection) -> None:
     """`alembic upgrade head` over `connection`, with the revisions read once per process: every
     test makes a fresh database, so reading and compiling them again each time would show."""
     scripts = revisions()
-    with EnvironmentContext(
-        alembic_config(connection),
-        scripts,
-        fn=lambda current, _context: scripts._upgrade_revs("head", current),
-        destination_rev="head",
+    with (
+        _ONE_AT_A_TIME,
+        EnvironmentContext(
+            alembic_config(connection),
+            scripts,
+            fn=lambda current, _context: scripts._upgrade_revs("head", current),
+            destination_rev="head",
+        ),
     ):
         scripts.run_env()
 
