@@ -8,6 +8,7 @@ from pathlib import Path
 import casbin
 
 from bench.naive.attributes import Environment, resource, subject
+from gateway.decision.facts import Facts
 from gateway.registry.snapshot import RegistrySnapshot
 
 HERE = Path(__file__).resolve().parent
@@ -23,6 +24,9 @@ class NaiveDecider:
         self.today = today
 
     def __call__(self, person_id: str, document_id: str) -> bool:
-        facts = self.snapshot.facts(person_id, document_id)
-        return bool(self.enforcer.enforce(subject(facts, self.today), resource(facts), "read",
+        return self.decide_facts(self.snapshot.facts(person_id, document_id))
+
+    def decide_facts(self, facts: Facts, action: str = "read") -> bool:
+        """The same for facts given directly (the differential test builds them)."""
+        return bool(self.enforcer.enforce(subject(facts, self.today), resource(facts), action,
                                           Environment(self.today.toordinal())))

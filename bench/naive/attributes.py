@@ -100,12 +100,20 @@ def subject(facts: Facts, today: date) -> Subject:
         sds_through=_through(sds),
         certified_by=frozenset(c.organ_id for c in facts.certifications
                                if c.status == "active" and c.certified_on <= today),
-        contracted=frozenset(f"{k.organ_id}/{d}" for k in facts.contracts
-                             if k.is_in_force(today) and person.department in k.departments
-                             for d in k.designation_ids),
+        contracted=frozenset(f"{organ}/{designation}" for organ, designation in contracted_pairs(facts, today)),
         roster_from=roster_from,
         roster_until=roster_until,
     )
+
+
+def contracted_pairs(facts: Facts, today: date) -> frozenset[tuple[str, str]]:
+    """(organ, designation) for every designation listed by a contract in force that names the person's
+    department (B1, B2); empty for a person the registry does not know."""
+    person = facts.person
+    if person is None:
+        return frozenset()
+    return frozenset((k.organ_id, d) for k in facts.contracts
+                     if k.is_in_force(today) and person.department in k.departments for d in k.designation_ids)
 
 
 def _latest(assessments: tuple[AssessmentFact, ...], organ: str, today: date) -> dict[str, AssessmentFact]:
