@@ -1,4 +1,4 @@
-"""Measurement 8: audit list latency on a large decision log in PostgreSQL (--audit-rows N).
+"""Measurement 14: audit list latency on a large decision log in PostgreSQL (--audit-rows N).
 
 A fresh database with the gateway's schema is filled in SQL (bench/audit_rows.py), then each filter's
 first page, and its third page reached through the cursor, is read with exactly the code GET

@@ -28,6 +28,7 @@ ORGANS = (
 DEPARTMENTS = ("R&D", "Design", "Manufacturing", "Sales", "Operations")
 EXEMPT_OFFICES = ("minister_of_state", "senior_vice_minister", "head_of_organ")
 OTHER_OFFICES = ("director_general", "counsellor")  # not exempt under the shipped policy
+MAX_COVERED = 60  # designations one contract lists: at 10,000 designations a share would be thousands
 Entry = dict[str, Any]
 
 
@@ -41,8 +42,9 @@ class Shape:
     unclassified_documents: int = 50
 
     @classmethod
-    def for_persons(cls, persons: int) -> Shape:
-        return cls(persons, max(10, persons // 5), max(4, persons // 25), max(5, persons // 20))
+    def for_persons(cls, persons: int, designations: int | None = None) -> Shape:
+        """`designations` defaults to one for every five persons."""
+        return cls(persons, designations or max(10, persons // 5), max(4, persons // 25), max(5, persons // 20))
 
 
 def corporate_number(body: str) -> str:
@@ -180,11 +182,15 @@ class _Generator:
 
     def contracts(self, operators: list[Entry], designations: list[Entry]) -> list[Entry]:
         out: list[Entry] = []
+        by_organ: dict[str, list[str]] = {}
+        for d in designations:
+            by_organ.setdefault(d["organ_id"], []).append(d["id"])
         for op in operators:
             organ = self.client_organ[op["id"]]
-            pool = [d["id"] for d in designations if d["organ_id"] == organ]
+            pool = by_organ.get(organ, [])
             for _ in range(self.rng.randint(0, 2) if pool else 0):
-                covered = self.rng.sample(pool, max(1, int(len(pool) * self.rng.uniform(0.3, 0.7))))
+                share = max(1, int(len(pool) * self.rng.uniform(0.3, 0.7)))
+                covered = self.rng.sample(pool, min(share, MAX_COVERED))
                 departments = self.rng.sample(DEPARTMENTS, self.rng.randint(1, 3))
                 if self.rng.random() < 0.85:
                     starts, ends = self.day(-self.rng.randint(30, 1000)), self.day(self.rng.randint(30, 1000))

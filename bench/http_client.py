@@ -1,5 +1,6 @@
-"""A closed-loop HTTP/1.1 load generator: N keep-alive connections to 127.0.0.1, each sending one
-prepared request at a time and waiting for the whole answer.
+"""An HTTP/1.1 load generator: N keep-alive connections to 127.0.0.1, each sending one prepared request
+at a time and waiting for the whole answer. Closed loop by default (as fast as answers come); open loop
+at a fixed rate on request, with latency counted from each request's due time.
 
 It writes prepared request bytes and reads answers by Content-Length on asyncio streams (uvloop when
 installed), so that the client costs little CPU beside the server on a small machine; a general
@@ -16,6 +17,8 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import orjson
+
 from bench.cases import Case
 from bench.servers import HOST
 from bench.stats import Summary, summarize
@@ -30,7 +33,8 @@ class LoadResult:
     statuses: Counter[int] = field(default_factory=Counter)
     transport_errors: int = 0
     allowed: int = 0
-    disagreements: int = 0  # answers whose decision differs from the expected one
+    decisions: int = 0  # in the 200 answers checked: one per evaluation, the batch's size per batch
+    disagreements: int = 0  # decisions that differ from the expected ones
     client_cpu_seconds: float = 0.0
     timed_out: bool = False  # answers still missing a minute after the deadline: connections abandoned
     error_bodies: dict[int, str] = field(default_factory=dict)  # the first body of each status but 200
@@ -50,6 +54,20 @@ def evaluation_requests(port: int, token: str, cases: Sequence[Case],
         body = json.dumps({"subject": {"type": "person", "id": person},
                            "resource": {"type": "document", "id": document},
                            "action": {"name": "read"}}, separators=(",", ":")).encode()
+        head = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {token}\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+        out.append(head + body)
+    return out
+
+
+def batch_requests(port: int, token: str, batches: Sequence[Sequence[Case]],
+                   path: str = "/access/v1/evaluations") -> list[bytes]:
+    """One complete POST per batch: AuthZEN `evaluations`, each item a whole (subject, resource, action)."""
+    out = []
+    for batch in batches:
+        items = [{"subject": {"type": "person", "id": person}, "resource": {"type": "document", "id": document},
+                  "action": {"name": "read"}} for person, document in batch]
+        body = json.dumps({"evaluations": items}, separators=(",", ":")).encode()
         head = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {token}\r\n"
                 f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode()
         out.append(head + body)
@@ -86,14 +104,50 @@ async def _read_answer(reader: asyncio.StreamReader) -> tuple[int, bytes, bool]:
             return status, b"".join(parts), close
 
 
+Expected = bool | tuple[bool, ...]  # the decision of a single evaluation, or those of a batch in order
+
+
+def _check(result: LoadResult, body: bytes, want: Expected) -> None:
+    if isinstance(want, tuple):
+        try:
+            got = tuple(item["decision"] is True for item in orjson.loads(body)["evaluations"])
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            got = ()
+        result.allowed += sum(got)
+        result.decisions += len(got)
+        result.disagreements += sum(a != b for a, b in zip(got, want, strict=False)) + abs(len(got) - len(want))
+        return
+    allowed = ALLOW_MARK in body
+    result.allowed += allowed
+    result.decisions += 1
+    if allowed != want or (not allowed and DENY_MARK not in body):
+        result.disagreements += 1
+
+
 class _Load:
-    def __init__(self, port: int, requests: Sequence[bytes], expected: Sequence[bool] | None,
-                 deadline_ns: int, max_requests: int, expected_length: int | None = None):
+    def __init__(self, port: int, requests: Sequence[bytes], expected: Sequence[Expected] | None,
+                 deadline_ns: int, max_requests: int, expected_length: int | None = None,
+                 interval_ns: int | None = None):
         self.port, self.requests, self.expected = port, requests, expected
         self.expected_length = expected_length
         self.deadline_ns, self.budget = deadline_ns, max_requests
         self.latencies: list[int] = []
         self.result = LoadResult(summarize([], 0.0))
+        # Open loop: request k is due at start + k * interval, whichever connection is free sends it, and
+        # its latency counts from when it was due (a server that falls behind is not let off).
+        self.interval_ns, self.start_ns, self.next_slot = interval_ns, time.perf_counter_ns(), 0
+
+    async def _due(self) -> int | None:
+        """Open loop: wait for the next slot; its due time, or None once it falls after the deadline."""
+        assert self.interval_ns is not None
+        due = self.start_ns + self.next_slot * self.interval_ns
+        self.next_slot += 1
+        if due >= self.deadline_ns:
+            return None
+        delay = due - time.perf_counter_ns()
+        if delay > 0:
+            await asyncio.sleep(delay / 1e9)
+        return due
 
     async def connection(self, first: int, stride: int) -> None:
         """One keep-alive connection walking the requests from `first` in steps of `stride`."""
@@ -102,12 +156,15 @@ class _Load:
         i = first
         try:
             while self.budget > 0 and clock() < self.deadline_ns:
+                due = await self._due() if self.interval_ns else None
+                if self.interval_ns and due is None:
+                    return
                 self.budget -= 1
                 index = i % total
                 i += stride
                 try:
                     stream = stream or await asyncio.open_connection(HOST, self.port)
-                    t0 = clock()
+                    t0 = clock() if due is None else due
                     stream[1].write(self.requests[index])
                     status, body, close = await _read_answer(stream[0])
                     self.latencies.append(clock() - t0)
@@ -123,10 +180,7 @@ class _Load:
                     result.body_bytes += len(body)
                     result.wrong_lengths += self.expected_length is not None and len(body) != self.expected_length
                 if status == 200 and self.expected is not None:
-                    allowed = ALLOW_MARK in body
-                    result.allowed += allowed
-                    if allowed != self.expected[index] or (not allowed and DENY_MARK not in body):
-                        result.disagreements += 1
+                    _check(result, body, self.expected[index])
                 if close:
                     stream = _close(stream)
         finally:
@@ -153,12 +207,16 @@ def _runner() -> asyncio.Runner:
 
 
 def run_load(port: int, requests: Sequence[bytes], *, concurrency: int, seconds: float, max_requests: int,
-             expected: Sequence[bool] | None = None, expected_length: int | None = None) -> LoadResult:
+             expected: Sequence[Expected] | None = None, expected_length: int | None = None,
+             rate: float | None = None) -> LoadResult:
     """Drive the server for `seconds` (answers in flight at the deadline are awaited) or `max_requests`;
-    with `expected_length`, count the 200 answers whose body has another length."""
+    with `expected_length`, count the 200 answers whose body has another length. Closed loop (each
+    connection sends as soon as its answer arrived), or with `rate`, open loop at `rate` requests a
+    second over the same connections, latency counted from each request's due time."""
     cpu_before = _own_cpu()
     started = time.perf_counter_ns()
-    load = _Load(port, requests, expected, started + int(seconds * 1e9), max_requests, expected_length)
+    interval = int(1e9 / rate) if rate else None
+    load = _Load(port, requests, expected, started + int(seconds * 1e9), max_requests, expected_length, interval)
     with _runner() as runner:
         try:
             runner.run(_drive(load, concurrency, seconds + 60.0))

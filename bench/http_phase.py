@@ -1,7 +1,8 @@
-"""Measurements 3 and 4: the real gateway and the bare FastAPI floor, each in a uvicorn subprocess.
+"""The real gateway (single evaluations closed and open loop, batches) and the bare FastAPI floor, each
+in a uvicorn subprocess.
 
 The gateway runs as bench/gateway_asgi.py: the production app with the settings `clearance-gateway
-serve` gives it (one worker, no access log), plus a static directory that measurement 5 compares with.
+serve` gives it (one worker, no access log), plus a static directory that measurement 9 compares with.
 """
 
 from __future__ import annotations
@@ -9,14 +10,16 @@ from __future__ import annotations
 import http.client
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from bench.cases import Case
-from bench.http_client import LoadResult, evaluation_requests, run_load
+from bench.http_client import Expected, LoadResult, batch_requests, evaluation_requests, run_load
 from bench.inprocess import Prepared
+from bench.memory import Peak, peak_rss
 from bench.servers import HOST, Server, log_tail, running_server
+from bench.timing import index_batches
 from bench.workspace import Workspace
 
 EVALUATION = "/access/v1/evaluation"
@@ -40,6 +43,8 @@ class HttpOutcome:
     warmup: LoadResult
     server_cpu_seconds: float | None
     checks: dict[str, Any] = field(default_factory=dict)
+    peak: Peak | None = None  # the server's peak RSS during the measured window
+    rate: float | None = None  # open loop: the requests a second asked for
 
     @property
     def server_cores(self) -> float | None:
@@ -50,6 +55,30 @@ class HttpOutcome:
     def client_cores(self) -> float:
         wall = self.measured.summary.seconds
         return self.measured.client_cpu_seconds / wall if wall else 0.0
+
+    @property
+    def decisions(self) -> int:
+        """Decisions in the 200 answers, warm-up included: what the decision log must hold for them."""
+        return self.warmup.decisions + self.measured.decisions
+
+
+@dataclass
+class GatewayRun:
+    """Measurement 5 and its companions (6, 7) on the same gateway process."""
+
+    single: HttpOutcome
+    paced: HttpOutcome | None  # single evaluations, open loop at a fraction of 3's rate
+    batch: HttpOutcome | None  # batches of evaluations
+    checks: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Extra:
+    """What else to run on the gateway of measurement 5."""
+
+    paced_fraction: float  # of the closed-loop rate; 0 leaves the open-loop run out
+    batch_size: int  # evaluations per batch request; 0 leaves the batch run out
+    batch_concurrency: int
 
 
 def _gateway_argv(port: int) -> list[str]:
@@ -63,17 +92,17 @@ def _floor_argv(port: int) -> list[str]:
             "--log-level", "warning", "--no-access-log", "--no-proxy-headers"]
 
 
-def _drive(server: Server, token: str, prepared: Prepared, load: Load,
-           expected: list[bool] | None) -> tuple[LoadResult, LoadResult, float | None]:
-    requests = evaluation_requests(server.port, token, prepared.cases, EVALUATION)
+def _drive(name: str, server: Server, requests: list[bytes], load: Load, expected: Sequence[Expected] | None,
+           rate: float | None = None) -> HttpOutcome:
     warmup = run_load(server.port, requests, concurrency=load.concurrency, seconds=load.warmup_seconds,
                       max_requests=load.max_requests, expected=expected)
     cpu_before = server.cpu_seconds()
-    measured = run_load(server.port, requests, concurrency=load.concurrency, seconds=load.seconds,
-                        max_requests=load.max_requests, expected=expected)
+    with peak_rss(server.process.pid) as peak:
+        measured = run_load(server.port, requests, concurrency=load.concurrency, seconds=load.seconds,
+                            max_requests=load.max_requests, expected=expected, rate=rate)
     cpu_after = server.cpu_seconds()
     cpu = None if cpu_before is None or cpu_after is None else round(cpu_after - cpu_before, 3)
-    return warmup, measured, cpu
+    return HttpOutcome(name, measured, warmup, cpu, peak=peak, rate=rate)
 
 
 def _post_once(server: Server, token: str, case: Case) -> int:
@@ -90,39 +119,55 @@ def _post_once(server: Server, token: str, case: Case) -> int:
         connection.close()
 
 
-def bench_gateway(workspace: Workspace, prepared: Prepared, load: Load,
-                  then: Callable[[Server], T]) -> tuple[HttpOutcome, T]:
-    """The real gateway, decision log on (SQLite file), then `then(server)` on the same process; once it
-    stopped, the `authzen` rows in the decision log must equal the 200 answers of this measurement."""
+def bench_gateway(workspace: Workspace, prepared: Prepared, load: Load, extra: Extra,
+                  then: Callable[[Server], T]) -> tuple[GatewayRun, T]:
+    """The real gateway, decision log on (SQLite file): single evaluations closed loop, then open loop at
+    `extra.paced_fraction` of that rate, then batches; then `then(server)` on the same process. Once it
+    stopped, the `authzen` rows in the decision log must equal the decisions of the 200 answers."""
     token = workspace.identity.token("authz:evaluate")
     log_path = workspace.root / "gateway.log"
     probe_status = None
     with running_server("gateway", _gateway_argv, env=workspace.gateway_env(), cwd=workspace.root,
                         log_path=log_path, ready_path="/readyz") as server:
-        warmup, measured, cpu = _drive(server, token, prepared, load, prepared.expected)
+        requests = evaluation_requests(server.port, token, prepared.cases, EVALUATION)
+        single = _drive("gateway", server, requests, load, prepared.expected)
+        paced = None
+        rate = single.measured.ok / single.measured.summary.seconds if single.measured.summary.seconds else 0.0
+        if extra.paced_fraction and rate:
+            open_loop = Load(load.concurrency, load.seconds, 0.0, load.max_requests)
+            paced = _drive("gateway-paced", server, requests, open_loop, prepared.expected,
+                           rate=extra.paced_fraction * rate)
+        batch = None
+        if extra.batch_size:
+            indices = index_batches(len(prepared.cases), extra.batch_size)
+            bodies = batch_requests(server.port, token, [[prepared.cases[i] for i in b] for b in indices])
+            expected = [tuple(prepared.expected[i] for i in b) for b in indices]
+            batch_load = Load(extra.batch_concurrency, load.seconds, load.warmup_seconds, load.max_requests)
+            batch = _drive("gateway-batch", server, bodies, batch_load, expected)
         if prepared.failures:  # what a caller sees for a case the decision core cannot decide
             probe_status = _post_once(server, token, prepared.failures[0].case)
         after = then(server)
-    outcome = HttpOutcome("gateway", measured, warmup, cpu)
-    answered_200 = warmup.ok + measured.ok + (probe_status == 200)
+    run = GatewayRun(single, paced, batch)
+    outcomes = [o for o in (single, paced, batch) if o is not None]
+    decided = sum(o.decisions for o in outcomes) + (probe_status == 200)
     rows = workspace.decision_rows("authzen")
-    outcome.checks = {
+    run.checks = {
         "decision_rows": rows,
-        "answers_200": answered_200,
-        "rows_match_200_answers": rows == answered_200,
-        "disagreements_with_core": warmup.disagreements + measured.disagreements,
+        "decisions_answered_200": decided,
+        "rows_match_decisions": rows == decided,
+        "disagreements_with_core": sum(o.warmup.disagreements + o.measured.disagreements for o in outcomes),
         "failure_probe_status": probe_status,
     }
     if probe_status is not None:
         crashes = [line for line in log_tail(log_path, 400).splitlines() if "request.crashed" in line]
-        outcome.checks["failure_probe_log"] = crashes[-1][:300] if crashes else None
-    if set(measured.statuses) - {200} or measured.transport_errors:
-        outcome.checks["server_log_tail"] = log_tail(log_path, 10)
-    return outcome, after
+        run.checks["failure_probe_log"] = crashes[-1][:300] if crashes else None
+    if any(set(o.measured.statuses) - {200} or o.measured.transport_errors for o in outcomes):
+        run.checks["server_log_tail"] = log_tail(log_path, 10)
+    return run, after
 
 
 def bench_floor(workspace: Workspace, prepared: Prepared, load: Load) -> HttpOutcome:
     with running_server("fastapi-floor", _floor_argv, env=workspace.floor_env(), cwd=workspace.root,
                         log_path=workspace.root / "floor.log", ready_path="/healthz") as server:
-        warmup, measured, cpu = _drive(server, "not-checked", prepared, load, None)
-    return HttpOutcome("floor", measured, warmup, cpu)
+        requests = evaluation_requests(server.port, "not-checked", prepared.cases, EVALUATION)
+        return _drive("floor", server, requests, load, None)

@@ -1,16 +1,18 @@
-"""Measurements 1 and 2, in this process: the decision core and the naive PyCasbin baseline."""
+"""In this process: the decision core and its peers, naive PyCasbin and cedarpy (single and batched)."""
 
 from __future__ import annotations
 
 import traceback
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
 from bench.cases import Case
+from bench.cedar import CedarDecider
 from bench.naive import NaiveDecider
-from bench.timing import Timed, timed_calls
+from bench.timing import Timed, index_batches, timed_batches, timed_calls
 from gateway.decision.engine import decide
 from gateway.decision.policy import Policy
 from gateway.registry.snapshot import RegistrySnapshot
@@ -76,20 +78,48 @@ class Agreement:
                 "cases_covered": self.cases_covered, "examples": self.examples}
 
 
+def agreement(prepared: Prepared, answers: Sequence[bool], indices: Iterable[int] | None = None) -> Agreement:
+    """Answer i against the decision core's answer to case `indices[i]` (default: i modulo the cases)."""
+    total, agreed, examples = len(prepared.cases), 0, []
+    order = indices if indices is not None else (i % total for i in range(len(answers)))
+    covered: set[int] = set()
+    for allowed, case in zip(answers, order, strict=False):
+        covered.add(case)
+        expected = prepared.expected[case]
+        if allowed == expected:
+            agreed += 1
+        elif len(examples) < 5:
+            person, document = prepared.cases[case]
+            examples.append({"person": person, "document": document, "core": expected,
+                             "core_reasons": list(prepared.reasons[case]), "peer": allowed})
+    return Agreement(len(answers), agreed, len(covered), examples)
+
+
 def bench_naive(prepared: Prepared, snapshot: RegistrySnapshot, today: date, *, seconds: float,
                 max_calls: int) -> tuple[Timed, Agreement]:
     """Every case at least once, then on until `seconds`; every answer compared with the core's."""
     naive = NaiveDecider(snapshot, today)
     timed = timed_calls(naive, prepared.cases, seconds=seconds, min_calls=len(prepared.cases),
                         max_calls=max_calls)
-    total, agreed, examples = len(prepared.cases), 0, []
-    for i, allowed in enumerate(timed.answers):
-        expected = prepared.expected[i % total]
-        if allowed == expected:
-            agreed += 1
-        elif len(examples) < 5:
-            person, document = prepared.cases[i % total]
-            examples.append({"person": person, "document": document, "core": expected,
-                             "core_reasons": list(prepared.reasons[i % total]), "naive": allowed})
-    agreement = Agreement(len(timed.answers), agreed, min(total, len(timed.answers)), examples)
-    return timed, agreement
+    return timed, agreement(prepared, timed.answers)
+
+
+def bench_cedar(prepared: Prepared, snapshot: RegistrySnapshot, today: date, *, seconds: float,
+                max_calls: int) -> tuple[Timed, Agreement]:
+    """cedarpy.is_authorized once per decision, like `bench_naive`."""
+    cedar = CedarDecider(snapshot, today)
+    timed = timed_calls(cedar, prepared.cases, seconds=seconds, min_calls=len(prepared.cases),
+                        max_calls=max_calls)
+    return timed, agreement(prepared, timed.answers)
+
+
+def bench_cedar_batch(prepared: Prepared, snapshot: RegistrySnapshot, today: date, *, size: int, seconds: float,
+                      max_calls: int) -> tuple[Timed, Agreement]:
+    """cedarpy.is_authorized_batch over `size` consecutive cases per call; every batch at least once."""
+    cedar = CedarDecider(snapshot, today)
+    indices = index_batches(len(prepared.cases), size)
+    batches = [[prepared.cases[i] for i in batch] for batch in indices]
+    timed = timed_batches(cedar.batch, batches, seconds=seconds, min_calls=len(batches), max_calls=max_calls)
+    calls = len(timed.answers) // size
+    order = (i for n in range(calls) for i in indices[n % len(indices)])
+    return timed, agreement(prepared, timed.answers, order)

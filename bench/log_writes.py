@@ -1,4 +1,4 @@
-"""Measurement 7: decision-log write throughput in this process, hash chain on versus off.
+"""Measurement 13: decision-log write throughput in this process, hash chain on versus off.
 
 On a fresh database with the gateway's schema (`make_engine`, `create_schema`): realistic rows, made
 by `decision_row` from the decision core's answers to the prepared cases, committed in transactions of

@@ -1,9 +1,9 @@
-"""Measurements 5 and 6, on the gateway that measurement 3 started (bench/gateway_asgi.py):
+"""Measurements 9 to 11, on the gateway that measurement 5 started (bench/gateway_asgi.py):
 
-5  document release   GET /v1/documents/{id}/content of a 100 KiB document (random bytes, uploaded
+9, 10 release        GET /v1/documents/{id}/content of a 100 KiB document (random bytes, uploaded
                       through POST /v1/admin/documents) by a person allowed to read it, beside GET of
                       the same bytes as a plain static file of the same app; every body's length checked
-6  large release      a document of --big-mb MB uploaded (the multipart body streamed from a file) and
+11 large release      a document of --big-mb MB uploaded (the multipart body streamed from a file) and
                       released once, while the gateway process's VmRSS is sampled every 50 ms; the
                       sha256 of what arrived must equal the upload's
 """
@@ -25,6 +25,7 @@ from typing import Any
 from bench.http_client import LoadResult, get_request, run_load
 from bench.http_phase import Load
 from bench.inprocess import Prepared
+from bench.memory import Peak, mib, peak_rss, reset_peak, status_kib
 from bench.servers import HOST, Server
 from bench.workspace import STATIC_PREFIX, Workspace
 
@@ -143,17 +144,18 @@ def fetch(port: int, path: str, token: str | None) -> Fetched:
     return Fetched(int(head[9:12]), received, digest.hexdigest(), seconds, first)
 
 
-# --- 5: release beside a static file ---------------------------------------------------------------
+# --- 9, 10: release beside a static file -----------------------------------------------------------
 
 
 @dataclass
 class Phase:
-    """One HTTP measurement on the running gateway (same shape as measurements 3 and 4)."""
+    """One HTTP measurement on the running gateway (same shape as measurements 5 and 8)."""
 
     name: str
     measured: LoadResult
     warmup: LoadResult
     server_cpu_seconds: float | None
+    peak: Peak | None = None  # the server's peak RSS during the measured window
 
     def as_dict(self, concurrency: int, expected_length: int) -> dict[str, Any]:
         m, wall = self.measured, self.measured.summary.seconds
@@ -172,6 +174,7 @@ class Phase:
             "server_cpu_cores": None if self.server_cpu_seconds is None or not wall
             else round(self.server_cpu_seconds / wall, 2),
             "client_cpu_cores": round(m.client_cpu_seconds / wall, 2) if wall else 0.0,
+            **(self.peak.as_dict() if self.peak else {"rss_before_mib": None, "peak_rss_mib": None}),
         }
 
 
@@ -182,10 +185,11 @@ def _measure(server: Server, name: str, request: bytes, load: Load) -> Phase:
 
     warmup = drive(load.warmup_seconds)
     cpu_before = server.cpu_seconds()
-    measured = drive(load.seconds)
+    with peak_rss(server.process.pid) as peak:
+        measured = drive(load.seconds)
     cpu_after = server.cpu_seconds()
     cpu = None if cpu_before is None or cpu_after is None else round(cpu_after - cpu_before, 3)
-    return Phase(name, measured, warmup, cpu)
+    return Phase(name, measured, warmup, cpu, peak)
 
 
 @dataclass
@@ -222,26 +226,7 @@ def bench_release(server: Server, workspace: Workspace, reader: Reader, load: Lo
     return outcome
 
 
-# --- 6: memory of one large release ----------------------------------------------------------------
-
-
-def _status_kib(pid: int, field_name: str) -> int | None:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(field_name + ":"):
-                return int(line.split()[1])
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
-
-
-def _reset_peak(pid: int) -> bool:
-    """Reset VmHWM (Linux: write 5 to clear_refs) so that it holds the peak from now on."""
-    try:
-        Path(f"/proc/{pid}/clear_refs").write_text("5")
-        return True
-    except OSError:
-        return False
+# --- 11: memory of one large release ---------------------------------------------------------------
 
 
 class RssSampler:
@@ -255,7 +240,7 @@ class RssSampler:
 
     def _run(self) -> None:
         while True:
-            rss = _status_kib(self.pid, "VmRSS")
+            rss = status_kib(self.pid, "VmRSS")
             if rss is not None:
                 self.samples.append(rss)
             if self._stop.wait(self.every):
@@ -279,22 +264,19 @@ def bench_big_release(server: Server, workspace: Workspace, reader: Reader, size
     source = workspace.root / "big-release.bin"
     expected_sha = write_random(source, size)
     pid = server.process.pid
-    before_upload = _status_kib(pid, "VmRSS")
+    before_upload = status_kib(pid, "VmRSS")
     with RssSampler(pid) as during_upload:
         started = time.perf_counter()
         stored = upload(server.port, workspace.identity.token("registry:admin"), BIG_ID, reader.designation, source)
         upload_seconds = time.perf_counter() - started
     source.unlink()  # the gateway holds its own (encrypted) copy now
     time.sleep(0.5)  # let the upload's buffers go before the baseline is read
-    baseline = _status_kib(pid, "VmRSS")
-    exact_peak = _reset_peak(pid)
+    baseline = status_kib(pid, "VmRSS")
+    exact_peak = reset_peak(pid)
     token = workspace.identity.token("documents:read", sub=reader.person)
     with RssSampler(pid) as during_release:
         got = fetch(server.port, f"/v1/documents/{BIG_ID}/content", token)
-    high_water = _status_kib(pid, "VmHWM") if exact_peak else None
-
-    def mib(kib: int | None) -> float | None:
-        return None if kib is None else round(kib / 1024, 1)
+    high_water = status_kib(pid, "VmHWM") if exact_peak else None
 
     return {
         "size_bytes": size,

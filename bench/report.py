@@ -1,4 +1,5 @@
-"""The results of a run, as rich tables and as a JSON file."""
+"""The results of a run: one table of every measurement, how each was measured, the aims, the checks;
+and the JSON file."""
 
 from __future__ import annotations
 
@@ -9,220 +10,203 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-ROWS = (
-    ("decision_core", "1 decision core", "decisions"),
-    ("pycasbin_naive", "2 PyCasbin naive enforce", "decisions"),
-    ("http_evaluation", "3 HTTP evaluation, log on", "requests"),
-    ("fastapi_floor", "4 bare FastAPI floor", "requests"),
+from bench.aims import AIMS
+from bench.format import n as _n
+from bench.format import ok as _ok
+from bench.format import us as _us
+from bench.report_details import (
+    audit_table,
+    big_release_table,
+    explain_text,
+    log_writes_table,
+    release_table,
+    sizes_table,
 )
-NUMERIC = ("count", "seconds", "per second", "p50 µs", "p99 µs")
+
+COLUMNS = ("count", "seconds", "throughput", "p50", "p99", "peak RSS MiB")
+PROCESS = "bench"  # in-process measurements: the peak is this benchmark's own process
+SERVER = "server"
 
 
-def _n(value: float | int | None, digits: int = 1) -> str:
-    if value is None:
-        return "-"
-    return f"{value:,.{digits}f}" if isinstance(value, float) else f"{value:,}"
+def _mem(m: dict[str, Any], where: str) -> str:
+    peak = m.get("peak_rss_mib")
+    return "-" if peak is None else f"{peak:,.1f} ({where})"
 
 
-def _ok(flag: bool) -> str:
-    return "[green]yes[/]" if flag else "[bold red]NO[/]"
+class _Rows:
+    def __init__(self) -> None:
+        self.rows: list[tuple[str, ...]] = []
+
+    def add(self, label: str, row: dict[str, Any] | None, unit: str, rate: float | None, rate_unit: str,
+            where: str) -> None:
+        if row is None:
+            return
+        self.rows.append((label, f"{row['operations']:,} {unit}", _n(row["seconds"], 2), f"{_n(rate)} {rate_unit}",
+                          _us(row["p50_us"]), _us(row["p99_us"]), _mem(row, where)))
 
 
-def _notes(key: str, results: dict[str, Any]) -> str:
-    m, cases = results["measurements"][key], results["cases"]
-    if key == "decision_core":
-        return (f'decide(snapshot.facts(p, d), "read", today, policy), warm caches; '
-                f'{cases["decided"]:,} cases, {cases["allowed"]:,} allow / {cases["denied"]:,} deny')
-    if key == "pycasbin_naive":
-        return "casbin.Enforcer, eval() rules over attribute objects built per request (bench/naive/)"
-    cores = f"server {_n(m['server_cpu_cores'], 2)} cores, client {_n(m['client_cpu_cores'], 2)} cores"
-    statuses = ", ".join(f"{k}: {v:,}" for k, v in m["statuses"].items()) or "no answers"
-    errors = f", {m['transport_errors']} transport errors" if m["transport_errors"] else ""
-    what = ("POST /access/v1/evaluation on the gateway (bench/gateway_asgi.py under uvicorn, as "
-            "`clearance-gateway serve` runs it), SQLite decision log" if key == "http_evaluation"
-            else "bench/floor_app.py under uvicorn")
-    return f"{what}; {results['config']['concurrency']} connections; {statuses}{errors}; {cores}"
+def _rows(results: dict[str, Any]) -> list[tuple[str, ...]]:
+    """Every measurement with its count, throughput, p50, p99 and peak RSS."""
+    m, config, out = results["measurements"], results["config"], _Rows()
+    core, naive, cedar, cb = m["decision_core"], m["pycasbin_naive"], m["cedar"], m.get("cedar_batch")
+    out.add("1 decision core", core, "decisions", core["per_second"], "decisions/s", PROCESS)
+    out.add("2 PyCasbin naive enforce", naive, "decisions", naive["per_second"], "decisions/s", PROCESS)
+    out.add("3 cedarpy is_authorized", cedar, "decisions", cedar["per_second"], "decisions/s", PROCESS)
+    if cb:
+        out.add(f"4 cedarpy batch of {cb['batch_size']} *", cb, "calls",
+                cb["decisions_per_second"], "decisions/s", PROCESS)
+    http, paced, batch = m["http_evaluation"], m.get("http_evaluation_paced"), m.get("http_batch")
+    out.add("5 HTTP evaluation", http, "requests",
+            http["ok_per_second"], "req/s", SERVER)
+    if paced:
+        out.add(f"6 HTTP evaluation at {config['paced_fraction']:.0%} of 5", paced, "requests",
+                paced["ok_per_second"], f"req/s (asked {_n(paced['target_rate'])})", SERVER)
+    if batch:
+        out.add(f"7 HTTP batch of {config['batch_size']} *", batch, "requests", batch["decisions_per_second"],
+                "decisions/s", SERVER)
+    floor = m["fastapi_floor"]
+    out.add("8 FastAPI floor", floor, "requests", floor["ok_per_second"], "req/s", SERVER)
+    release, static = m.get("document_release"), m.get("static_file")
+    if release and static:
+        out.add("9 release of 100 KiB", release, "requests", release["ok_per_second"],
+                f"req/s, {_n(release['mb_per_second'])} MB/s", SERVER)
+        out.add("10 static file of 100 KiB", static, "requests", static["ok_per_second"],
+                f"req/s, {_n(static['mb_per_second'])} MB/s", SERVER)
+    big = m.get("large_release")
+    if big:
+        peak = big["rss_high_water_during_release_mib"] or big["rss_peak_during_release_mib"]
+        out.rows.append((f"11 release of {big['size_bytes'] / 1e6:,.0f} MB", "1 request",
+                         _n(big["release_seconds"], 2), f"{_n(big['release_mb_per_second'])} MB/s", "-", "-",
+                         f"{_n(peak)} ({SERVER}; {_n(big['rss_baseline_mib'])} before)"))
+    sizes = m.get("registry_sizes")
+    for size in sizes["sizes"] if sizes else ():
+        d = size["decision_core"]
+        out.add(f"12 decision core, {size['persons']:,} persons", d, "decisions", d["per_second"], "decisions/s",
+                PROCESS)
+    return out.rows
 
 
 def measurements_table(results: dict[str, Any]) -> Table:
     machine = results["machine"]
     load = machine.get("load_average_at_start")
     busy = f", load average {load[0]:.2f} at start" if load else ""
+    quick = ", --quick" if results["config"].get("quick") else ""
     table = Table(title=f"clearance-gateway benchmark: {results['config']['persons']:,} persons, "
-                  f"{machine['cpus']} CPUs{busy}, Python {machine['python']}")
+                  f"{machine['cpus']} CPUs{busy}, Python {machine['python']}{quick}")
     table.add_column("measurement")
-    for column in NUMERIC:
+    for column in COLUMNS:
         table.add_column(column, justify="right")
-    for key, label, unit in ROWS:
-        m = results["measurements"][key]
-        table.add_row(label, f"{m['operations']:,} {unit}", _n(m["seconds"], 2), _n(m["per_second"]),
-                      _n(m["p50_us"]), _n(m["p99_us"]))
+    for row in _rows(results):
+        table.add_row(*row)
+    table.caption = ("* p50 and p99 of a whole call or request of the batch.  5 to 10: logged decisions (SQLite), "
+                     f"{results['config']['concurrency']} connections (7: {results['config']['batch_concurrency']}); "
+                     "6 is open loop.  12: " + (f"{sizes['designations']:,} designations each"
+                                               if (sizes := results["measurements"].get("registry_sizes")) else "-"))
     return table
+
+
+def _http_note(results: dict[str, Any], key: str, what: str) -> str:
+    m = results["measurements"][key]
+    cores = f"server {_n(m['server_cpu_cores'], 2)} cores, client {_n(m['client_cpu_cores'], 2)} cores"
+    statuses = ", ".join(f"{k}: {v:,}" for k, v in m["statuses"].items()) or "no answers"
+    errors = f", {m['transport_errors']} transport errors" if m["transport_errors"] else ""
+    return f"{what}; {statuses}{errors}; {cores}"
 
 
 def notes_table(results: dict[str, Any]) -> Table:
     table = Table(title="How each was measured", show_header=False)
     table.add_column("measurement", no_wrap=True)
     table.add_column("notes")
-    for key, label, _unit in ROWS:
-        table.add_row(label, _notes(key, results))
-    m = results["measurements"]
-    if "document_release" in m:
-        release, static = m["document_release"], m["static_file"]
+    m, cases, config = results["measurements"], results["cases"], results["config"]
+    table.add_row("1 decision core", f'decide(snapshot.facts(p, d), "read", today, policy), warm caches; '
+                  f'{cases["decided"]:,} cases, {cases["allowed"]:,} allow / {cases["denied"]:,} deny')
+    table.add_row("2 PyCasbin naive", "casbin.Enforcer, eval() rules over attribute objects built per request "
+                  "(bench/naive/)")
+    table.add_row("3, 4 cedarpy", f"cedarpy {results['machine'].get('cedarpy')}, bench/cedar/policy.cedar parsed "
+                  "once; entities and context built per request from the naive peer's attributes (bench/cedar/); "
+                  "4 hands a batch's requests, with their entities, to one is_authorized_batch call")
+    gateway = ("POST /access/v1/evaluation on the gateway (bench/gateway_asgi.py under uvicorn, as "
+               "`clearance-gateway serve` runs it: one worker), SQLite decision log")
+    table.add_row("5 HTTP evaluation", _http_note(results, "http_evaluation", f"{gateway}; closed loop"))
+    if m.get("http_evaluation_paced"):
+        table.add_row("6 open loop", _http_note(results, "http_evaluation_paced", "the same requests sent on a "
+                      "schedule; latency from each request's due time, so a server that falls behind pays for it"))
+    if m.get("http_batch"):
+        table.add_row("7 HTTP batch", _http_note(results, "http_batch", f"POST /access/v1/evaluations, "
+                      f"{config['batch_size']} evaluations a request, each decision logged"))
+    table.add_row("8 bare FastAPI floor", _http_note(results, "fastapi_floor", "bench/floor_app.py under uvicorn"))
+    release = m.get("document_release")
+    if release:
         reader = release["reader"]
-        table.add_row("5 document release", f"GET /v1/documents/{{id}}/content, a documents:read token of "
+        table.add_row("9 document release", f"GET /v1/documents/{{id}}/content, a documents:read token of "
                       f"{reader['person']} (allowed for {reader['designation']}): decide, log, verify, stream; "
-                      f"server {_n(release['server_cpu_cores'], 2)} cores, client "
-                      f"{_n(release['client_cpu_cores'], 2)} cores")
-        table.add_row("6 static file", f"GET /bench-static/… (starlette StaticFiles mounted by bench/gateway_asgi.py "
-                      f"only); server {_n(static['server_cpu_cores'], 2)} cores, client "
-                      f"{_n(static['client_cpu_cores'], 2)} cores")
+                      f"server {_n(release['server_cpu_cores'], 2)} cores")
+        table.add_row("10 static file", "GET /bench-static/… (starlette StaticFiles mounted by "
+                      "bench/gateway_asgi.py only)")
+    sizes = m.get("registry_sizes")
+    if sizes:
+        table.add_row("12 registry sizes", sizes["build"])
+    table.add_row("peak RSS MiB", results["memory"])
     return table
 
 
-def ratios_table(results: dict[str, Any]) -> Table:
-    table = Table(title="What the project aims at")
-    for column in ("ratio", "value", "aim", "met"):
+def aims_table(results: dict[str, Any]) -> Table:
+    table = Table(title="What the project aims at (issue #7)")
+    for column in ("aim", "value", "target", "met"):
         table.add_column(column)
+    for aim in AIMS:
+        a = results.get("aims", {}).get(aim.key)
+        if a is None:
+            continue
+        digits = 0 if aim.unit == "decisions/s" else 2
+        value = "-" if a["value"] is None else f"{a['value']:,.{digits}f}"
+        unit = aim.unit if aim.unit in ("", "×") else f" {aim.unit}"
+        table.add_row(a["what"], value + unit, a["aim"], _ok(a["met"]))
     ratios = results["ratios"]
-    core, http = ratios["core_over_naive"], ratios["http_over_floor"]
-    table.add_row("decision core speed-up over naive PyCasbin enforce (1 / 2)", f"{core['value']:.1f}×",
-                  f"≥ {core['aim_at_least']:g}×", _ok(core["met"]))
-    table.add_row("HTTP evaluation throughput / bare FastAPI floor (3 / 4)", f"{http['value']:.2f}",
-                  f"≥ {http['aim_at_least']:g}", _ok(http["met"]))
     if "release_over_static" in ratios:
-        table.add_row("document release / static file of the same bytes, requests per second (5 / 6)",
+        table.add_row("for information: document release / static file, requests per second (9 / 10)",
                       f"{ratios['release_over_static']['value']:.3f}", "-", "-")
     for backend, name in (("sqlite", "SQLite"), ("postgresql", "PostgreSQL")):
         for batch in (1, 100):
             ratio = ratios.get(f"chain_on_over_off_{backend}_batch_{batch}")
             if ratio:
-                table.add_row(f"log rows/s, chain on / chain off, {name}, {batch} per transaction (8)",
+                table.add_row(f"for information: log rows/s, chain on / off, {name}, {batch} per transaction (13)",
                               f"{ratio['value']:.2f}", "-", "-")
     return table
 
 
-def release_table(results: dict[str, Any]) -> Table:
-    m = results["measurements"]
-    release, static = m["document_release"], m["static_file"]
-    table = Table(title=f"Document release: {release['body_bytes_expected']:,} bytes (100 KiB) of random data, "
-                  f"{release['concurrency']} connections, same gateway process")
-    table.add_column("measurement")
-    for column in ("count", "seconds", "requests/s", "MB/s", "p50 µs", "p99 µs"):
-        table.add_column(column, justify="right")
-    for label, row in (("5 document release (documents:read)", release), ("6 static file, no auth", static)):
-        table.add_row(label, f"{row['operations']:,} requests", _n(row["seconds"], 2), _n(row["ok_per_second"]),
-                      _n(row["mb_per_second"]), _n(row["p50_us"]), _n(row["p99_us"]))
-    ratio = results["ratios"]["release_over_static"]["value"]
-    table.add_row("release / static (5 / 6)", "", "", f"{ratio:.3f}",
-                  f"{release['mb_per_second'] / static['mb_per_second']:.3f}" if static["mb_per_second"] else "-",
-                  "", "")
-    return table
-
-
-def big_release_table(results: dict[str, Any]) -> Table | None:
-    big = results["measurements"].get("large_release")
-    if not big:
-        return None
-    table = Table(title=f"7 large release: {big['size_bytes'] / 1e6:,.0f} MB of random data, gateway process "
-                  "VmRSS sampled every 50 ms")
-    table.add_column("figure")
-    table.add_column("value", justify="right")
-    rows = (
-        ("upload (multipart, streamed from a file)", f"{big['upload_seconds']:.2f} s, "
-         f"{big['upload_mb_per_second']:,.1f} MB/s"),
-        ("RSS before the upload", f"{_n(big['rss_before_upload_mib'])} MiB"),
-        ("RSS peak during the upload", f"{_n(big['rss_peak_during_upload_mib'])} MiB"),
-        ("RSS baseline (after the upload, before the release)", f"{_n(big['rss_baseline_mib'])} MiB"),
-        ("RSS peak during the release (sampled)", f"{_n(big['rss_peak_during_release_mib'])} MiB "
-         f"({big['rss_samples']} samples)"),
-        ("RSS high-water mark during the release (VmHWM after a reset)",
-         f"{_n(big['rss_high_water_during_release_mib'])} MiB"),
-        ("release: status, bytes, time", f"{big['release_status']}, {big['release_bytes']:,} bytes, "
-         f"{big['release_seconds']:.2f} s"),
-        ("release throughput", f"{big['release_mb_per_second']:,.1f} MB/s"),
-    )
-    for label, value in rows:
-        table.add_row(label, value)
-    return table
-
-
-def log_writes_table(results: dict[str, Any]) -> Table | None:
-    writes = results["measurements"].get("log_writes")
-    if not writes:
-        return None
-    table = Table(title="8 decision-log writes, in this process: realistic rows from decision_row, "
-                  "fresh database with the gateway's schema")
-    table.add_column("database")
-    table.add_column("rows / transaction", justify="right")
-    table.add_column("chain")
-    for column in ("rows", "seconds", "rows/s", "p50 µs / tx", "p99 µs / tx"):
-        table.add_column(column, justify="right")
-    for w in writes.values():
-        t = w["transactions"]
-        table.add_row(w["backend"], str(w["rows_per_transaction"]), "on (append)" if w["chain"] else "off (INSERT)",
-                      f"{w['rows']:,}", _n(t["seconds"], 2), _n(w["rows_per_second"]), _n(t["p50_us"]),
-                      _n(t["p99_us"]))
-    return table
-
-
-def audit_table(results: dict[str, Any]) -> Table | None:
-    audit = results["measurements"].get("audit_queries")
-    if not audit:
-        return None
-    fill = audit["fill"]
-    table = Table(title=f"9 audit list on {audit['rows']:,} decisions in PostgreSQL ({fill['table_mb']:,.0f} MB "
-                  f"table, {fill['indexes_mb']:,.0f} MB indexes), {audit['page_size']} per page, the API's code")
-    table.add_column("filter")
-    table.add_column("page")
-    for column in ("items", "runs", "p50 ms", "p99 ms"):
-        table.add_column(column, justify="right")
-    table.add_column("plan of the first page")
-    for name, pages in audit["pages"].items():
-        for page in ("first", "third"):
-            p = pages[page]
-            if p is None:
-                table.add_row(name, page, "-", "-", "-", "-", "fewer than three pages")
-                continue
-            scan = pages["scan"] if page == "first" else ""
-            if page == "first" and pages["seq_scan"]:
-                scan = f"[bold red]{scan}[/]"
-            table.add_row(name, page, str(p["items"]), str(p["operations"]), _n(p["p50_us"] / 1000, 2),
-                          _n(p["p99_us"] / 1000, 2), scan)
-    return table
-
-
-def explain_text(results: dict[str, Any]) -> str | None:
-    audit = results["measurements"].get("audit_queries")
-    if not audit:
-        return None
-    verdict = "uses an index, no Seq Scan on decisions" if audit["person_uses_index"] else "SCANS THE TABLE"
-    return (f"EXPLAIN (FORMAT TEXT) of the person-filtered first page (person={audit['samples']['person']}, "
-            f"{audit['rows']:,} rows): {verdict}\n{audit['person_explain']}")
+PEERS = (("pycasbin_naive", "naive PyCasbin enforce (2)"), ("cedar", "cedarpy is_authorized (3)"),
+         ("cedar_batch", "cedarpy is_authorized_batch (4)"))
 
 
 def checks_table(results: dict[str, Any]) -> Table:
     table = Table(title="Checks")
     for column in ("check", "result", "passed"):
         table.add_column(column)
-    a, g = results["checks"]["naive_agreement"], results["checks"]["gateway"]
-    table.add_row("naive enforce allow/deny == decision core, every call",
-                  f"{a['agreed']:,} of {a['compared']:,} calls ({a['cases_covered']:,} distinct cases)",
-                  _ok(a["agreed"] == a["compared"]))
-    table.add_row("rows of channel `authzen` in `decisions` == 200 answers (warm-up included)",
-                  f"{g['decision_rows']:,} rows, {g['answers_200']:,} answers",
-                  _ok(g["rows_match_200_answers"]))
-    table.add_row("HTTP decisions == decision core", f"{g['disagreements_with_core']:,} disagreements",
+    for key, label in PEERS:
+        a = results["checks"]["peer_agreement"].get(key)
+        if a is not None:
+            detail = f"{a['agreed']:,} of {a['compared']:,} decisions ({a['cases_covered']:,} distinct cases)"
+            if a["examples"]:
+                e = a["examples"][0]
+                detail += f"; e.g. {e['person']} × {e['document']}: core {e['core']} {e['core_reasons']}"
+            table.add_row(f"{label} allow/deny == decision core, every call", detail,
+                          _ok(a["agreed"] == a["compared"]))
+    g = results["checks"]["gateway"]
+    table.add_row("rows of channel `authzen` in `decisions` == decisions answered 200 (5, 6, 7, warm-ups included)",
+                  f"{g['decision_rows']:,} rows, {g['decisions_answered_200']:,} decisions",
+                  _ok(g["rows_match_decisions"]))
+    table.add_row("HTTP decisions == decision core (5, 6, 7)", f"{g['disagreements_with_core']:,} disagreements",
                   _ok(g["disagreements_with_core"] == 0))
-    http, bare = results["measurements"]["http_evaluation"], results["measurements"]["fastapi_floor"]
-    all_ok = all(set(m["statuses"]) <= {"200"} and not m["transport_errors"] and not m["timed_out"]
-                 for m in (http, bare))
-    detail = f"gateway {http['statuses']}, floor {bare['statuses']}"
-    errors = http["error_bodies"] or bare["error_bodies"]
+    m = results["measurements"]
+    http = [(k, m[k]) for k in ("http_evaluation", "http_evaluation_paced", "http_batch", "fastapi_floor") if m.get(k)]
+    all_ok = all(set(x["statuses"]) <= {"200"} and not x["transport_errors"] and not x["timed_out"] for _, x in http)
+    detail = "; ".join(f"{k} {x['statuses']}" for k, x in http)
+    errors = next((x["error_bodies"] for _, x in http if x["error_bodies"]), None)
     if errors:
         status, body = next(iter(errors.items()))
         detail += f"; first {status}: {body[:200]}"
-    table.add_row("every HTTP answer is 200 (the ratio counts 200 answers only)", detail, _ok(all_ok))
+    table.add_row("every HTTP answer is 200 (the rates count 200 answers only)", detail, _ok(all_ok))
     failures = results["cases"]["core_failures"]
     detail = f"{failures['count']} of {results['config']['cases']:,} prepared cases raised"
     if failures["count"]:
@@ -230,6 +214,11 @@ def checks_table(results: dict[str, Any]) -> Table:
         detail += (f" (left out of every timing), e.g. {example['person']} × {example['document']}: "
                    f"{example['error']}; over HTTP it is answered {g.get('failure_probe_status')}")
     table.add_row("decision core decides every prepared case", detail, _ok(failures["count"] == 0))
+    sizes = m.get("registry_sizes")
+    for size in sizes["sizes"] if sizes else ():
+        table.add_row(f"decision core decides every case at {size['persons']:,} persons (12)",
+                      f"{size['cases']['failures']} of {size['cases']['decided'] + size['cases']['failures']:,} "
+                      "raised", _ok(size["cases"]["failures"] == 0))
     _release_checks(table, results)
     return table
 
@@ -239,7 +228,7 @@ def _release_checks(table: Table, results: dict[str, Any]) -> None:
     if r is None:
         return
     release, static = m["document_release"], m["static_file"]
-    table.add_row("every release and static body is 100 KiB (5, 6; warm-up included)",
+    table.add_row("every release and static body is 100 KiB (9, 10; warm-up included)",
                   f"{r['wrong_lengths']:,} of another length", _ok(r["wrong_lengths"] == 0))
     all_ok = all(set(x["statuses"]) <= {"200"} and not x["transport_errors"] and not x["timed_out"]
                  for x in (release, static))
@@ -266,12 +255,12 @@ def _release_checks(table: Table, results: dict[str, Any]) -> None:
                       ", ".join(scans) if scans else f"{len(audit['pages'])} filters explained", _ok(not scans))
     skipped = results.get("postgres_skipped")
     if skipped:
-        table.add_row("PostgreSQL measured (8, 9)", str(skipped), "[yellow]skipped[/]")
+        table.add_row("PostgreSQL measured (13, 14)", str(skipped), "[yellow]skipped[/]")
 
 
 def print_report(results: dict[str, Any], console: Console) -> None:
-    for make in (measurements_table, notes_table, release_table, big_release_table, log_writes_table, audit_table,
-                 ratios_table, checks_table):
+    for make in (measurements_table, notes_table, release_table, big_release_table, sizes_table, log_writes_table,
+                 audit_table, aims_table, checks_table):
         table = make(results)
         if table is not None:
             console.print(table)

@@ -1,5 +1,6 @@
-"""One benchmark run: generate and import a registry, then the measurements, in order: 1, 2, 3 with 5, 6
-and 7 on the same gateway process, 4, then 8 and 9 (PostgreSQL where reachable)."""
+"""One benchmark run: generate and import a registry, then the measurements, in order: 1 to 4 in this
+process, 5 to 7 with 9 to 11 on the same gateway process, 8, 12 (registries of other sizes), then 13
+and 14 (PostgreSQL where reachable)."""
 
 from __future__ import annotations
 
@@ -10,17 +11,20 @@ import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bench.aims import aims
 from bench.audit_queries import bench_audit_queries
 from bench.cases import prepare_cases
 from bench.config import RunConfig
 from bench.generator import Shape, generate_bundle
-from bench.http_phase import HttpOutcome, Load, bench_floor, bench_gateway
-from bench.inprocess import Agreement, Prepared, bench_core, bench_naive, prepare
+from bench.http_phase import Extra, GatewayRun, HttpOutcome, Load, bench_floor, bench_gateway
+from bench.inprocess import Agreement, Prepared, bench_cedar, bench_cedar_batch, bench_core, bench_naive, prepare
 from bench.log_writes import (
     WriteResult,
     bench_log_writes,
@@ -29,6 +33,7 @@ from bench.log_writes import (
     row_templates,
     sqlite_database,
 )
+from bench.memory import peak_rss
 from bench.release import (
     RELEASE_BYTES,
     STATIC_NAME,
@@ -38,15 +43,14 @@ from bench.release import (
     pick_reader,
     write_random,
 )
+from bench.scaling import SizePlan, bench_sizes
 from bench.servers import Server
-from bench.stats import Summary
 from bench.workspace import POLICY_DIR, REPO, Workspace
 from gateway.decision.calendar import local_day
-from gateway.decision.policy import load_policy
+from gateway.decision.policy import Policy, load_policy
+from gateway.registry.snapshot import RegistrySnapshot
 from gateway.settings import Settings
 
-AIM_CORE_OVER_NAIVE = 10.0
-AIM_HTTP_OVER_FLOOR = 0.5
 LOG_ROWS = 1_000_000  # bound on the rows of one decision-log write configuration
 Say = Callable[[str], None]
 
@@ -74,7 +78,7 @@ def run(config: RunConfig, say: Say) -> dict[str, Any]:
     today = _today()
     postgres_skipped = postgres_problem(config.postgres) if config.postgres else "not asked for (--no-postgres)"
     if postgres_skipped and config.postgres:
-        say(f"[yellow]PostgreSQL not reachable ({postgres_skipped}): measurement 8 on SQLite only, no 9[/]")
+        say(f"[yellow]PostgreSQL not reachable ({postgres_skipped}): measurement 13 on SQLite only, no 14[/]")
     with _work_directory(config.keep) as root:
         if config.keep:
             say(f"work directory (kept): {root}")
@@ -91,33 +95,39 @@ def run(config: RunConfig, say: Say) -> dict[str, Any]:
         if prepared.failures:
             say(f"[red]the decision core raised on {len(prepared.failures)} of {config.cases} cases[/]: "
                 f"{prepared.failures[0].error}")
-        say(f"1/9 decision core: {len(prepared.cases)} cases, {config.duration:g} s")
-        seconds, bound = config.duration, config.max_calls
-        core = bench_core(prepared, snapshot, policy, today, seconds=seconds, max_calls=bound)
-        say("2/9 PyCasbin naive enforce: every case at least once, then to the time limit")
-        naive, agreement = bench_naive(prepared, snapshot, today, seconds=seconds, max_calls=bound)
-        load = Load(config.concurrency, seconds, config.warmup, bound)
+        inproc = _in_process(config, prepared, snapshot, policy, today, say)
+        load = Load(config.concurrency, config.duration, config.warmup, config.max_calls)
+        extra = Extra(config.paced_fraction, config.batch_size, config.batch_concurrency)
         reader = pick_reader(prepared, bundle)
         write_random(workspace.static_dir / STATIC_NAME, RELEASE_BYTES)
 
         def on_the_same_gateway(server: Server) -> tuple[ReleaseOutcome, dict[str, Any] | None]:
-            say(f"5/9 and 6/9 document release of 100 KiB to {reader.person}, then the same bytes as a static "
-                f"file: {config.concurrency} connections, {config.release_duration:g} s each")
-            release_load = Load(config.concurrency, config.release_duration, config.warmup, bound)
+            say(f"9/14 and 10/14 document release of 100 KiB to {reader.person}, then the same bytes as a "
+                f"static file: {config.concurrency} connections, {config.release_duration:g} s each")
+            release_load = Load(config.concurrency, config.release_duration, config.warmup, config.max_calls)
             release = bench_release(server, workspace, reader, release_load)
             if not config.big_mb:
                 return release, None
-            say(f"7/9 large release: {config.big_mb} MB uploaded (streamed), then released once, VmRSS sampled")
+            say(f"11/14 large release: {config.big_mb} MB uploaded (streamed), then released once, VmRSS sampled")
             return release, bench_big_release(server, workspace, reader, config.big_mb)
 
-        say(f"3/9 HTTP evaluation on the real gateway: {config.concurrency} connections, {seconds:g} s")
-        gateway, (release, big) = bench_gateway(workspace, prepared, load, on_the_same_gateway)
+        say(f"5/14 HTTP evaluation on the real gateway: {config.concurrency} connections, {config.duration:g} s; "
+            f"then 6/14 open loop at {config.paced_fraction:.0%} of that rate; then 7/14 batches of "
+            f"{config.batch_size} on {config.batch_concurrency} connections")
+        gateway, (release, big) = bench_gateway(workspace, prepared, load, extra, on_the_same_gateway)
         release_rows = workspace.decision_rows("release")
-        say(f"4/9 bare FastAPI floor: {config.concurrency} connections, {config.duration:g} s")
+        say(f"8/14 bare FastAPI floor: {config.concurrency} connections, {config.duration:g} s")
         floor = bench_floor(workspace, prepared, load)
+        sizes = None
+        if config.sizes:
+            say(f"12/14 registry sizes: the decision core on {' and '.join(f'{n:,}' for n in config.sizes)} persons "
+                f"with {config.size_designations:,} designations, {config.duration:g} s each")
+            plan = SizePlan(config.sizes, config.size_designations, config.cases, config.seed, config.duration,
+                            config.max_calls)
+            sizes = bench_sizes(root, plan, today, say)
         templates = row_templates(prepared, snapshot, policy, today)
         backends = "SQLite" + ("" if postgres_skipped else " and PostgreSQL")
-        say(f"8/9 decision-log writes on {backends}: chain on/off x 1/100 rows per transaction, "
+        say(f"13/14 decision-log writes on {backends}: chain on/off x 1/100 rows per transaction, "
             f"{config.log_seconds:g} s each")
         writes: list[WriteResult] = []
         with sqlite_database(root) as url:
@@ -130,20 +140,61 @@ def run(config: RunConfig, say: Say) -> dict[str, Any]:
     audit = None
     if config.audit_rows and not postgres_skipped:
         assert config.postgres is not None
-        say(f"9/9 audit queries on {config.audit_rows:,} decisions in PostgreSQL (generated in SQL)")
+        say(f"14/14 audit queries on {config.audit_rows:,} decisions in PostgreSQL (generated in SQL)")
         audit = bench_audit_queries(config.postgres, config.audit_rows, say).as_dict()
-    results = _results(config, started, today, bundle, import_seconds, prepared, core.summary, naive.summary,
-                       agreement, gateway, floor)
+    results = _results(config, started, today, bundle, import_seconds, prepared, inproc, gateway, floor)
     results["machine"]["load_average_at_start"] = load_average
     results["postgres_skipped"] = postgres_skipped
     _add(results, config, release, release_rows, big, writes, audit)
+    results["measurements"]["registry_sizes"] = sizes
+    results["aims"] = aims(results)
     results["finished_at"] = datetime.now(UTC).isoformat()
     return results
 
 
+@dataclass
+class InProcess:
+    """Measurements 1 to 4, each with the peak RSS of this process while it ran."""
+
+    core: dict[str, Any]
+    naive: dict[str, Any]
+    cedar: dict[str, Any]
+    cedar_batch: dict[str, Any] | None
+    agreements: dict[str, Agreement]
+
+
+def _in_process(config: RunConfig, prepared: Prepared, snapshot: RegistrySnapshot, policy: Policy, today: date,
+                say: Say) -> InProcess:
+    seconds, bound, pid = config.duration, config.max_calls, os.getpid()
+    say(f"1/14 decision core: {len(prepared.cases)} cases, {seconds:g} s")
+    with peak_rss(pid) as peak:
+        core = bench_core(prepared, snapshot, policy, today, seconds=seconds, max_calls=bound)
+    core_row = {**core.summary.as_dict(), **peak.as_dict()}
+    say("2/14 PyCasbin naive enforce: every case at least once, then to the time limit")
+    with peak_rss(pid) as peak:
+        naive, naive_agreement = bench_naive(prepared, snapshot, today, seconds=seconds, max_calls=bound)
+    naive_row = {**naive.summary.as_dict(), **peak.as_dict()}
+    say("3/14 cedarpy is_authorized: every case at least once, then to the time limit")
+    with peak_rss(pid) as peak:
+        cedar, cedar_agreement = bench_cedar(prepared, snapshot, today, seconds=seconds, max_calls=bound)
+    cedar_row = {**cedar.summary.as_dict(), **peak.as_dict()}
+    agreements = {"pycasbin_naive": naive_agreement, "cedar": cedar_agreement}
+    batch_row = None
+    if config.batch_size:
+        say(f"4/14 cedarpy is_authorized_batch, {config.batch_size} decisions a call")
+        with peak_rss(pid) as peak:
+            batch, agreements["cedar_batch"] = bench_cedar_batch(prepared, snapshot, today, size=config.batch_size,
+                                                                 seconds=seconds, max_calls=bound)
+        summary = batch.summary
+        batch_row = {**summary.as_dict(), **peak.as_dict(), "batch_size": config.batch_size,
+                     "decisions": len(batch.answers),
+                     "decisions_per_second": round(len(batch.answers) / summary.seconds, 1) if summary.seconds else 0.0}
+    return InProcess(core_row, naive_row, cedar_row, batch_row, agreements)
+
+
 def _add(results: dict[str, Any], config: RunConfig, release: ReleaseOutcome, release_rows: int,
          big: dict[str, Any] | None, writes: list[WriteResult], audit: dict[str, Any] | None) -> None:
-    """Measurements 5 to 9, their ratios and checks."""
+    """Measurements 9 to 11, 13 and 14, their ratios and checks."""
     m = results["measurements"]
     m["document_release"] = release.release.as_dict(config.concurrency, RELEASE_BYTES)
     m["static_file"] = release.static.as_dict(config.concurrency, RELEASE_BYTES)
@@ -187,39 +238,41 @@ def _source() -> dict[str, Any]:
     return {"commit": commit, "uncommitted_changes": bool(changed)}
 
 
-def _http(outcome: HttpOutcome) -> dict[str, Any]:
+def _http(outcome: HttpOutcome | None) -> dict[str, Any] | None:
+    if outcome is None:
+        return None
     measured = outcome.measured
+    wall = measured.summary.seconds
     return {
         **measured.summary.as_dict(),
         "statuses": {str(k): v for k, v in sorted(measured.statuses.items())},
-        "ok_per_second": round(measured.ok / measured.summary.seconds, 1) if measured.summary.seconds else 0.0,
+        "ok_per_second": round(measured.ok / wall, 1) if wall else 0.0,
+        "decisions": measured.decisions,
+        "decisions_per_second": round(measured.decisions / wall, 1) if wall else 0.0,
+        "target_rate": None if outcome.rate is None else round(outcome.rate, 1),
         "transport_errors": measured.transport_errors,
         "timed_out": measured.timed_out or outcome.warmup.timed_out,
         "warmup_requests": outcome.warmup.summary.operations,
         "error_bodies": {str(k): v for k, v in (outcome.warmup.error_bodies | measured.error_bodies).items()},
         "server_cpu_cores": None if outcome.server_cores is None else round(outcome.server_cores, 2),
         "client_cpu_cores": round(outcome.client_cores, 2),
+        **(outcome.peak.as_dict() if outcome.peak else {"rss_before_mib": None, "peak_rss_mib": None}),
     }
 
 
-def _ratio(numerator: float, denominator: float, aim: float) -> dict[str, Any]:
-    value = numerator / denominator if denominator else 0.0
-    return {"value": round(value, 3), "aim_at_least": aim, "met": value >= aim}
-
-
 def _results(config: RunConfig, started: datetime, today: date, bundle: dict[str, Any], import_seconds: float,
-             prepared: Prepared, core: Summary, naive: Summary, agreement: Agreement, gateway: HttpOutcome,
-             floor: HttpOutcome) -> dict[str, Any]:
+             prepared: Prepared, inproc: InProcess, gateway: GatewayRun, floor: HttpOutcome) -> dict[str, Any]:
     allowed = sum(prepared.expected)
-    http, bare = _http(gateway), _http(floor)
+    http, bare = _http(gateway.single), _http(floor)
+    assert http is not None and bare is not None
     return {
         "benchmark": "clearance-gateway",
-        "schema": 2,
+        "schema": 3,
         "started_at": started.isoformat(),
         "finished_at": datetime.now(UTC).isoformat(),
         "decision_day": today.isoformat(),
         "machine": {"python": platform.python_version(), "platform": platform.platform(),
-                    "cpus": os.cpu_count()},
+                    "cpus": os.cpu_count(), "cedarpy": _version("cedarpy"), "casbin": _version("casbin")},
         "source": _source(),
         "config": config.as_dict(),
         "registry": {name: len(entries) for name, entries in bundle.items()},
@@ -232,19 +285,29 @@ def _results(config: RunConfig, started: datetime, today: date, bundle: dict[str
             "core_failures": {"count": len(prepared.failures),
                               "examples": [f.as_dict() for f in prepared.failures[:5]]},
         },
+        "memory": "peak_rss_mib: VmHWM of the process doing the work, reset (/proc/PID/clear_refs) when the "
+                  "measurement began: this benchmark's own process for 1 to 4 and 12, the server for 5 to 10; "
+                  "rss_before_mib: its VmRSS then",
         "measurements": {
-            "decision_core": core.as_dict(),
-            "pycasbin_naive": naive.as_dict(),
+            "decision_core": inproc.core,
+            "pycasbin_naive": inproc.naive,
+            "cedar": inproc.cedar,
+            "cedar_batch": inproc.cedar_batch,
             "http_evaluation": http,
+            "http_evaluation_paced": _http(gateway.paced),
+            "http_batch": _http(gateway.batch),
             "fastapi_floor": bare,
         },
         "checks": {
-            "naive_agreement": agreement.as_dict(),
+            "peer_agreement": {name: a.as_dict() for name, a in inproc.agreements.items()},
             "gateway": gateway.checks,
         },
-        "ratios": {
-            "core_over_naive": _ratio(core.per_second, naive.per_second, AIM_CORE_OVER_NAIVE),
-            # Only 200 answers count: a server that fails fast must not look fast.
-            "http_over_floor": _ratio(http["ok_per_second"], bare["ok_per_second"], AIM_HTTP_OVER_FLOOR),
-        },
+        "ratios": {},
     }
+
+
+def _version(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None

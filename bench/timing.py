@@ -40,3 +40,35 @@ def timed_calls(decide: Decider, cases: Sequence[Case], *, seconds: float, min_c
         n += 1
     wall = (clock() - started) / 1e9
     return Timed(summarize(latencies, wall), answers)
+
+
+BatchDecider = Callable[[Sequence[Case]], list[bool]]
+
+
+def index_batches(total: int, size: int) -> list[list[int]]:
+    """Case indices in consecutive runs of `size`, cycling past the end so that every batch is full."""
+    count = max(1, -(-total // size))
+    return [[(b * size + i) % total for i in range(size)] for b in range(count)]
+
+
+def timed_batches(decide: BatchDecider, batches: Sequence[Sequence[Case]], *, seconds: float, min_calls: int,
+                  max_calls: int) -> Timed:
+    """Like `timed_calls`, one call per batch: the summary counts calls (latency per call), the answers
+    are flattened in order."""
+    latencies: list[int] = []
+    answers: list[bool] = []
+    clock = time.perf_counter_ns
+    total = len(batches)
+    gc.collect()
+    started = clock()
+    deadline = started + int(seconds * 1e9)
+    n = 0
+    while n < max_calls and (n < min_calls or clock() < deadline):
+        batch = batches[n % total]
+        t0 = clock()
+        allowed = decide(batch)
+        latencies.append(clock() - t0)
+        answers.extend(allowed)
+        n += 1
+    wall = (clock() - started) / 1e9
+    return Timed(summarize(latencies, wall), answers)

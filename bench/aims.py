@@ -1,0 +1,78 @@
+"""What the project aims at (issue #7), judged from one run's results."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Aim:
+    key: str
+    what: str
+    unit: str  # how the value reads: "µs", "ms", "×", "decisions/s", "" (a plain ratio)
+    bound: str  # at_least | at_most | below
+    target: float
+
+    def met(self, value: float) -> bool:
+        if self.bound == "at_least":
+            return value >= self.target
+        if self.bound == "at_most":
+            return value <= self.target
+        return value < self.target
+
+    @property
+    def says(self) -> str:
+        sign = {"at_least": "≥", "at_most": "≤", "below": "<"}[self.bound]
+        return f"{sign} {self.target:,g}{' ' + self.unit if self.unit not in ('', '×') else self.unit}"
+
+
+AIMS = (
+    Aim("core_p50", "decision core p50, warm caches (1)", "µs", "at_most", 20.0),
+    Aim("core_over_naive", "decision core speed-up over naive PyCasbin enforce, decisions/s (1 / 2)", "×",
+        "at_least", 20.0),
+    Aim("core_over_cedar", "decision core speed-up over cedarpy is_authorized, decisions/s (1 / 3)", "×",
+        "at_least", 20.0),
+    Aim("http_over_floor", "HTTP evaluation throughput / bare FastAPI floor, 200 answers/s (5 / 8)", "",
+        "at_least", 0.7),
+    Aim("paced_p99", "HTTP evaluation p99, open loop at 80% of 5's rate (6)", "ms", "below", 20.0),
+    Aim("batch_rate", "HTTP batch: decisions/s on one worker, every one logged (7)", "decisions/s", "at_least",
+        20_000.0),
+    Aim("size_growth", "decision core p50, largest registry over smallest (12)", "×", "at_most", 1.5),
+)
+
+
+def _rate(m: dict[str, Any] | None, field: str = "per_second") -> float | None:
+    return None if not m else float(m[field])
+
+
+def _over(a: float | None, b: float | None) -> float | None:
+    return None if a is None or not b else a / b
+
+
+def values(results: dict[str, Any]) -> dict[str, float | None]:
+    m = results["measurements"]
+    core = m["decision_core"]
+    paced, sizes = m.get("http_evaluation_paced"), m.get("registry_sizes")
+    batch = m.get("http_batch")
+    gateway = results["checks"].get("gateway", {})
+    batch_logged = gateway.get("rows_match_decisions", False)
+    return {
+        "core_p50": float(core["p50_us"]),
+        "core_over_naive": _over(_rate(core), _rate(m.get("pycasbin_naive"))),
+        "core_over_cedar": _over(_rate(core), _rate(m.get("cedar"))),
+        "http_over_floor": _over(_rate(m.get("http_evaluation"), "ok_per_second"),
+                                 _rate(m.get("fastapi_floor"), "ok_per_second")),
+        "paced_p99": None if not paced else paced["p99_us"] / 1000,
+        # Not met unless every decision of the run was logged: a fast batch that loses rows is no batch.
+        "batch_rate": None if not batch else (batch["decisions_per_second"] if batch_logged else 0.0),
+        "size_growth": None if not sizes else sizes["p50_growth"],
+    }
+
+
+def aims(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    out = {}
+    for aim, value in zip(AIMS, values(results).values(), strict=True):
+        out[aim.key] = {"what": aim.what, "value": None if value is None else round(value, 3),
+                        "aim": aim.says, "met": None if value is None else aim.met(value)}
+    return out
