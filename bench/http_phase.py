@@ -45,6 +45,7 @@ class HttpOutcome:
     checks: dict[str, Any] = field(default_factory=dict)
     peak: Peak | None = None  # the server's peak RSS during the measured window
     rate: float | None = None  # open loop: the requests a second asked for
+    checked: bool = True  # the answers' decisions were read and compared with the core's
 
     @property
     def server_cores(self) -> float | None:
@@ -102,7 +103,7 @@ def _drive(name: str, server: Server, requests: list[bytes], load: Load, expecte
                             max_requests=load.max_requests, expected=expected, rate=rate)
     cpu_after = server.cpu_seconds()
     cpu = None if cpu_before is None or cpu_after is None else round(cpu_after - cpu_before, 3)
-    return HttpOutcome(name, measured, warmup, cpu, peak=peak, rate=rate)
+    return HttpOutcome(name, measured, warmup, cpu, peak=peak, rate=rate, checked=expected is not None)
 
 
 def _post_once(server: Server, token: str, case: Case) -> int:
