@@ -125,6 +125,12 @@ class ProcessState:
             (CounterMetricFamily, "registry_cache_checks", "Version reads before a decision", resolver.checks),
             (CounterMetricFamily, "registry_rebuilds", "Snapshot rebuilds after the registry moved", resolver.rebuilds),
             (
+                CounterMetricFamily,
+                "registry_patches",
+                "Of those, patched from the change events alone",
+                resolver.patches,
+            ),
+            (
                 GaugeMetricFamily,
                 "registry_last_rebuild_seconds",
                 "Time the last snapshot rebuild took",
