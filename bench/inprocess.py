@@ -58,9 +58,16 @@ def prepare(candidates: list[Case], snapshot: RegistrySnapshot, policy: Policy, 
 
 
 def bench_core(prepared: Prepared, snapshot: RegistrySnapshot, policy: Policy, today: date, *,
-               seconds: float, max_calls: int) -> Timed:
-    def core(person: str, document: str) -> bool:
-        return decide(snapshot.facts(person, document), "read", today, policy).allowed
+               seconds: float, max_calls: int, memoized: bool = False) -> Timed:
+    """memoized: the gateway's own path, `snapshot.decide` (the facts, decision and logged inputs of a
+    question asked before on the same day, under the same policy and registry version, come from
+    memory); otherwise every call gathers the facts, classifies them and explains the answer again."""
+    if memoized:
+        def core(person: str, document: str) -> bool:
+            return snapshot.decide(person, document, "read", today, policy)[1].allowed
+    else:
+        def core(person: str, document: str) -> bool:
+            return decide(snapshot.facts(person, document), "read", today, policy).allowed
 
     return timed_calls(core, prepared.cases, seconds=seconds, min_calls=len(prepared.cases),
                        max_calls=max_calls)

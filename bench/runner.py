@@ -166,10 +166,13 @@ class InProcess:
 def _in_process(config: RunConfig, prepared: Prepared, snapshot: RegistrySnapshot, policy: Policy, today: date,
                 say: Say) -> InProcess:
     seconds, bound, pid = config.duration, config.max_calls, os.getpid()
-    say(f"1/14 decision core: {len(prepared.cases)} cases, {seconds:g} s")
+    say(f"1/14 decision core: {len(prepared.cases)} cases, {seconds:g} s, memoized as served, then unmemoized")
     with peak_rss(pid) as peak:
-        core = bench_core(prepared, snapshot, policy, today, seconds=seconds, max_calls=bound)
+        core = bench_core(prepared, snapshot, policy, today, seconds=seconds, max_calls=bound, memoized=True)
     core_row = {**core.summary.as_dict(), **peak.as_dict()}
+    with peak_rss(pid) as peak:
+        unmemoized = bench_core(prepared, snapshot, policy, today, seconds=seconds, max_calls=bound)
+    core_row["unmemoized"] = {**unmemoized.summary.as_dict(), **peak.as_dict()}
     say("2/14 PyCasbin naive enforce: every case at least once, then to the time limit")
     with peak_rss(pid) as peak:
         naive, naive_agreement = bench_naive(prepared, snapshot, today, seconds=seconds, max_calls=bound)

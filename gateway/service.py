@@ -23,6 +23,7 @@ from gateway.auth import Caller
 from gateway.decision.calendar import local_day
 from gateway.decision.engine import Decision
 from gateway.decision.facts import Facts
+from gateway.decision.policy import NotMemoized
 from gateway.errors import Unavailable
 from gateway.ids import new_ulid
 from gateway.metrics import DECIDE_SECONDS, LOG_WAIT_SECONDS, UNAVAILABLE, count_decisions
@@ -127,7 +128,14 @@ class DecisionService:
         snapshot = self.resolver.fresh()
         if snapshot is None:
             snapshot = await run_in_threadpool(self._snapshot)
-        outcomes, rows = self._decide(snapshot, questions, caller, request_id, channel, stop_after, started)
+        try:
+            outcomes, rows = self._decide(
+                snapshot, questions, caller, request_id, channel, stop_after, started, memo_only=True
+            )
+        except NotMemoized:  # a first-time evaluation by Casbin takes milliseconds: not on the event loop
+            outcomes, rows = await run_in_threadpool(
+                self._decide, snapshot, questions, caller, request_id, channel, stop_after, started
+            )
         decided = time.perf_counter_ns()
         try:
             await self.log.write_async(rows)
@@ -153,6 +161,8 @@ class DecisionService:
         channel: str,
         stop_after: Callable[[bool], bool] | None,
         started: int,
+        *,
+        memo_only: bool = False,
     ) -> tuple[list[Outcome], list[dict[str, Any]]]:
         now = self.clock()
         today = local_day(now, self.zone)
@@ -164,7 +174,7 @@ class DecisionService:
             at = question.at or now
             day = today if question.at is None else local_day(at, self.zone)
             facts, decision, inputs = snapshot.decide(
-                question.person_id, question.document_id, question.action, day, policy
+                question.person_id, question.document_id, question.action, day, policy, memo_only=memo_only
             )
             outcome = Outcome(new_ulid(), decision, policy.version, at, question.at is not None, facts)
             outcomes.append(outcome)

@@ -282,3 +282,19 @@ def test_the_core_always_answers_and_explains(
     assert all(r.message for r in decision.reasons)
     if person is None:
         assert decision.codes[0] == "subject_unknown"
+
+
+def test_the_event_loop_path_never_runs_casbin_it_asks_for_a_thread_instead() -> None:
+    """memo_only: a vector Casbin has not evaluated yet raises NotMemoized (the service then decides
+    in a thread); once evaluated, the same vector answers from the memo."""
+    from gateway.decision.policy import NotMemoized
+
+    policy = load_policy(POLICY_DIR)
+    sub = SubjectAttributes(True, "government", False, True, False, False, False, False, False, False, True)
+    obj = ObjectAttributes(True, True, "esi", True)
+    with pytest.raises(NotMemoized):
+        policy.evaluate(sub, obj, "read", memo_only=True)
+    assert policy.misses == 0
+    assert policy.evaluate(sub, obj, "read") == (True, ())
+    assert policy.evaluate(sub, obj, "read", memo_only=True) == (True, ())
+    assert policy.misses == 1

@@ -37,10 +37,11 @@ class _Clearance:
     contract: str | None = None  # B1, B2: the covering contract in force found, if any
 
 
-def decide(facts: Facts, action: str, today: date, policy: Policy) -> Decision:
-    """The whole decision for one (person, document, action) on one calendar day."""
+def decide(facts: Facts, action: str, today: date, policy: Policy, *, memo_only: bool = False) -> Decision:
+    """The whole decision for one (person, document, action) on one calendar day (memo_only: see
+    Policy.evaluate)."""
     sub, obj, clearance = classify(facts, today, policy)
-    allowed, codes = policy.evaluate(sub, obj, action)
+    allowed, codes = policy.evaluate(sub, obj, action, memo_only=memo_only)
     used = _facts_used(facts, clearance, sub)
     if allowed:
         return Decision(True, (), used)

@@ -68,7 +68,7 @@ class RegistrySnapshot:
     )
 
     def decide(
-        self, person_id: str, document_id: str, action: str, day: date, policy: Policy
+        self, person_id: str, document_id: str, action: str, day: date, policy: Policy, *, memo_only: bool = False
     ) -> tuple[Facts, Decision, dict[str, Any]]:
         """(facts, decision, facts as logged for replay), memoized.
 
@@ -81,7 +81,7 @@ class RegistrySnapshot:
         known = self._decided.get(key)
         if known is None:
             facts = self.facts(person_id, document_id)
-            known = (facts, decide(facts, action, day, policy), facts_record(facts))
+            known = (facts, decide(facts, action, day, policy, memo_only=memo_only), facts_record(facts))
             if len(self._decided) >= _DECISIONS_KEPT:
                 self._decided.clear()
             self._decided[key] = known
