@@ -110,3 +110,31 @@ def test_a_large_import_is_read_whole(gateway: Gateway, monkeypatch: pytest.Monk
     assert resolver.current() == whole(gateway)
     assert resolver.patches == patches  # more events than the limit: a full read
     assert PATCH_LIMIT >= 1000
+
+
+def test_an_import_that_updates_records_is_patched_too(gateway: Gateway) -> None:
+    """An import's update event carries only the columns that changed: the owner comes from the record."""
+    gateway.import_bundle(rules_bundle())
+    resolver = gateway.container.resolver
+    resolver.current()
+    bundle = rules_bundle()
+    for assessment in bundle["assessments"]:
+        if assessment["id"] == "A-OK":
+            assessment["status"] = "suspended"
+    for roster in bundle["rosters"]:
+        if roster["designation_id"] == "G-ESI" and roster["person_id"] == "P-OK":
+            roster["until"] = "2026-05-31"
+    for contract in bundle["contracts"]:
+        if contract["id"] == "K-ACME":
+            contract["departments"] = ["Sales"]
+    for certification in bundle["certifications"]:
+        if certification["id"] == "CERT-EPS":
+            certification["status"] = "suspended"
+    patches = resolver.patches
+    gateway.import_bundle(bundle)
+    patched = resolver.current()
+    assert resolver.patches == patches + 1
+    fresh = whole(gateway)
+    for part in ("persons", "documents", "designations", "assessments", "certifications", "contracts", "roster"):
+        assert getattr(patched, part) == getattr(fresh, part), part
+    assert gateway.codes("P-OK", "D-ESI") == ["clearance_suspended", "not_on_roster"]

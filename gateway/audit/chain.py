@@ -18,10 +18,11 @@ from typing import Any
 
 import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from sqlalchemy import Connection, Engine, Table, insert, select, update
+from sqlalchemy import Connection, DateTime, Engine, Table, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from models import ChainHead, ChangeEvent, Checkpoint, DecisionRecord
+from models.types import UTCDateTime
 
 GENESIS = "0" * 64
 CHAINS: dict[str, Table] = {
@@ -45,8 +46,20 @@ def content_columns(chain: str) -> list[str]:
     return [c.name for c in CHAINS[chain].c if c.name not in _NOT_CONTENT]
 
 
+# Per chain, once: the content columns, and those holding instants (normalised to UTC before hashing).
+# Every other value goes to orjson as it is; orjson writes a date as isoformat() does.
+_CONTENT = {chain: content_columns(chain) for chain in CHAINS}
+_INSTANTS = {
+    chain: [c.name for c in table.c if c.name in _CONTENT[chain] and isinstance(c.type, UTCDateTime | DateTime)]
+    for chain, table in CHAINS.items()
+}
+
+
 def entry_hash(prev_hash: str, chain: str, row: dict[str, Any]) -> str:
-    canonical = orjson.dumps({c: _plain(row.get(c)) for c in content_columns(chain)}, option=orjson.OPT_SORT_KEYS)
+    content = {c: row.get(c) for c in _CONTENT[chain]}
+    for column in _INSTANTS[chain]:
+        content[column] = _plain(content[column])
+    canonical = orjson.dumps(content, option=orjson.OPT_SORT_KEYS)
     return hashlib.sha256(prev_hash.encode() + b"\n" + canonical).hexdigest()
 
 

@@ -20,7 +20,9 @@ from datetime import date
 from types import SimpleNamespace
 from typing import Any
 
+import structlog
 from sqlalchemy import Connection, Engine, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.db import READ_ONLY
 from gateway.decision.engine import Decision, decide
@@ -50,6 +52,7 @@ from models import (
 )
 from models.bundle import Bundle
 
+log = structlog.get_logger("gateway.registry")
 _DECISIONS_KEPT = 65_536  # per snapshot: enough for every (person, document) pair asked about in a day
 
 
@@ -203,20 +206,29 @@ def patch_snapshot(conn: Connection, snapshot: RegistrySnapshot) -> RegistrySnap
     if len(events) > PATCH_LIMIT:
         return None
     touched: dict[str, set[Any]] = defaultdict(set)
+    grouped_ids: dict[str, set[str]] = defaultdict(set)  # assessment, certification, contract ids
     for entity, entity_id, before, after in events:
         sides = [side for side in (before, after) if side]
         if entity in ("person", "designation", "document"):
             touched[entity].add(entity_id)
-        elif entity == "assessment":
-            touched["assessment"].update(side["person_id"] for side in sides)
-        elif entity in ("certification", "contract"):
-            touched[entity].update(side["operator_id"] for side in sides)
+        elif entity in _GROUPED:
+            # An import's update event holds only the columns that changed: the owner is read below
+            # from the record itself, and taken from the event too in case it moved or was deleted.
+            grouped_ids[entity].add(entity_id)
+            touched[entity].update(side[_GROUPED[entity][1]] for side in sides if _GROUPED[entity][1] in side)
         elif entity == "roster_entry":
-            touched["roster_entry"].update((side["designation_id"], side["person_id"]) for side in sides)
+            key = _roster_key(entity_id, sides)
+            if key is None:
+                return None
+            touched["roster_entry"].add(key)
         elif entity not in ("organ", "operator", "policy"):  # those three are not in a snapshot
             return None
-        if entity != "policy" and not sides and entity not in ("person", "designation", "document"):
-            return None  # an event that does not say whose records moved
+    for entity, ids in grouped_ids.items():
+        model, owner = _GROUPED[entity]
+        table = model.__table__
+        for start in range(0, len(ids), 500):
+            chunk = sorted(ids)[start : start + 500]
+            touched[entity].update(conn.execute(select(table.c[owner]).where(table.c.id.in_(chunk))).scalars())
     changes: dict[str, Any] = {}
     if touched["person"]:
         rows = _rows(conn, Person, Person.id, touched["person"])  # type: ignore[arg-type]
@@ -255,6 +267,19 @@ def patch_snapshot(conn: Connection, snapshot: RegistrySnapshot) -> RegistrySnap
 
 
 _EVENTS = ChangeEvent.__table__  # type: ignore[attr-defined]
+_GROUPED: dict[str, tuple[Any, str]] = {  # records the snapshot keeps by their owner: (table, owner column)
+    "assessment": (Assessment, "person_id"),
+    "certification": (Certification, "operator_id"),
+    "contract": (Contract, "operator_id"),
+}
+
+
+def _roster_key(entity_id: str, sides: list[dict[str, Any]]) -> tuple[str, str] | None:
+    for side in sides:
+        if "designation_id" in side and "person_id" in side:
+            return side["designation_id"], side["person_id"]
+    parts = entity_id.split("/")
+    return (parts[0], parts[1]) if len(parts) == 2 else None  # ids holding "/" themselves: read whole
 
 
 def _rows(conn: Connection, model: Any, column: Any, keys: Iterable[Any]) -> list[Any]:
@@ -431,7 +456,13 @@ class FactResolver:
         """Patched forward from the current snapshot when a few changes moved it, else read whole."""
         options = READ_ONLY if self._engine.dialect.name == "sqlite" else {"isolation_level": "REPEATABLE READ"}
         with self._engine.connect().execution_options(**options) as conn, conn.begin():
-            patched = patch_snapshot(conn, self._snapshot)
+            try:
+                patched = patch_snapshot(conn, self._snapshot)
+            except SQLAlchemyError:
+                raise
+            except Exception as exc:  # a patch that cannot place an event must not cost a decision
+                log.warning("registry.patch_failed", error=type(exc).__name__)
+                patched = None
             if patched is not None:
                 self.patches += 1
                 return patched
