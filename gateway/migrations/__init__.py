@@ -7,6 +7,7 @@ the models, run `python -m gateway.migrations "what it changes"`.
 
 from __future__ import annotations
 
+import logging
 import threading
 from functools import cache
 from pathlib import Path
@@ -19,8 +20,12 @@ from sqlalchemy import Connection
 SCRIPTS = Path(__file__).resolve().parent  # env.py, script.py.mako, versions/
 _ONE_AT_A_TIME = threading.Lock()  # Alembic keeps the running migration's context in module globals
 
+# Alembic narrates each run in plain lines at INFO ("Context impl ...", "Running upgrade ..."), which would
+# break the gateway's JSON log; gateway.db logs one structured event per upgrade instead.
+logging.getLogger("alembic").setLevel(logging.WARNING)
 
-def alembic_config(connection: Connection | None = None) -> Config:
+
+def alembic_config(connection: Connection) -> Config:
     """Alembic's configuration; env.py migrates over `connection`, inside the caller's transaction."""
     config = Config()
     config.set_main_option("script_location", str(SCRIPTS))
@@ -43,7 +48,7 @@ def upgrade_to_head(connection: Connection) -> None:
         EnvironmentContext(
             alembic_config(connection),
             scripts,
-            fn=lambda current, _context: scripts._upgrade_revs("head", current),
+            fn=lambda current, _context: scripts._upgrade_revs("head", current),  # as alembic.command.upgrade
             destination_rev="head",
         ),
     ):
