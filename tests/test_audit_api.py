@@ -642,9 +642,9 @@ def test_a_large_export_streams_in_chunks(gateway: Gateway, monkeypatch: pytest.
     limits: list[int] = []
     chunked = query._decisions
 
-    def spy(filters: DecisionFilter, below: int | None, limit: int) -> Any:
+    def spy(filters: DecisionFilter, below: int | None, limit: int, lowest: int | None = None) -> Any:
         limits.append(limit)
-        return chunked(filters, below, limit)
+        return chunked(filters, below, limit, lowest)
 
     monkeypatch.setattr(query, "_decisions", spy)
     for fmt, header in (("jsonl", 0), ("csv", 1)):
@@ -662,6 +662,183 @@ def test_a_large_export_streams_in_chunks(gateway: Gateway, monkeypatch: pytest.
         assert f"BULK{total - 1:022d}" in first and f"BULK{0:022d}" in last  # newest first
         assert NOTIFIED not in first and "inputs" not in first
         assert limits == [query.EXPORT_CHUNK] * (total // query.EXPORT_CHUNK + 1)  # keyset chunks, never all at once
+
+
+# --- time windows --------------------------------------------------------------------------------
+#
+# A page of a since/until window walks only the seq range its rows lie in (query._newest), yet seq and
+# time disagree when replicas' clocks do. Here two replicas take turns: even rows from A, on time; odd
+# rows from B, whose clock is 95 s behind. So the window's earliest-logged row is not its lowest seq, nor
+# its latest-logged row its highest, and every answer must still be exactly the window, newest first.
+
+W0 = datetime(2026, 3, 1, tzinfo=UTC)
+REPLICA_ROWS = 300
+
+
+def _w(seconds: float, microseconds: int = 0) -> datetime:
+    return W0 + timedelta(seconds=seconds, microseconds=microseconds)
+
+
+def _replica_time(k: int) -> datetime:
+    """Row k's time: A's (even k) at 0, 20, 40 s ...; B's (odd k) at -85, -65 ... 15, 35 s (20 s apart)."""
+    return _w(10 * k - (95 if k % 2 else 0))
+
+
+@dataclass
+class Replicas:
+    gw: Gateway
+    rows: list[tuple[str, datetime, str]]  # (decision id, logged_at, person) in seq order
+
+    def expected(self, since: datetime | None, until: datetime | None, person: str | None = None) -> list[str]:
+        return [
+            decision_id
+            for decision_id, at, who in reversed(self.rows)
+            if (since is None or at >= since) and (until is None or at < until) and person in (None, who)
+        ]
+
+
+def _replica_decision(k: int) -> dict[str, Any]:
+    return decision_row(
+        decision_id=f"W{k:04d}", logged_at=_replica_time(k), evaluated_at=_replica_time(k),
+        caller_sub="dms-1", caller_client=None, request_id=None, channel="authzen",
+        person_id="P-B" if k % 2 else "P-A", document_id="D-E", action="read", allowed=True, reasons=[],
+        policy_version="sha256:replicas", facts={}, inputs=None, simulation=False, latency_us=1,
+    )  # fmt: skip
+
+
+def _replica_change(k: int) -> dict[str, Any]:
+    replica = "B" if k % 2 else "A"
+    return {"at": _replica_time(k), "actor": f"replica-{replica}", "request_id": None, "action": "organ.update",
+            "entity": "organ", "entity_id": f"O-{k:04d}", "before": None, "after": None}  # fmt: skip
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def replicas(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, keys: Keys
+) -> Iterator[Replicas]:
+    """Both logs with the two replicas' rows (each log its own seq), and nothing else."""
+    directory = tmp_path_factory.mktemp("replicas")
+    with fresh_database(request.param, directory) as url, running_gateway(url, directory, keys, Clock()) as gw:
+        with gw.container.engine.begin() as conn:
+            append(conn, "decisions", [_replica_decision(k) for k in range(REPLICA_ROWS)])
+            append(conn, "changes", [_replica_change(k) for k in range(REPLICA_ROWS)])
+        rows = [(f"W{k:04d}", _replica_time(k), "P-B" if k % 2 else "P-A") for k in range(REPLICA_ROWS)]
+        yield Replicas(gw, rows)
+
+
+@dataclass
+class Strategy:
+    name: str
+    range_reads: int = 0  # how often a page learned the exact seq range of its rows
+
+
+@pytest.fixture(params=["chosen", "scan", "walk"])
+def strategy(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Strategy:
+    """How a page finds where its rows lie: as `_newest` chooses; forced to learn their exact seq range
+    wherever it may (scan); or never, walking down to the log's oldest row instead (walk). Every way
+    must give the same answers."""
+    chosen = Strategy(request.param)
+    seq_range = query._Windowed.seq_range
+
+    def counted(self: Any, conn: Any) -> Any:
+        chosen.range_reads += 1
+        return seq_range(self, conn)
+
+    monkeypatch.setattr(query._Windowed, "seq_range", counted)
+    if chosen.name != "chosen":
+        spread = 0 if chosen.name == "scan" else 10**12
+        monkeypatch.setattr(query._Landmarks, "spread", property(lambda self: spread))
+    return chosen
+
+
+WINDOWS: list[tuple[str, datetime | None, datetime | None]] = [
+    ("rows of B above the latest-logged row, rows of A below the earliest", _w(1003), _w(2003)),
+    ("since and until on B's rows", _w(1015), _w(2015)),
+    ("since and until on A's rows", _w(1000), _w(2000)),
+    ("a microsecond after since's row and after until's row", _w(1015, 1), _w(2000, 1)),
+    ("near the newest rows", _w(2603), _w(2951)),
+    ("since only", _w(2503), None),
+    ("until only", None, _w(497)),
+    ("around the whole log", _w(-(10**6)), _w(10**6)),
+    ("between two rows: empty", _w(1001), _w(1015)),
+    ("before the log: empty", _w(-(10**6)), _w(-100)),
+    ("after the log: empty", _w(10**6), _w(2 * 10**6)),
+]
+WINDOW_IDS = [name for name, _, _ in WINDOWS]
+
+
+def _window_params(since: datetime | None, until: datetime | None) -> dict[str, str]:
+    return {k: v.isoformat() for k, v in (("since", since), ("until", until)) if v is not None}
+
+
+def _all_pages(gw: Gateway, path: str, params: dict[str, Any], limit: int) -> list[list[Any]]:
+    pages, cursor = [], None
+    while True:
+        query_params = params | {"limit": limit} | ({"cursor": cursor} if cursor else {})
+        response = gw.client.get(f"/v1/audit/{path}", params=query_params, headers=gw.keys.auth(AUDIT))
+        assert response.status_code == 200, response.text
+        body = response.json()
+        pages.append(body["items"])
+        if (cursor := body["next_cursor"]) is None:
+            return pages
+        assert len(body["items"]) == limit
+
+
+def test_the_replicas_log_is_out_of_time_order_around_the_windows(replicas: Replicas) -> None:
+    """The window tests prove something only if seq and time disagree at the windows' edges."""
+    in_window = [(k, at) for k, (_, at, _) in enumerate(replicas.rows) if _w(1003) <= at < _w(2003)]
+    earliest, latest = min(in_window, key=lambda r: r[1])[0], max(in_window, key=lambda r: r[1])[0]
+    assert any(k < earliest for k, _ in in_window) and any(k > latest for k, _ in in_window)
+    assert "W0111" in replicas.expected(_w(1015), _w(2015))  # logged at `since` exactly: in
+    assert "W0211" not in replicas.expected(_w(1015), _w(2015))  # logged at `until` exactly: out
+    assert "W0111" not in replicas.expected(_w(1015, 1), _w(2000, 1))
+    assert "W0200" in replicas.expected(_w(1015, 1), _w(2000, 1))
+
+
+@pytest.mark.parametrize(("name", "since", "until"), WINDOWS, ids=WINDOW_IDS)
+def test_a_time_window_is_exactly_its_rows_on_every_page(
+    replicas: Replicas, strategy: Strategy, name: str, since: datetime | None, until: datetime | None
+) -> None:
+    """Since inclusive, until exclusive, newest first; paged by the cursor, every row exactly once."""
+    expected = replicas.expected(since, until)
+    assert bool(expected) is ("empty" not in name)
+    params = _window_params(since, until)
+    [whole] = _all_pages(replicas.gw, "decisions", params, 500)
+    assert [i["decision_id"] for i in whole] == expected
+    pages = _all_pages(replicas.gw, "decisions", params, 7)
+    assert [i["decision_id"] for page in pages for i in page] == expected
+    assert len(pages) == max(1, -(-len(expected) // 7))
+    if strategy.name == "walk":
+        assert strategy.range_reads == 0
+    elif strategy.name == "scan" and expected:  # on the first page with `until`, else on the last with `since`
+        assert strategy.range_reads >= 1
+
+
+@pytest.mark.parametrize("person", ["P-B", "P-NOBODY"])
+def test_a_time_window_with_another_filter_pages_only_their_common_rows(
+    replicas: Replicas, strategy: Strategy, person: str
+) -> None:
+    params = _window_params(_w(1003), _w(2003)) | {"person": person}
+    pages = _all_pages(replicas.gw, "decisions", params, 4)
+    assert [i["decision_id"] for page in pages for i in page] == replicas.expected(_w(1003), _w(2003), person)
+
+
+@pytest.mark.parametrize(("name", "since", "until"), WINDOWS, ids=WINDOW_IDS)
+def test_an_export_of_a_time_window_is_its_rows_in_chunks(
+    replicas: Replicas, strategy: Strategy, name: str, since: datetime | None, until: datetime | None
+) -> None:
+    chunks = list(decision_chunks(replicas.gw.container.engine, DecisionFilter(since=since, until=until), chunk=9))
+    assert [i["decision_id"] for chunk in chunks for i in chunk] == replicas.expected(since, until)
+    assert all(len(chunk) == 9 for chunk in chunks[:-1])
+
+
+@pytest.mark.parametrize(("name", "since", "until"), WINDOWS, ids=WINDOW_IDS)
+def test_a_time_window_of_the_change_log_is_exactly_its_events(
+    replicas: Replicas, strategy: Strategy, name: str, since: datetime | None, until: datetime | None
+) -> None:
+    expected = [f"O-{decision_id[1:]}" for decision_id in replicas.expected(since, until)]
+    pages = _all_pages(replicas.gw, "changes", _window_params(since, until), 7)
+    assert [i["entity_id"] for page in pages for i in page] == expected
 
 
 # --- change events -------------------------------------------------------------------------------

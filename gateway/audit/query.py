@@ -1,19 +1,21 @@
 """The auditors' reads of the decision log (R1) and the change log (R4): pure queries over a Connection.
 
 Every answer is newest first (by `seq`) and paged by keyset: a page is the rows below the last `seq`
-seen. C9: a decision is shown with the ids of the facts it rested on, never its raw `inputs`; an
-assessment's change events are shown without the assessment's content.
+seen. A since/until window is paged inside the seq range it occupies (`_newest`), so that a window far
+from the newest rows does not walk past every row logged after it. C9: a decision is shown with the ids
+of the facts it rested on, never its raw `inputs`; an assessment's change events are shown without the
+assessment's content.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Column, ColumnElement, Connection, Engine, Select, func, literal, select
+from sqlalchemy import Column, ColumnElement, Connection, Engine, Row, Select, Table, func, literal, select
 
 from gateway.db import READ_ONLY
 from models import ChangeEvent, DecisionRecord, Designation
@@ -127,6 +129,97 @@ def _window(column: Any, since: datetime | None, until: datetime | None) -> list
     return out
 
 
+# --- time windows --------------------------------------------------------------------------------
+#
+# Newest first means walking `seq` down from the newest row. A window far in the past would make that
+# walk read every row logged after it before the first match (PostgreSQL's planner cannot foresee
+# this: it takes matches to be spread evenly over `seq`). So a windowed page first learns where its
+# rows lie in `seq`, then walks only that range, with every condition still applied: the time column
+# is not monotone in `seq` (replicas' clocks, group commits), so a range is a superset, never a filter.
+
+Fetch = Callable[[int | None, int | None, int], Sequence[Row[Any]]]  # (below, lowest, n): newest first
+
+
+@dataclass(frozen=True, slots=True)
+class _Landmarks:
+    """Where a window lies in `seq`, from probes of one index entry each: estimates, never bounds."""
+
+    first: int  # seq of the window's earliest-logged row (the log's oldest row when there is no `since`)
+    last: int  # seq of its latest-logged row (the newest row when there is no `until`)
+    top: int  # where the page starts: just below the cursor, or the log's newest row
+
+    @property
+    def spread(self) -> int:
+        """About how many rows the window holds, were the log in time order."""
+        return abs(self.last - self.first) + 1
+
+
+@dataclass(frozen=True, slots=True)
+class _Windowed:
+    """An audit query with a time window: the rows must match `conditions`, the window among them."""
+
+    table: Table
+    at: Column[Any]  # the time column the window bounds
+    since: datetime | None
+    until: datetime | None
+    conditions: list[ColumnElement[bool]]
+
+    def landmarks(self, conn: Connection, below: int | None) -> _Landmarks | None:
+        """None when nothing was logged in the window. One statement of two or three probes."""
+        seq, inside = self.table.c.seq, _window(self.at, self.since, self.until)
+
+        def edge(order: Any) -> Any:
+            return select(seq).where(*inside).order_by(order).limit(1).scalar_subquery()
+
+        def end(of: Any) -> Any:
+            return select(of(seq)).scalar_subquery()
+
+        probes = [edge(self.at.asc()) if self.since is not None else end(func.min)]
+        probes.append(edge(self.at.desc()) if self.until is not None else end(func.max))
+        if self.until is not None and below is None:  # only a window that ends needs to know what follows it
+            probes.append(end(func.max))
+        first, last, *newest = conn.execute(select(*probes)).one()
+        if first is None or last is None:
+            return None
+        return _Landmarks(first, last, below - 1 if below is not None else newest[0] if newest else last)
+
+    def seq_range(self, conn: Connection) -> tuple[int, int] | None:
+        """The lowest and highest seq of the matching rows, exactly; None when there are none. Read by
+        whatever the indexes offer for the conditions (the window, and a person's or a caller's rows);
+        OFFSET 0 keeps the subquery whole, so that PostgreSQL aggregates what it reads instead of turning
+        min() and max() into walks of the primary key from either end, the very walk this avoids."""
+        rows = select(self.table.c.seq).where(*self.conditions).offset(0).subquery()
+        lowest, highest = conn.execute(select(func.min(rows.c.seq), func.max(rows.c.seq))).one()
+        return None if lowest is None else (lowest, highest)
+
+
+def _newest(conn: Connection, query: _Windowed, below: int | None, n: int, fetch: Fetch) -> list[Row[Any]]:
+    """The `n` newest matching rows below `below`.
+
+    Each step reads whichever is likely shorter: the rows logged after the window (down from `below`),
+    or the matching rows themselves, to learn their exact seq range. Below the window's earliest-logged
+    row, only rows logged out of order can still match: they are looked for when a page runs short.
+    """
+    if query.since is None and query.until is None:
+        return list(fetch(below, None, n))
+    marks = query.landmarks(conn, below)
+    if marks is None:
+        return []
+    if query.until is not None and marks.top - marks.last > marks.spread:
+        bounds = query.seq_range(conn)
+        return [] if bounds is None else list(fetch(min(marks.top, bounds[1]) + 1, bounds[0], n))
+    start = marks.first if query.since is not None else None
+    rows = list(fetch(below, start, n))
+    if len(rows) == n or start is None:
+        return rows
+    lowest = None  # walk on down to the oldest row, unless the matching rows are the shorter read
+    oldest = conn.execute(select(func.min(query.table.c.seq))).scalar_one()
+    if start - oldest > marks.spread and (bounds := query.seq_range(conn)) is not None:
+        lowest = bounds[0]
+    more = fetch(start if below is None else min(below, start), lowest, n - len(rows))
+    return rows + list(more)
+
+
 # --- shapes --------------------------------------------------------------------------------------
 
 
@@ -185,18 +278,29 @@ def change_item(row: Any) -> dict[str, Any]:
 # --- decisions -----------------------------------------------------------------------------------
 
 
-def _decisions(filters: DecisionFilter, below: int | None, limit: int) -> Select[Any]:
+def _decisions(filters: DecisionFilter, below: int | None, limit: int, lowest: int | None = None) -> Select[Any]:
+    """One page's statement: the `limit` newest matches with lowest <= seq < below."""
     conditions = filters.conditions()
     if below is not None:
         conditions.append(DECISIONS.c.seq < below)
+    if lowest is not None:
+        conditions.append(DECISIONS.c.seq >= lowest)
     return select(*_DECISION_COLUMNS).where(*conditions).order_by(DECISIONS.c.seq.desc()).limit(limit)
+
+
+def _decision_rows(conn: Connection, filters: DecisionFilter, below: int | None, n: int) -> list[Row[Any]]:
+    def fetch(below: int | None, lowest: int | None, n: int) -> Sequence[Row[Any]]:
+        return conn.execute(_decisions(filters, below, n, lowest)).all()
+
+    windowed = _Windowed(DECISIONS, DECISIONS.c.logged_at, filters.since, filters.until, filters.conditions())
+    return _newest(conn, windowed, below, n, fetch)
 
 
 def list_decisions(
     conn: Connection, filters: DecisionFilter, limit: int, below: int | None = None
 ) -> tuple[list[dict[str, Any]], int | None]:
     """One page, newest first, and the `seq` to continue below (None: this was the last page)."""
-    rows = conn.execute(_decisions(filters, below, limit + 1)).all()
+    rows = _decision_rows(conn, filters, below, limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
     return [decision_item(r) for r in rows], (rows[-1].seq if more else None)
@@ -220,7 +324,7 @@ def decision_chunks(
     below: int | None = None
     while True:
         with engine.connect().execution_options(**READ_ONLY) as conn, conn.begin():
-            rows = conn.execute(_decisions(filters, below, chunk)).all()
+            rows = _decision_rows(conn, filters, below, chunk)
         if not rows:
             return
         yield [decision_item(r) for r in rows]
@@ -232,6 +336,17 @@ def decision_chunks(
 # --- change events -------------------------------------------------------------------------------
 
 
+def _changes(
+    since: datetime | None, until: datetime | None, below: int | None, limit: int, lowest: int | None = None
+) -> Select[Any]:
+    conditions = _window(CHANGES.c.at, since, until)
+    if below is not None:
+        conditions.append(CHANGES.c.seq < below)
+    if lowest is not None:
+        conditions.append(CHANGES.c.seq >= lowest)
+    return select(*_CHANGE_COLUMNS).where(*conditions).order_by(CHANGES.c.seq.desc()).limit(limit)
+
+
 def list_changes(
     conn: Connection,
     since: datetime | None,
@@ -239,11 +354,11 @@ def list_changes(
     limit: int,
     below: int | None = None,
 ) -> tuple[list[dict[str, Any]], int | None]:
-    conditions = _window(CHANGES.c.at, since, until)
-    if below is not None:
-        conditions.append(CHANGES.c.seq < below)
-    query = select(*_CHANGE_COLUMNS).where(*conditions).order_by(CHANGES.c.seq.desc()).limit(limit + 1)
-    rows = conn.execute(query).all()
+    def fetch(below: int | None, lowest: int | None, n: int) -> Sequence[Row[Any]]:
+        return conn.execute(_changes(since, until, below, n, lowest)).all()
+
+    windowed = _Windowed(CHANGES, CHANGES.c.at, since, until, _window(CHANGES.c.at, since, until))
+    rows = _newest(conn, windowed, below, limit + 1, fetch)
     more = len(rows) > limit
     rows = rows[:limit]
     return [change_item(r) for r in rows], (rows[-1].seq if more else None)
