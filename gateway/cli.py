@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn
 from rich.table import Table
 
@@ -45,6 +46,7 @@ def serve(
     import uvicorn
 
     from gateway.container import build_container
+    from gateway.db import SchemaRefused
     from gateway.logging_setup import configure_logging
 
     os.environ.setdefault("GATEWAY_PUBLIC_URL", f"http://{host}:{port}")
@@ -55,7 +57,11 @@ def serve(
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="clearance-gateway-metrics-")
     settings = Settings()
     configure_logging(settings.log_level)
-    container = build_container(settings)
+    try:
+        container = build_container(settings)
+    except SchemaRefused as exc:
+        err.print(f"[red]The gateway will not start:[/] {escape(str(exc))}", soft_wrap=True)
+        raise typer.Exit(1) from exc
     if demo:
         _import_demo(container)
     if container.dev_issuer is not None:

@@ -64,13 +64,18 @@ def _date_option(help_text: str, *names: str) -> Any:
 
 @contextmanager
 def _registry() -> Iterator[tuple[Settings, Engine]]:
-    """The configured database (created if new, as `registry import` does); a refusal exits 1."""
-    from gateway.db import create_schema, make_engine
+    """The configured database, migrated at need as the service would be (GATEWAY_AUTO_MIGRATE); a
+    schema refused, or a refusal of the change, exits 1 with the reason."""
+    from gateway.db import SchemaRefused, ensure_schema, make_engine
 
     settings = Settings()
     engine = make_engine(settings)
     try:
-        create_schema(engine)
+        try:
+            ensure_schema(engine, settings.auto_migrate)
+        except SchemaRefused as exc:
+            err.print(f"[red]{escape(str(exc))}[/]", soft_wrap=True)
+            raise typer.Exit(1) from exc
         yield settings, engine
     except Problem as exc:
         _print_problem(exc)

@@ -38,7 +38,7 @@ from gateway.db import (
 from gateway.migrations.__main__ import draft
 from gateway.settings import Settings
 from models import ChainHead, DecisionRecord
-from tests.support import POLICY_DIR, Keys, running_gateway
+from tests.support import POLICY_DIR, REPO, Keys, running_gateway
 
 HEAD = "0001"
 GENESIS = "0" * 64
@@ -303,3 +303,25 @@ def _decision() -> dict[str, Any]:
         "prev_hash": GENESIS,
         "hash": GENESIS,
     }
+
+
+def test_serve_and_registry_commands_refuse_an_unmigrated_database_with_the_reason_not_a_traceback(
+    tmp_path: Path,
+) -> None:
+    import os
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+    env |= {
+        "GATEWAY_DATABASE_URL": f"sqlite:///{tmp_path / 'empty.db'}",
+        "GATEWAY_AUTO_MIGRATE": "false",
+        "GATEWAY_DOCUMENT_DIR": str(tmp_path / "documents"),
+        "GATEWAY_POLICY_DIR": str(REPO / "policy"),
+    }
+    executable = str(REPO / ".venv" / "bin" / "clearance-gateway")
+    for command in (["serve", "--port", "1"], ["registry", "expiring"]):
+        done = subprocess.run([executable, *command], env=env, cwd=tmp_path, capture_output=True, text=True,
+                              timeout=120)
+        assert done.returncode == 1, (command, done.stdout, done.stderr)
+        assert "db upgrade" in " ".join(done.stderr.split()), (command, done.stderr)
+        assert "Traceback" not in done.stderr, (command, done.stderr)
