@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import Connection, Engine, Table, insert, select, update
+from sqlalchemy import Connection, Engine, Table, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError as DBIntegrityError
 
 from gateway.errors import FieldError, InvalidInput
@@ -131,8 +131,13 @@ def validate(bundle: Bundle, conn: Connection) -> list[FieldError]:
                 bad((name, i), f"duplicate of {name}[{seen[key]}]")
             seen.setdefault(key, i)
 
+    known_ids: dict[str, set[str]] = {}
+
     def known(table: str) -> set[str]:
-        return existing.ids(table) | {e.id for e in getattr(bundle, table)}
+        """The ids a reference may name: in the database or in the bundle (built once per table)."""
+        if table not in known_ids:
+            known_ids[table] = existing.ids(table) | {e.id for e in getattr(bundle, table)}
+        return known_ids[table]
 
     def ref(path: tuple[Any, ...], table: str, value: str | None) -> None:
         if value is not None and value not in known(table):
@@ -269,11 +274,16 @@ def _rows(
         for row in conn.execute(select(*cols)):
             out[row.id] = dict(row._mapping)
         return out
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
+    for chunk in _chunks(ids):
         for row in conn.execute(select(*cols).where(t.c.id.in_(chunk))):
             out[row.id] = dict(row._mapping)
     return out
+
+
+def _chunks(values: list[Any], size: int = 500) -> Iterator[list[Any]]:
+    """Slices short enough for an IN (...) list on every backend."""
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
 
 
 def import_bundle(
@@ -340,6 +350,7 @@ def _upsert(
     table: Table = T[name]
     before = _existing_rows(conn, name, rows)
     fresh, created, updated, same = [], 0, 0, 0
+    changed: dict[tuple[str, ...], list[dict[str, Any]]] = {}  # by the columns that change
     for row in rows:
         old = before.get(_key(name, row))
         entity_id = "/".join(_key(name, row)) if name == "rosters" else row["id"]
@@ -360,8 +371,10 @@ def _upsert(
         if not delta:
             same += 1
             continue
-        where = [table.c[k] == v for k, v in zip(table.primary_key.columns.keys(), _pk(name, row), strict=True)]
-        conn.execute(update(table).where(*where).values(**delta))
+        keys = zip(table.primary_key.columns.keys(), _pk(name, row), strict=True)
+        changed.setdefault(tuple(delta), []).append(
+            {f"key_{k}": v for k, v in keys} | {f"new_{k}": v for k, v in delta.items()}
+        )
         updated += 1
         changes.append(
             {
@@ -372,6 +385,9 @@ def _upsert(
                 "after": delta,
             }
         )
+    for columns, params in changed.items():
+        where = [c == bindparam(f"key_{c.name}") for c in table.primary_key.columns]
+        conn.execute(update(table).where(*where).values({c: bindparam(f"new_{c}") for c in columns}), params)
     if fresh:
         conn.execute(insert(table), fresh)
     result.created[name], result.updated[name], result.unchanged[name] = created, updated, same
@@ -385,10 +401,9 @@ def _existing_rows(conn: Connection, name: str, rows: list[dict[str, Any]]) -> d
     table = T[name]
     if name != "rosters":
         return _rows(conn, name, [r["id"] for r in rows])
-    persons = sorted({r["person_id"] for r in rows})
     out = {}
-    for start in range(0, len(persons), 500):
-        for row in conn.execute(select(table).where(table.c.person_id.in_(persons[start : start + 500]))):
+    for chunk in _chunks(sorted({r["person_id"] for r in rows})):
+        for row in conn.execute(select(table).where(table.c.person_id.in_(chunk))):
             out[(row.designation_id, row.person_id)] = dict(row._mapping)
     return out
 
@@ -396,14 +411,19 @@ def _existing_rows(conn: Connection, name: str, rows: list[dict[str, Any]]) -> d
 def _contract_links(conn: Connection, bundle: Bundle) -> None:
     """B2: the designations each contract provides; replaced whole for the contracts in the bundle."""
     link = ContractDesignation.__table__  # type: ignore[attr-defined]
-    for contract in bundle.contracts:
-        current = set(conn.execute(select(link.c.designation_id).where(link.c.contract_id == contract.id)).scalars())
-        wanted = set(contract.designation_ids)
-        if current == wanted:
-            continue
-        conn.execute(link.delete().where(link.c.contract_id == contract.id))
-        if wanted:
-            conn.execute(insert(link), [{"contract_id": contract.id, "designation_id": d} for d in sorted(wanted)])
+    ids = [contract.id for contract in bundle.contracts]
+    current: dict[str, set[str]] = {}
+    for chunk in _chunks(ids):
+        for contract_id, designation_id in conn.execute(
+            select(link.c.contract_id, link.c.designation_id).where(link.c.contract_id.in_(chunk))
+        ):
+            current.setdefault(contract_id, set()).add(designation_id)
+    changed = [c for c in bundle.contracts if current.get(c.id, set()) != set(c.designation_ids)]
+    for chunk in _chunks([c.id for c in changed if c.id in current]):
+        conn.execute(link.delete().where(link.c.contract_id.in_(chunk)))
+    rows = [{"contract_id": c.id, "designation_id": d} for c in changed for d in sorted(set(c.designation_ids))]
+    if rows:
+        conn.execute(insert(link), rows)
 
 
 def _ledger(conn: Connection, changes: list[dict[str, Any]], cabinet_refs: dict[str, str | None]) -> None:
