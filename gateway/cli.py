@@ -30,7 +30,7 @@ registry_app = typer.Typer(
 )
 app.add_typer(registry_app, name="registry")
 out = Console(soft_wrap=True)
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # messages stay whole lines, for logs and grep
 
 
 @app.command()

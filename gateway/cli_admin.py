@@ -27,7 +27,7 @@ from gateway.registry.changes import Actor
 from gateway.settings import Settings
 
 out = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # messages stay whole lines, for logs and grep
 SOON_DAYS = 30  # items with fewer days left are shown in red
 
 ActorOption = Annotated[str, typer.Option("--actor", help="who makes the change, for the change log (R4)")]

@@ -31,7 +31,7 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 out = Console(soft_wrap=True)
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # messages stay whole lines, for logs and grep
 
 
 def _instant_option(value: str | None) -> datetime | None:

@@ -16,7 +16,7 @@ from gateway.settings import Settings
 
 app = typer.Typer(help="Test, check, compare and show the Casbin policy in policy/.", no_args_is_help=True)
 out = Console(soft_wrap=True)
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # messages stay whole lines, for logs and grep
 DirArg = Annotated[Path | None, typer.Argument(help="policy folder (default: GATEWAY_POLICY_DIR, else ./policy)")]
 
 
