@@ -18,7 +18,8 @@ its peers on the same decisions, in one run. Every measurement gives a count, a 
 and the peak RSS (VmHWM) of the process doing the work.
 
 In this process, over the same prepared (person, document) cases, in the same order:
-  1 decision core     decide(snapshot.facts(p, d), "read", today, policy), warm caches
+  1 decision core     snapshot.decide(p, d, "read", today, policy) as the gateway serves it (memoized),
+                      warm caches; then 1b: decide(snapshot.facts(p, d), "read", today, policy) each call
   2 naive enforce     a plain casbin.Enforcer with eval() rules over attribute objects built per
                       request (bench/naive/)
   3 cedarpy           cedarpy.is_authorized with an equivalent Cedar policy (bench/cedar/policy.cedar),
@@ -38,7 +39,7 @@ runs it, one worker, plus a bench-only static directory; SQLite decision log in 
                       while the gateway's VmRSS is sampled every 50 ms: baseline, peak, MB/s, sha256
 And:
   8 FastAPI floor     a bare FastAPI app (bench/floor_app.py) parsing the same body, same client
-  12 registry sizes   the decision core, as in 1, on registries of --sizes persons with
+  12 registry sizes   the decision core, as in 1b, on registries of --sizes persons with
                       --size-designations designations each, written straight into a gateway database
                       and read back with the gateway's own snapshot loader; the p50's growth
   13 log writes       realistic decision rows committed 1 and 100 per transaction, through
