@@ -88,7 +88,7 @@ class DecisionService:
         self.zone = zone
         self.clock = clock
 
-    def evaluate(
+    async def evaluate(
         self,
         questions: list[Question],
         caller: Caller,
@@ -100,30 +100,10 @@ class DecisionService:
         """Decide in order (stopping early when `stop_after(allowed)` says so), log, commit, return.
 
         Nothing is returned unless every decision made is durably committed to the log first (R1):
-        a failure to write raises Unavailable (503), never an answer. Blocks: call it from a thread.
-        """
-        started = time.perf_counter_ns()
-        outcomes, rows = self._decide(self._snapshot(), questions, caller, request_id, channel, stop_after, started)
-        decided = time.perf_counter_ns()
-        try:
-            self.log.write(rows)  # group commit: returns only once the rows are durable
-        except (SQLAlchemyError, LogTimeout) as exc:
-            raise self._unwritten(exc, len(rows)) from exc
-        self._count(outcomes, channel, started, decided)
-        return outcomes
-
-    async def evaluate_async(
-        self,
-        questions: list[Question],
-        caller: Caller,
-        *,
-        request_id: str | None = None,
-        channel: str = "authzen",
-        stop_after: Callable[[bool], bool] | None = None,
-    ) -> list[Outcome]:
-        """`evaluate` for the event loop: deciding is a few dictionary look-ups on a snapshot already
-        in memory, so it runs here, not in a thread; only a registry check that needs the database
-        goes to a thread, and the log write is awaited, not waited for."""
+        a failure to write raises Unavailable (503), never an answer. Deciding is a few dictionary
+        look-ups on a snapshot already in memory, so it runs on the event loop; only a registry check
+        that needs the database, or a first-time Casbin evaluation, goes to a thread, and the log
+        write is awaited."""
         started = time.perf_counter_ns()
         snapshot = self.resolver.fresh()
         if snapshot is None:
@@ -138,7 +118,7 @@ class DecisionService:
             )
         decided = time.perf_counter_ns()
         try:
-            await self.log.write_async(rows)
+            await self.log.write(rows)
         except (SQLAlchemyError, LogTimeout) as exc:
             raise self._unwritten(exc, len(rows)) from exc
         self._count(outcomes, channel, started, decided)

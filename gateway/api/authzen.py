@@ -118,7 +118,7 @@ async def evaluation(request: Request) -> Response:
     container, caller = hot_path_caller(request, "authz:evaluate")
     item = validated(EvaluationRequest, await json_body(request))
     question = _question(item, caller, ())
-    outcomes = await container.decisions.evaluate_async([question], caller, request_id=request_id(request))
+    outcomes = await container.decisions.evaluate([question], caller, request_id=request_id(request))
     return _json(_decision(outcomes[0]))
 
 
@@ -144,7 +144,7 @@ async def evaluations(request: Request) -> Response:
     body = await json_body(request)
     if isinstance(body, dict) and not body.get("evaluations"):  # AuthZEN: behaves as a single evaluation
         item = validated(EvaluationRequest, {k: v for k, v in body.items() if k not in ("evaluations", "options")})
-        outcomes = await container.decisions.evaluate_async(
+        outcomes = await container.decisions.evaluate(
             [_question(item, caller, ())], caller, request_id=request_id(request)
         )
         return _json(_decision(outcomes[0]))
@@ -168,7 +168,7 @@ async def evaluations(request: Request) -> Response:
     if errors:
         raise InvalidInput("some evaluations cannot be evaluated; none was", errors)
     semantic = batch.options.evaluations_semantic if batch.options else "execute_all"
-    outcomes = await container.decisions.evaluate_async(
+    outcomes = await container.decisions.evaluate(
         questions, caller, request_id=request_id(request), stop_after=_STOP[semantic]
     )
     return _json({"evaluations": [_decision(o) for o in outcomes]})

@@ -47,7 +47,7 @@ def marking(facts: Facts) -> str:
 async def release(
     document_id: str, request: Request, container: ContainerDep, caller: Caller = scoped("documents:read")
 ) -> StreamingResponse:
-    [outcome] = await container.decisions.evaluate_async(
+    [outcome] = await container.decisions.evaluate(
         [Question(caller.sub, document_id, "read")],
         caller,
         request_id=request_id(request),

@@ -19,7 +19,6 @@ from typing import Any
 import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlalchemy import Connection, DateTime, Engine, Table, insert, select, update
-from sqlalchemy.exc import IntegrityError
 
 from models import ChainHead, ChangeEvent, Checkpoint, DecisionRecord
 from models.types import UTCDateTime
@@ -61,17 +60,6 @@ def entry_hash(prev_hash: str, chain: str, row: dict[str, Any]) -> str:
         content[column] = _plain(content[column])
     canonical = orjson.dumps(content, option=orjson.OPT_SORT_KEYS)
     return hashlib.sha256(prev_hash.encode() + b"\n" + canonical).hexdigest()
-
-
-def ensure_heads(engine: Engine) -> None:
-    """One head row per chain, made once (several processes may race to make it)."""
-    for chain in CHAINS:
-        try:
-            with engine.begin() as conn:
-                if conn.execute(select(_HEADS.c.chain).where(_HEADS.c.chain == chain)).first() is None:
-                    conn.execute(insert(_HEADS).values(chain=chain, chain_index=0, hash=GENESIS))
-        except IntegrityError:
-            pass  # another process made it first
 
 
 @dataclass

@@ -31,21 +31,16 @@ class LogTimeout(Exception):
 
 @dataclass
 class _Pending:
-    """One caller's rows, and how it learns the outcome: a thread waits on an Event, a coroutine
-    awaits a Future that the writer settles through the caller's event loop."""
+    """One caller's rows, and the future it awaits, settled by the writer through the caller's loop."""
 
     rows: list[dict[str, Any]]
-    done: threading.Event | None = None
-    future: asyncio.Future[None] | None = None
-    loop: asyncio.AbstractEventLoop | None = None
+    future: asyncio.Future[None]
+    loop: asyncio.AbstractEventLoop
     error: BaseException | None = None
 
     def settle(self) -> None:
-        if self.future is not None and self.loop is not None:
-            with contextlib.suppress(RuntimeError):  # the loop closed: nobody is waiting any more
-                self.loop.call_soon_threadsafe(_settle, self.future, self.error)
-        elif self.done is not None:
-            self.done.set()
+        with contextlib.suppress(RuntimeError):  # the loop closed: nobody is waiting any more
+            self.loop.call_soon_threadsafe(_settle, self.future, self.error)
 
 
 def _settle(future: asyncio.Future[None], error: BaseException | None) -> None:
@@ -69,28 +64,15 @@ class GroupCommitter:
         self.commits = 0
         self.rows_committed = 0
 
-    def write(self, rows: list[dict[str, Any]]) -> None:
-        """Return once `rows` are committed; raise the commit's error otherwise."""
-        if not rows:
-            return
-        self._ensure_started()
-        pending = _Pending(rows, done=threading.Event())
-        self._queue.put(pending)
-        assert pending.done is not None
-        if not pending.done.wait(self.timeout):
-            raise LogTimeout(f"the decision log did not commit within {self.timeout} s")
-        if pending.error is not None:
-            raise pending.error
-
-    async def write_async(self, rows: list[dict[str, Any]]) -> None:
-        """`write` for a coroutine: the event loop serves other requests while the commit runs."""
+    async def write(self, rows: list[dict[str, Any]]) -> None:
+        """Return once `rows` are committed; raise the commit's error otherwise. The event loop
+        serves other requests meanwhile."""
         if not rows:
             return
         self._ensure_started()
         loop = asyncio.get_running_loop()
-        pending = _Pending(rows, future=loop.create_future(), loop=loop)
+        pending = _Pending(rows, loop.create_future(), loop)
         self._queue.put(pending)
-        assert pending.future is not None
         try:
             async with asyncio.timeout(self.timeout):
                 await pending.future

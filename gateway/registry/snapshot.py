@@ -467,7 +467,3 @@ class FactResolver:
                 self.patches += 1
                 return patched
             return load_snapshot(conn)
-
-    def invalidate(self) -> None:
-        self._snapshot = RegistrySnapshot(version=-1)
-        self.touch()
