@@ -362,19 +362,16 @@ class FactResolver:
         """The current snapshot if that is known without waiting on a server: a notification vouches
         for it, or (SQLite) the version read from the local file matches. None: call `current()` from
         a thread. Never blocks on the network, so the event loop may call it."""
-        snapshot = self._snapshot
-        generation, checked_at = self._checked
-        if self.listening and generation == self._generation and time.monotonic() - checked_at < self.max_age:
-            self.hits += 1
+        snapshot = self._vouched()
+        if snapshot is not None or not self._local:
             return snapshot
-        if not self._local:
-            return None
         generation = self._generation
         try:
             version = self._read_version()
         except Exception:
             return None  # let current() meet the error where it is handled
         self.checks += 1
+        snapshot = self._snapshot
         if version != snapshot.version:
             return None
         self._checked = (generation, time.monotonic())
@@ -382,14 +379,13 @@ class FactResolver:
 
     def current(self) -> RegistrySnapshot:
         """The snapshot of the registry's latest committed version, as of the last check."""
-        snapshot = self._snapshot
-        generation, checked_at = self._checked
-        if self.listening and generation == self._generation and time.monotonic() - checked_at < self.max_age:
-            self.hits += 1
+        snapshot = self._vouched()
+        if snapshot is not None:
             return snapshot
         generation = self._generation  # read before the version: a change announced later re-checks
         version = self._read_version()
         self.checks += 1
+        snapshot = self._snapshot
         if snapshot.version != version:
             with self._lock:
                 if self._snapshot.version != version:
@@ -400,6 +396,14 @@ class FactResolver:
                 snapshot = self._snapshot
         self._checked = (generation, time.monotonic())
         return snapshot
+
+    def _vouched(self) -> RegistrySnapshot | None:
+        """The snapshot, if a listening connection vouches for it: checked recently, nothing announced since."""
+        generation, checked_at = self._checked
+        if self.listening and generation == self._generation and time.monotonic() - checked_at < self.max_age:
+            self.hits += 1
+            return self._snapshot
+        return None
 
     def touch(self) -> None:
         """Something may have changed: the next call checks the version."""
