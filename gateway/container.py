@@ -81,7 +81,7 @@ def build_container(settings: Settings, clock: Clock = system_clock) -> Containe
     except SchemaRefused:
         engine.dispose()
         raise
-    policies = PolicyHolder(settings.policy_dir)
+    policies = PolicyHolder(settings.policy_dir, settings.zone)
     resolver = FactResolver(engine, settings.cache_max_age_seconds)
     on_local_commit(engine, resolver.touch)
     dev_issuer = None

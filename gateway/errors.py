@@ -77,6 +77,14 @@ class InvalidInput(Problem):
         return {**super().body(), "errors": [e.as_dict() for e in self.errors]}
 
 
+class PolicyRefused(InvalidInput):
+    """A policy reload refused: invalid files or failing policy tests; `errors` name file and line."""
+
+    def __init__(self, detail: str, errors: list[FieldError]):
+        super().__init__(detail, errors, status=422)
+        self.kind, self.title = "policy-refused", "Policy refused"
+
+
 class Unauthenticated(Problem):
     status, kind, title = 401, "unauthenticated", "Authentication required"
 

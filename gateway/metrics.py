@@ -35,6 +35,11 @@ DENIAL_REASONS = Counter(f"{PREFIX}_denial_reasons_total", "Reason codes given i
 UNAVAILABLE = Counter(
     f"{PREFIX}_unavailable_total", "Requests answered 503 because a dependency failed (fail closed)", ["what"]
 )
+POLICY_REFUSED = Counter(
+    f"{PREFIX}_policy_refused_total",
+    "Policy reloads refused (the last good policy kept serving), by cause: invalid files or failing tests",
+    ["cause"],
+)
 REQUEST_SECONDS = Histogram(
     f"{PREFIX}_http_request_duration_seconds",
     "HTTP requests, from the first byte in to the last byte out",

@@ -3,6 +3,8 @@
 Each process also watches the policy folder: when the files' hash changes (an edit, a `git pull`,
 or a reload asked of another worker), it reloads within `interval` seconds. An invalid policy is
 refused and the last good one keeps serving; the same broken files are not retried until they change.
+A policy whose own test suites (`tests/` beside its files) fail is refused the same way: untested
+policy never serves.
 """
 
 from __future__ import annotations
@@ -12,19 +14,33 @@ import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import structlog
 
 from gateway.decision.policy import Policy, PolicyError, load_policy, policy_version
+from gateway.metrics import POLICY_REFUSED
 
 log = structlog.get_logger("gateway.policy")
 
 
+def load_tested(directory: Path, zone: ZoneInfo) -> Policy:
+    """load_policy, then the policy's own suites: any failing case is a PolicyError naming it."""
+    from gateway.policytest import gate  # the suites need the registry snapshot, which needs the policy
+
+    policy = load_policy(directory)
+    problems = gate(directory, policy, zone)
+    if problems:
+        raise PolicyError(problems)
+    return policy
+
+
 class PolicyHolder:
-    def __init__(self, directory: Path):
+    def __init__(self, directory: Path, zone: ZoneInfo = ZoneInfo("Asia/Tokyo")):
         self.directory = directory
+        self.zone = zone
         self._lock = threading.Lock()
-        self.current: Policy = load_policy(directory)  # no policy, no start: fail closed
+        self.current: Policy = load_tested(directory, zone)  # no (tested) policy, no start: fail closed
         self.refused: tuple[str, list[str]] | None = None  # (version, problems) of the last refused files
         self.on_swap: list[Callable[[Policy, Policy, str], None]] = []
         log.info("policy.loaded", version=self.current.version)
@@ -34,10 +50,12 @@ class PolicyHolder:
         with self._lock:
             version = policy_version(self.directory)
             try:
-                candidate = load_policy(self.directory)
+                candidate = load_tested(self.directory, self.zone)
             except PolicyError as exc:
                 self.refused = (version, [str(p) for p in exc.problems])
-                log.warning("policy.refused", problems=self.refused[1], running=self.current.version)
+                cause = "tests" if all(p.file.startswith("tests/") for p in exc.problems) else "invalid"
+                POLICY_REFUSED.labels(cause).inc()
+                log.warning("policy.refused", cause=cause, problems=self.refused[1], running=self.current.version)
                 raise
             self.refused = None
             previous = self.current

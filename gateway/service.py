@@ -24,6 +24,7 @@ from gateway.decision.calendar import local_day
 from gateway.decision.engine import Decision
 from gateway.decision.facts import Facts
 from gateway.decision.policy import NotMemoized
+from gateway.decision.policy_context import RequestContext, declared_values, request_context
 from gateway.errors import Unavailable
 from gateway.ids import new_ulid
 from gateway.metrics import DECIDE_SECONDS, LOG_WAIT_SECONDS, UNAVAILABLE, count_decisions
@@ -34,6 +35,7 @@ log = structlog.get_logger("gateway.decisions")
 Clock = Callable[[], datetime]
 
 
+_CONTEXT_CHANNEL = {"authzen": "evaluation"}  # r.ctx.channel: evaluation or release
 _CONTROL = {i: f"\\x{i:02x}" for i in [*range(32), 127]}
 
 
@@ -58,6 +60,7 @@ class Question:
     document_id: str
     action: str
     at: datetime | None = None  # context.time: a simulation
+    context: dict[str, Any] | None = None  # the request's context: the policy takes its declared attributes
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +71,14 @@ class Outcome:
     evaluated_at: datetime
     simulation: bool
     facts: Facts
+
+
+def _logged_facts(decision: Decision, registry_version: int, ctx: RequestContext) -> dict[str, Any]:
+    """R1: the fact ids, the registry's version and the declared context attributes the policy read."""
+    facts = {**decision.facts_used, "registry_version": registry_version}
+    if declared := declared_values(ctx):
+        facts["context"] = declared
+    return facts
 
 
 class DecisionService:
@@ -153,8 +164,9 @@ class DecisionService:
         for question in questions:
             at = question.at or now
             day = today if question.at is None else local_day(at, self.zone)
+            ctx = request_context(policy.context, _CONTEXT_CHANNEL.get(channel, channel), question.context)
             facts, decision, inputs = snapshot.decide(
-                question.person_id, question.document_id, question.action, day, policy, memo_only=memo_only
+                question.person_id, question.document_id, question.action, day, policy, ctx, memo_only=memo_only
             )
             outcome = Outcome(new_ulid(), decision, policy.version, at, question.at is not None, facts)
             outcomes.append(outcome)
@@ -173,7 +185,7 @@ class DecisionService:
                     allowed=decision.allowed,
                     reasons=decision.reason_dicts,
                     policy_version=policy.version,
-                    facts={**decision.facts_used, "registry_version": snapshot.version},
+                    facts=_logged_facts(decision, snapshot.version, ctx),
                     inputs=inputs,
                     simulation=outcome.simulation,
                     latency_us=(time.perf_counter_ns() - started) // 1000,

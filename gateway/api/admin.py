@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict
 from gateway.api.deps import ContainerDep, bounded_body, request_id, scoped
 from gateway.auth import Caller
 from gateway.decision.policy import PolicyError
-from gateway.errors import FieldError, InvalidInput
+from gateway.errors import FieldError, PolicyRefused
 from gateway.registry import documents
 from gateway.registry.changes import Actor
 from gateway.registry.importer import import_bundle, parse_bundle
@@ -50,7 +50,7 @@ async def policy_reload(container: ContainerDep, caller: Caller = scoped("policy
         policy, changed = await run_in_threadpool(container.policies.reload, caller.sub)
     except PolicyError as exc:
         errors = [FieldError((p.file, p.line), p.message) for p in exc.problems]
-        raise InvalidInput(f"the policy was refused; {before} keeps serving", errors, status=422) from exc
+        raise PolicyRefused(f"the policy was refused; {before} keeps serving", errors) from exc
     return {**policy.summary, "changed": changed, "worker_pid": os.getpid()}
 
 

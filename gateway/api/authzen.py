@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Literal
 
@@ -11,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.api.deps import ContainerDep, hot_path_caller, json_body, request_id, validated
 from gateway.auth import Caller
+from gateway.decision.policy_context import ContextAttribute, context_problems
 from gateway.errors import FieldError, Forbidden, InvalidInput
 from gateway.service import Outcome, Question
 
@@ -56,18 +58,22 @@ class EvaluationsRequest(PartialEvaluation):
     options: Options | None = None
 
 
-def _question(item: EvaluationRequest, caller: Caller, where: tuple[Any, ...]) -> Question:
+def _question(
+    item: EvaluationRequest, caller: Caller, where: tuple[Any, ...], declared: Mapping[str, ContextAttribute]
+) -> Question:
     errors = []
     if item.subject.type != SUBJECT_TYPE:
         errors.append(FieldError((*where, "subject", "type"), f"unsupported subject type; use {SUBJECT_TYPE!r}"))
     if item.resource.type != RESOURCE_TYPE:
         errors.append(FieldError((*where, "resource", "type"), f"unsupported resource type; use {RESOURCE_TYPE!r}"))
     at = _context_time(item.context, where, errors)
+    for name, problem in context_problems(declared, item.context).items():
+        errors.append(FieldError((*where, "context", name), problem))
     if errors:
         raise InvalidInput("the evaluation request cannot be evaluated", errors)
     if at is not None and not caller.has("authz:simulate"):
         raise Forbidden("context.time asks for a simulated decision, which needs the scope authz:simulate")
-    return Question(item.subject.id, item.resource.id, item.action.name, at)
+    return Question(item.subject.id, item.resource.id, item.action.name, at, item.context)
 
 
 def _context_time(context: dict[str, Any] | None, where: tuple[Any, ...], errors: list[FieldError]) -> datetime | None:
@@ -94,6 +100,8 @@ def _decision(outcome: Outcome) -> dict[str, Any]:
         "policy_version": outcome.policy_version,
         "reasons": outcome.decision.reason_dicts,
     }
+    if outcome.decision.allowed:
+        context["basis"] = outcome.decision.basis
     if outcome.simulation:
         context["simulation"] = True
         context["evaluated_at"] = outcome.evaluated_at.isoformat()
@@ -117,7 +125,7 @@ def _json(body: Any) -> Response:
 async def evaluation(request: Request) -> Response:
     container, caller = hot_path_caller(request, "authz:evaluate")
     item = validated(EvaluationRequest, await json_body(request))
-    question = _question(item, caller, ())
+    question = _question(item, caller, (), container.policies.current.context)
     outcomes = await container.decisions.evaluate([question], caller, request_id=request_id(request))
     return _json(_decision(outcomes[0]))
 
@@ -145,7 +153,7 @@ async def evaluations(request: Request) -> Response:
     if isinstance(body, dict) and not body.get("evaluations"):  # AuthZEN: behaves as a single evaluation
         item = validated(EvaluationRequest, {k: v for k, v in body.items() if k not in ("evaluations", "options")})
         outcomes = await container.decisions.evaluate(
-            [_question(item, caller, ())], caller, request_id=request_id(request)
+            [_question(item, caller, (), container.policies.current.context)], caller, request_id=request_id(request)
         )
         return _json(_decision(outcomes[0]))
     batch = validated(EvaluationsRequest, body)
@@ -158,11 +166,12 @@ async def evaluations(request: Request) -> Response:
     assert batch.evaluations is not None
     defaults = batch.model_dump(include={"subject", "resource", "action", "context"}, exclude_none=True)
     questions, errors = [], []
+    declared = container.policies.current.context
     for i, raw in enumerate(batch.evaluations):
         where = ("evaluations", i)
         try:
             item = validated(EvaluationRequest, {**defaults, **raw}, where)
-            questions.append(_question(item, caller, where))
+            questions.append(_question(item, caller, where, declared))
         except InvalidInput as exc:
             errors += exc.errors
     if errors:

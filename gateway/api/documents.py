@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Annotated
 from urllib.parse import quote
 
 import structlog
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
@@ -14,7 +15,8 @@ from gateway.api.deps import ContainerDep, request_id, scoped
 from gateway.auth import Caller
 from gateway.container import Container
 from gateway.decision.facts import Facts
-from gateway.errors import Problem
+from gateway.decision.policy_context import context_problems, from_headers
+from gateway.errors import FieldError, InvalidInput, Problem
 from gateway.service import Outcome, Question
 from gateway.store import IntegrityError, verified
 
@@ -45,10 +47,21 @@ def marking(facts: Facts) -> str:
     responses={403: {"description": "denied, or no such document (the two are indistinguishable)"}},
 )
 async def release(
-    document_id: str, request: Request, container: ContainerDep, caller: Caller = scoped("documents:read")
+    document_id: str,
+    request: Request,
+    container: ContainerDep,
+    action: Annotated[str, Query(max_length=64, description="what the reader will do with it, e.g. print")] = "read",
+    caller: Caller = scoped("documents:read"),
 ) -> StreamingResponse:
+    # Declared context attributes come from their headers (e.g. X-Terminal-Id): a rule may require them.
+    declared = container.policies.current.context
+    given = from_headers(declared, request.headers)
+    problems = context_problems(declared, given)
+    errors = [FieldError(("header", str(declared[name].header)), problem) for name, problem in problems.items()]
+    if errors:
+        raise InvalidInput("a request context header has the wrong type", errors)
     [outcome] = await container.decisions.evaluate(
-        [Question(caller.sub, document_id, "read")],
+        [Question(caller.sub, document_id, action, context=given)],
         caller,
         request_id=request_id(request),
         channel="release",

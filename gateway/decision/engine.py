@@ -8,7 +8,8 @@ from typing import Any
 
 from gateway.decision.calendar import validity_ends_on
 from gateway.decision.facts import AssessmentFact, Facts
-from gateway.decision.policy import ObjectAttributes, Policy, SubjectAttributes
+from gateway.decision.policy import NO_CONTEXT, ObjectAttributes, Policy, SubjectAttributes
+from gateway.decision.policy_context import RequestContext
 from gateway.decision.reasons import DEFAULT_MESSAGES, TIER_NAMES, Reason
 
 # C4: on the same notification day the stricter record wins (fail closed).
@@ -26,6 +27,13 @@ class Decision:
     def codes(self) -> tuple[str, ...]:
         return tuple(r.code for r in self.reasons)
 
+    @property
+    def basis(self) -> dict[str, Any]:
+        """What an allow rested on: the same fact ids the log keeps (C9: the assessment by id only)."""
+        if not self.allowed:
+            return {}
+        return dict(self.facts_used) or {"designation": None}  # an unclassified document needs nothing
+
 
 @dataclass(slots=True)
 class _Clearance:
@@ -37,11 +45,19 @@ class _Clearance:
     contract: str | None = None  # B1, B2: the covering contract in force found, if any
 
 
-def decide(facts: Facts, action: str, today: date, policy: Policy, *, memo_only: bool = False) -> Decision:
-    """The whole decision for one (person, document, action) on one calendar day (memo_only: see
-    Policy.evaluate)."""
+def decide(
+    facts: Facts,
+    action: str,
+    today: date,
+    policy: Policy,
+    ctx: RequestContext = NO_CONTEXT,
+    *,
+    memo_only: bool = False,
+) -> Decision:
+    """The whole decision for one (person, document, action) on one calendar day, in a request
+    context (memo_only: see Policy.evaluate)."""
     sub, obj, clearance = classify(facts, today, policy)
-    allowed, codes = policy.evaluate(sub, obj, action, memo_only=memo_only)
+    allowed, codes = policy.evaluate(sub, obj, action, ctx, memo_only=memo_only)
     used = _facts_used(facts, clearance, sub)
     if allowed:
         return Decision(True, (), used)
@@ -176,6 +192,8 @@ def _facts_used(facts: Facts, clearance: _Clearance, sub: SubjectAttributes) -> 
 
 def _message(code: str, facts: Facts, action: str, today: date, policy: Policy, clearance: _Clearance) -> str:
     """An explanation must never cost the decision: fall back to what the code means."""
+    if code in policy.local_reasons:
+        return policy.local_reasons[code].message
     try:
         return explain(code, facts, action, today, policy, clearance)
     except Exception:

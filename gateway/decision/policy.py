@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import itertools
 import logging
 import re
 import threading
@@ -28,6 +29,19 @@ from casbin.model import Model
 from casbin.persist import Adapter
 
 from gateway.decision.calendar import PERIOD_READINGS
+from gateway.decision.policy_context import (
+    GATEWAY_ROWS,
+    LOCAL_PREFIX,
+    ContextAttribute,
+    LocalReason,
+    RequestContext,
+    check_ctx_row,
+    check_reason_row,
+    context_attribute,
+    declared_values,
+    local_reason,
+    request_context,
+)
 from gateway.decision.reasons import REASON_CODES
 
 # Casbin logs the whole model at every load and a warning with the request at every deny; the
@@ -69,6 +83,7 @@ class ObjectAttributes(NamedTuple):
 
 
 PROVIDED = {"sub": frozenset(SubjectAttributes._fields), "obj": frozenset(ObjectAttributes._fields)}
+NO_CONTEXT = request_context({}, "evaluation", None)
 _ATTRIBUTE = re.compile(r"\br\.(\w+)(?:\.(\w+))?")
 
 
@@ -108,6 +123,23 @@ class Row:
     line: int
 
 
+class _Enforcer(casbin.Enforcer):
+    """Casbin's enforcer, parsing each matcher expression once: pycasbin parses the matcher with the
+    row's rule substituted on every call, which made a first-time evaluation cost milliseconds. The
+    parsed expressions are kept for the life of the policy (rows never change; evaluations hold
+    Policy._lock, so the evaluator's per-call names are never shared between threads)."""
+
+    def __init__(self, *args: object) -> None:
+        self._parsed: dict[str, object] = {}
+        super().__init__(*args)
+
+    def _get_expression(self, expr, functions=None):  # type: ignore[no-untyped-def, override]
+        parsed = self._parsed.get(expr)
+        if parsed is None:
+            parsed = self._parsed[expr] = casbin.Enforcer._get_expression(expr, functions)
+        return parsed
+
+
 class _RowsAdapter(Adapter):
     """Feeds the checked rows to Casbin: the policy is loaded from our files, never written back."""
 
@@ -116,6 +148,8 @@ class _RowsAdapter(Adapter):
 
     def load_policy(self, model: Model) -> None:
         for row in self._rows:
+            if row.ptype in GATEWAY_ROWS:
+                continue
             sec = row.ptype[0]
             model.model[sec][row.ptype].policy.append(list(row.values))
 
@@ -132,8 +166,12 @@ class Policy:
     exempt_offices: frozenset[str]  # C8
     validity: dict[str, Validity]  # scheme -> period (C3)
     deny_codes: tuple[str, ...]
+    rows: tuple[Row, ...] = ()
+    context: dict[str, ContextAttribute] = field(default_factory=dict)  # r.ctx.<name>, declared by ctx rows
+    local_reasons: dict[str, LocalReason] = field(default_factory=dict)  # local:<code>, declared by reason rows
+    has_ctx: bool = False  # the model's request carries r.ctx
     loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
-    _memo: dict[tuple[SubjectAttributes, ObjectAttributes, str], tuple[bool, tuple[str, ...]]] = field(
+    _memo: dict[tuple[SubjectAttributes, ObjectAttributes, str, RequestContext], tuple[bool, tuple[str, ...]]] = field(
         default_factory=dict, repr=False
     )
     # Casbin is not thread-safe, and CPython 3.11's ast.parse (which Casbin calls on every enforce)
@@ -142,16 +180,26 @@ class Policy:
     misses: int = field(default=0, repr=False)  # evaluations that ran Casbin (for /metrics)
 
     def evaluate(
-        self, sub: SubjectAttributes, obj: ObjectAttributes, action: str, *, memo_only: bool = False
+        self,
+        sub: SubjectAttributes,
+        obj: ObjectAttributes,
+        action: str,
+        ctx: RequestContext = NO_CONTEXT,
+        *,
+        memo_only: bool = False,
     ) -> tuple[bool, tuple[str, ...]]:
-        """(allowed, every reason code that applies), in the order of api.md's table.
+        """(allowed, every reason code that applies), in the order of api.md's table, then local codes.
+
+        ctx is part of the memo's key: the same attributes from another terminal are another question.
 
         memo_only: raise NotMemoized rather than run Casbin (milliseconds: Casbin parses its
         expressions on every call), so that the event loop never waits on a first-time evaluation.
         """
         if action not in self.actions and ALL_ACTIONS not in self.actions:
             action = "\x00unknown"  # one key for every action no allow row names: the memo stays bounded
-        key = (sub, obj, action)
+        if ctx._fields[1:] != tuple(self.context):  # type: ignore[attr-defined]  # made for another policy
+            ctx = request_context(self.context, ctx[0], declared_values(ctx))
+        key = (sub, obj, action, ctx)
         hit = self._memo.get(key)
         if hit is not None:
             return hit
@@ -161,7 +209,7 @@ class Policy:
             hit = self._memo.get(key)
             if hit is not None:
                 return hit
-            answer = self._evaluate_uncached(sub, obj, action)
+            answer = self._evaluate_uncached(sub, obj, action, ctx)
             self.misses += 1
             if len(self._memo) >= _CACHE_LIMIT:
                 self._memo.clear()
@@ -169,21 +217,28 @@ class Policy:
             return answer
 
     def _evaluate_uncached(
-        self, sub: SubjectAttributes, obj: ObjectAttributes, action: str
+        self, sub: SubjectAttributes, obj: ObjectAttributes, action: str, ctx: RequestContext = NO_CONTEXT
     ) -> tuple[bool, tuple[str, ...]]:
         enforce, enforce_ex = self.enforcer.enforce, self.enforcer.enforce_ex
-        allowed = bool(enforce(sub, obj, action, DECIDE))
-        codes = [code for code in self.deny_codes if enforce_ex(sub, obj, action, code)[1]]
+        request = (sub, obj, action, ctx) if self.has_ctx else (sub, obj, action)
+        allowed = bool(enforce(*request, DECIDE))
+        codes = [code for code in self.deny_codes if enforce_ex(*request, code)[1]]
         # The grant probe speaks only of a known person: an unknown one has no kind to grant to,
         # and subject_unknown already says why.
-        if sub.known and not enforce(sub, obj, action, GRANT):
+        if sub.known and not enforce(*request, GRANT):
             codes.append("action_not_permitted")
-        codes.sort(key=REASON_CODES.index)
+        codes.sort(key=self.code_order)
         if allowed and codes:  # cannot happen with the shipped effect; fail closed if a model makes it so
             allowed = False
         if not allowed and not codes:
-            raise PolicyError([PolicyProblem("model.conf", 0, "the policy denied without any reason code")])
+            raise PolicyError([PolicyProblem("model.conf", 1, "the policy denied without any reason code")])
         return allowed, tuple(codes)
+
+    def code_order(self, code: str) -> int:
+        """api.md's codes in its order, then the policy's own in the order they are declared."""
+        if code in REASON_CODES:
+            return REASON_CODES.index(code)
+        return len(REASON_CODES) + list(self.local_reasons).index(code)
 
     @property
     def summary(self) -> dict[str, object]:
@@ -195,6 +250,8 @@ class Policy:
             "exempt_offices": sorted(self.exempt_offices),
             "bridges": {tier: sorted(schemes) for tier, schemes in self.opens.items()},
             "validity": {s: {"years": v.years, "reading": v.reading} for s, v in self.validity.items()},
+            "context": {a.name: {"type": a.type, "release_header": a.header} for a in self.context.values()},
+            "local_reasons": {r.code: r.message for r in self.local_reasons.values()},
         }
 
 
@@ -215,45 +272,56 @@ def load_policy(directory: Path) -> Policy:
     """Read, check and compile the policy in `directory`; raise PolicyError naming every problem."""
     model_path = directory / "model.conf"
     if not model_path.is_file():
-        raise PolicyError([PolicyProblem(str(model_path), 0, "model.conf is missing")])
+        raise PolicyError([PolicyProblem(str(model_path), 1, "model.conf is missing")])
+    text = model_path.read_text(encoding="utf-8")
     problems: list[PolicyProblem] = []
     try:
         model = casbin.Enforcer.new_model(str(model_path))
     except Exception as exc:  # Casbin raises bare errors for a malformed model
-        raise PolicyError([PolicyProblem("model.conf", 0, f"cannot parse the model: {exc}")]) from exc
-    problems += _check_model(model)
+        raise PolicyError([PolicyProblem("model.conf", 1, f"cannot parse the model: {exc}")]) from exc
+    problems += _check_model(model, text)
     rows = read_rows(directory, problems)
     problems += _check_rows(rows, model)
     if problems:
         raise PolicyError(problems)
     try:
-        enforcer = casbin.Enforcer(model, _RowsAdapter(rows))
+        enforcer = _Enforcer(model, _RowsAdapter(rows))
     except Exception as exc:
-        raise PolicyError([PolicyProblem("model.conf", 0, f"Casbin refused the policy: {exc}")]) from exc
+        raise PolicyError([model_problem(text, "m", f"Casbin refused the policy: {exc}")]) from exc
     policy = _compile(enforcer, rows, directory)
     _smoke_test(policy)
     return policy
 
 
-def _check_model(model: Model) -> list[PolicyProblem]:
+def _check_model(model: Model, text: str) -> list[PolicyProblem]:
     problems = []
     expected = {
-        ("r", "r"): ["r_sub", "r_obj", "r_act", "r_probe"],
-        ("p", "p"): ["p_eft", "p_act", "p_rule", "p_reason"],
+        ("r", "r"): (["r_sub", "r_obj", "r_act", "r_ctx", "r_probe"], ["r_sub", "r_obj", "r_act", "r_probe"]),
+        ("p", "p"): (["p_eft", "p_act", "p_rule", "p_reason"],),
     }
-    for (sec, key), tokens in expected.items():
+    for (sec, key), shapes in expected.items():
         ast_ = model.model.get(sec, {}).get(key)
-        if ast_ is None or ast_.tokens != tokens:
-            names = ", ".join(t.split("_", 1)[1] for t in tokens)
-            problems.append(PolicyProblem("model.conf", 0, f"{key} must be defined as `{key} = {names}`"))
+        if ast_ is None or ast_.tokens not in shapes:
+            names = ", ".join(t.split("_", 1)[1] for t in shapes[0])
+            problems.append(model_problem(text, key, f"{key} must be defined as `{key} = {names}`"))
     matcher = model.model.get("m", {}).get("m")
     if matcher is None:
-        problems.append(PolicyProblem("model.conf", 0, "the matcher `m` is missing"))
+        problems.append(PolicyProblem("model.conf", _line_of(text, "[matchers]"), "the matcher `m` is missing"))
     elif "r_probe" not in matcher.value:
-        problems.append(
-            PolicyProblem("model.conf", 0, "the matcher must filter rows by r.probe, as the shipped one does")
-        )
+        problems.append(model_problem(text, "m", "the matcher must filter rows by r.probe, as the shipped one does"))
     return problems
+
+
+def model_problem(text: str, key: str, message: str) -> PolicyProblem:
+    """A problem with model.conf, at the line that defines `key` (or the first line)."""
+    return PolicyProblem("model.conf", _line_of(text, re.compile(rf"^\s*{re.escape(key)}\s*=")), message)
+
+
+def _line_of(text: str, what: str | re.Pattern[str]) -> int:
+    for number, line in enumerate(text.splitlines(), start=1):
+        if what.search(line) if isinstance(what, re.Pattern) else what in line:
+            return number
+    return 1
 
 
 def read_rows(directory: Path, problems: list[PolicyProblem]) -> list[Row]:
@@ -279,11 +347,23 @@ def read_rows(directory: Path, problems: list[PolicyProblem]) -> list[Row]:
 def _check_rows(rows: list[Row], model: Model) -> list[PolicyProblem]:
     problems: list[PolicyProblem] = []
     seen: dict[tuple[str, tuple[str, ...]], Row] = {}
+    declared = {r.values[0] for r in rows if r.ptype == "ctx" and r.values}
+    local = {r.values[0] for r in rows if r.ptype == "reason" and r.values}
+    has_ctx = "r_ctx" in getattr(model.model.get("r", {}).get("r"), "tokens", [])
     for row in rows:
 
         def bad(message: str, row: Row = row) -> None:
             problems.append(PolicyProblem(row.file, row.line, message))
 
+        if row.ptype in GATEWAY_ROWS:
+            if row.ptype == "ctx" and not has_ctx:
+                bad("a context attribute needs the request `r = sub, obj, act, ctx, probe` in model.conf")
+            for message in (check_ctx_row if row.ptype == "ctx" else check_reason_row)(row.values):
+                bad(message)
+            if (row.ptype, row.values[:1]) in seen:
+                bad(f"{row.values[0]} is declared twice")
+            seen[(row.ptype, row.values[:1])] = row
+            continue
         sec = row.ptype[:1]
         known = model.model.get(sec, {}).get(row.ptype)
         if known is None:
@@ -297,6 +377,10 @@ def _check_rows(rows: list[Row], model: Model) -> list[PolicyProblem]:
             bad(f"duplicate of {first.file}:{first.line}")
             continue
         seen[(row.ptype, row.values)] = row
+        if row.ptype == "p":
+            for message in _check_p(row.values, declared, local):
+                bad(message)
+            continue
         check = _ROW_CHECKS.get(row.ptype)
         if check:
             for message in check(row.values):
@@ -304,32 +388,35 @@ def _check_rows(rows: list[Row], model: Model) -> list[PolicyProblem]:
     return problems
 
 
-def _check_p(values: tuple[str, ...]) -> list[str]:
+def _check_p(values: tuple[str, ...], context: set[str], local: set[str]) -> list[str]:
     eft, act, rule, reason = values
     problems = []
     if eft not in ("allow", "deny"):
         problems.append(f"effect must be allow or deny, not {eft!r}")
     if eft == "allow" and reason != GRANT:
         problems.append(f"an allow row takes `{GRANT}` as its reason, not {reason!r}")
-    if eft == "deny" and (reason not in REASON_CODES or reason == "action_not_permitted"):
-        problems.append(f"unknown reason code {reason!r}: use one of api.md's codes")
+    if eft == "deny" and reason.startswith(LOCAL_PREFIX) and reason not in local:
+        problems.append(f"{reason!r} is not declared: add `reason, {reason}, <message>` to a policy file")
+    elif eft == "deny" and not reason.startswith(LOCAL_PREFIX) and reason not in _DENY_CODES:
+        problems.append(f"unknown reason code {reason!r}: use one of api.md's codes, or declare a local: one")
     if eft == "allow" and act == ALL_ACTIONS:
         problems.append("an allow row must name its action: `*` would grant every action, known or not")
-    problems += check_rule(rule)
+    problems += check_rule(rule, context)
     return problems
 
 
-def check_rule(rule: str) -> list[str]:
+def check_rule(rule: str, context: set[str] | frozenset[str] = frozenset()) -> list[str]:
     """Static checks of one rule: Python-level syntax and only the attributes the gateway provides."""
     problems = []
+    provided = {**PROVIDED, "ctx": frozenset({"channel", *context})}
     for match in _ATTRIBUTE.finditer(rule):
         obj, attr = match.group(1), match.group(2)
         if obj == "act" and attr is None:
             continue
-        if obj not in PROVIDED or attr is None:
+        if obj not in provided or attr is None:
             problems.append(f"`{match.group(0)}` is not an attribute the gateway provides")
-        elif attr not in PROVIDED[obj]:
-            choices = ", ".join(sorted(PROVIDED[obj]))
+        elif attr not in provided[obj]:
+            choices = ", ".join(sorted(provided[obj]))
             problems.append(f"unknown attribute `r.{obj}.{attr}`; r.{obj} provides: {choices}")
     expression = rule.replace("&&", " and ").replace("||", " or ")
     expression = re.sub(r"!(?!=)", " not ", expression)
@@ -369,7 +456,10 @@ def _check_g2(values: tuple[str, ...]) -> list[str]:
     return []
 
 
-_ROW_CHECKS = {"p": _check_p, "p2": _check_p2, "g": _check_g, "g2": _check_g2}
+_DENY_CODES = frozenset(REASON_CODES) - {"action_not_permitted"}  # that one is the gateway's own
+
+
+_ROW_CHECKS = {"p2": _check_p2, "g": _check_g, "g2": _check_g2}
 
 
 def _compile(enforcer: casbin.Enforcer, rows: list[Row], directory: Path) -> Policy:
@@ -381,8 +471,9 @@ def _compile(enforcer: casbin.Enforcer, rows: list[Row], directory: Path) -> Pol
     validity = {scheme: Validity(int(years), reading) for scheme, years, reading in by_type.get("p2", [])}
     missing = [s for s in SCHEMES if s not in validity]
     if missing:
+        where = next((r for r in rows if r.ptype == "p2"), None) or (rows[-1] if rows else Row("", (), "model.conf", 1))
         raise PolicyError(
-            [PolicyProblem("policy.csv", 0, f"no validity period (p2 row) for scheme {s}") for s in missing]
+            [PolicyProblem(where.file, where.line, f"no validity period (p2 row) for scheme {s}") for s in missing]
         )
     return Policy(
         enforcer=enforcer,
@@ -393,6 +484,10 @@ def _compile(enforcer: casbin.Enforcer, rows: list[Row], directory: Path) -> Pol
         exempt_offices=frozenset(office for office, _ in by_type.get("g2", [])),
         validity=validity,
         deny_codes=tuple(dict.fromkeys(reason for eft, _a, _r, reason in p_rows if eft == "deny")),
+        rows=tuple(rows),
+        context={r.values[0]: context_attribute(r.values, r.file, r.line) for r in rows if r.ptype == "ctx"},
+        local_reasons={r.values[0]: local_reason(r.values, r.file, r.line) for r in rows if r.ptype == "reason"},
+        has_ctx="r_ctx" in enforcer.model.model["r"]["r"].tokens,
     )
 
 
@@ -412,11 +507,24 @@ def _smoke_test(policy: Policy) -> None:
             ObjectAttributes(True, False, "unclassified", False),
         ),
     ]
-    for sub, obj in samples:
+    contexts = [request_context(policy.context, channel, None) for channel in ("evaluation", "release")]
+    for (sub, obj), ctx in itertools.product(samples, contexts):
         for action in sorted(policy.actions) or ["read"]:
             try:
-                policy._evaluate_uncached(sub, obj, action)
+                policy._evaluate_uncached(sub, obj, action, ctx)
             except PolicyError:
                 continue  # a deny without a code on a synthetic sample is a gap the policy tests catch
             except Exception as exc:
-                raise PolicyError([PolicyProblem("policy.csv", 0, f"a rule fails to evaluate: {exc}")]) from exc
+                row = _failing_row(policy, (sub, obj, action, ctx)[: 4 if policy.has_ctx else 3])
+                raise PolicyError([PolicyProblem(row.file, row.line, f"a rule fails to evaluate: {exc}")]) from exc
+
+
+def _failing_row(policy: Policy, request: tuple[object, ...]) -> Row:
+    """The first p row whose probe (its reason, or `-` for an allow row) raises on this request."""
+    p_rows = [r for r in policy.rows if r.ptype == "p"]
+    for row in p_rows:
+        try:
+            policy.enforcer.enforce(*request, row.values[3])
+        except Exception:
+            return row
+    return p_rows[0]

@@ -55,8 +55,9 @@ def _compile(rule: str):  # type: ignore[no-untyped-def]
 
 
 def can_match(rule: str, actions: list[str]) -> bool | None:
-    """True if some attribute vector satisfies the rule; None when it calls functions (not enumerated)."""
-    if re.search(r"\w\s*\(", rule.replace("r.sub", "").replace("r.obj", "")):
+    """True if some attribute vector satisfies the rule; None when it calls functions or reads the
+    request context (free values: not enumerated)."""
+    if re.search(r"\w\s*\(", rule.replace("r.sub", "").replace("r.obj", "")) or "r.ctx" in rule:
         return None
     code = _compile(rule)
     objects = list(_objects())
@@ -85,7 +86,9 @@ def check(directory: Path) -> CheckReport:
             what = f"deny row for {reason}" if eft == "deny" else f"allow row for {act!r}"
             warnings.append(PolicyProblem(row.file, row.line, f"this {what} can never match"))
     produced = set(policy.deny_codes) | {"action_not_permitted"}
+    denies = [r for r in rows if r.values[0] == "deny"]
+    where = denies[-1] if denies else Row("p", (), "model.conf", 1)  # where another deny row would go
     for code in REASON_CODES:
         if code not in produced:
-            warnings.append(PolicyProblem("requirements.csv", 0, f"no deny row produces {code}; api.md lists it"))
+            warnings.append(PolicyProblem(where.file, where.line, f"no deny row produces {code}; api.md lists it"))
     return CheckReport(policy, [], warnings)

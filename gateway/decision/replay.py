@@ -12,7 +12,11 @@ from zoneinfo import ZoneInfo
 from gateway.decision.calendar import local_day
 from gateway.decision.engine import decide
 from gateway.decision.facts import facts_from_record
+from gateway.decision.impact import change_kind, outcome_dict
 from gateway.decision.policy import Policy
+from gateway.decision.policy_context import request_context
+
+_CHANNEL = {"release": "release"}  # r.ctx.channel of a logged decision; every other channel is evaluation
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,10 +59,10 @@ class DiffReport:
             "widening": len(self.widening),
             "groups": [
                 {
-                    "was": "allow" if wa else list(w),
-                    "now": "allow" if na else list(n),
+                    "kind": change_kind((wa, w), (na, n)),
+                    "was": outcome_dict((wa, w)),
+                    "now": outcome_dict((na, n)),
                     "count": c,
-                    "widens": na and not wa,
                 }
                 for (wa, w, na, n), c in self.groups().most_common()
             ],
@@ -69,9 +73,9 @@ class DiffReport:
                     "document": f.document_id,
                     "action": f.action,
                     "evaluated_at": f.evaluated_at.isoformat(),
-                    "was": "allow" if f.was_allowed else list(f.was),
-                    "now": "allow" if f.now_allowed else list(f.now),
-                    "widens": f.widens,
+                    "kind": change_kind((f.was_allowed, f.was), (f.now_allowed, f.now)),
+                    "was": outcome_dict((f.was_allowed, f.was)),
+                    "now": outcome_dict((f.now_allowed, f.now)),
                 }
                 for f in self.flips
             ],
@@ -85,7 +89,9 @@ def replay(rows: Iterable[Mapping[str, Any]], candidate: Policy, zone: ZoneInfo,
             report.without_inputs += 1
             continue
         facts = facts_from_record(row["person_id"], row["document_id"], row["inputs"])
-        decision = decide(facts, row["action"], local_day(row["evaluated_at"], zone), candidate)
+        channel = _CHANNEL.get(row.get("channel") or "", "evaluation")
+        ctx = request_context(candidate.context, channel, (row.get("facts") or {}).get("context"))
+        decision = decide(facts, row["action"], local_day(row["evaluated_at"], zone), candidate, ctx)
         was = tuple(code for code in (row["reason_codes"] or "").split() if code)
         report.replayed += 1
         if decision.allowed == row["allowed"] and decision.codes == was:

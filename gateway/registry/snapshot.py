@@ -37,7 +37,8 @@ from gateway.decision.facts import (
     RosterFact,
     facts_record,
 )
-from gateway.decision.policy import Policy
+from gateway.decision.policy import NO_CONTEXT, Policy
+from gateway.decision.policy_context import RequestContext
 from models import (
     Assessment,
     Certification,
@@ -66,25 +67,34 @@ class RegistrySnapshot:
     certifications: dict[str, tuple[CertificationFact, ...]] = field(default_factory=dict)  # by operator
     contracts: dict[str, tuple[ContractFact, ...]] = field(default_factory=dict)  # by operator
     roster: dict[tuple[str, str], RosterFact] = field(default_factory=dict)  # (designation, person)
-    _decided: dict[tuple[str, str, str, date, str], tuple[Facts, Decision, dict[str, Any]]] = field(
+    _decided: dict[tuple[str, str, str, date, str, RequestContext], tuple[Facts, Decision, dict[str, Any]]] = field(
         default_factory=dict, repr=False, compare=False
     )
 
     def decide(
-        self, person_id: str, document_id: str, action: str, day: date, policy: Policy, *, memo_only: bool = False
+        self,
+        person_id: str,
+        document_id: str,
+        action: str,
+        day: date,
+        policy: Policy,
+        ctx: RequestContext = NO_CONTEXT,
+        *,
+        memo_only: bool = False,
     ) -> tuple[Facts, Decision, dict[str, Any]]:
         """(facts, decision, facts as logged for replay), memoized.
 
         A decision depends on nothing but the facts of the pair (fixed for this snapshot), the action,
         the calendar day and the policy (its version is a hash of its files), so the same question on
-        the same day is answered from memory until the registry or the policy changes. The memo is
+        the same day in the same request context is answered from memory until the registry or the
+        policy changes. The memo is
         bounded; callers' ids cannot grow it past its limit.
         """
-        key = (person_id, document_id, action, day, policy.version)
+        key = (person_id, document_id, action, day, policy.version, ctx)
         known = self._decided.get(key)
         if known is None:
             facts = self.facts(person_id, document_id)
-            known = (facts, decide(facts, action, day, policy, memo_only=memo_only), facts_record(facts))
+            known = (facts, decide(facts, action, day, policy, ctx, memo_only=memo_only), facts_record(facts))
             if len(self._decided) >= _DECISIONS_KEPT:
                 self._decided.clear()
             self._decided[key] = known
