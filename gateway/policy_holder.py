@@ -24,14 +24,22 @@ from gateway.metrics import POLICY_REFUSED
 log = structlog.get_logger("gateway.policy")
 
 
+_PASSED: set[tuple[str, str, str]] = set()  # (policy version, suites' digest, zone) that passed here
+
+
 def load_tested(directory: Path, zone: ZoneInfo) -> Policy:
-    """load_policy, then the policy's own suites: any failing case is a PolicyError naming it."""
-    from gateway.policytest import gate  # the suites need the registry snapshot, which needs the policy
+    """load_policy, then the policy's own suites: any failing case is a PolicyError naming it.
+    Files that passed once in this process are not tested again (each worker starts in milliseconds)."""
+    from gateway.policytest import gate, suites_digest  # the suites need the registry snapshot
 
     policy = load_policy(directory)
+    passed = (policy.version, suites_digest(directory / "tests"), str(zone))
+    if passed in _PASSED:
+        return policy
     problems = gate(directory, policy, zone)
     if problems:
         raise PolicyError(problems)
+    _PASSED.add(passed)
     return policy
 
 

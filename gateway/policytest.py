@@ -19,6 +19,7 @@ Files whose name starts with an underscore, and the shared registry files, are n
 
 from __future__ import annotations
 
+import hashlib
 import time
 import xml.etree.ElementTree as ET  # noqa: S405  (we write XML, never parse untrusted XML)
 from dataclasses import dataclass, field
@@ -153,6 +154,15 @@ def run_suite(path: Path, policy: Policy, zone: ZoneInfo) -> SuiteResult:
 
 def _known(policy: Policy) -> set[str]:
     return {*REASON_CODES, *policy.local_reasons}
+
+
+def suites_digest(directory: Path) -> str:
+    """A hash of every file in the suites' folder (suites and the registries they name)."""
+    digest = hashlib.sha256()
+    for path in sorted(directory.glob("*")) if directory.is_dir() else []:
+        if path.is_file():
+            digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
 
 
 def gate(directory: Path, policy: Policy, zone: ZoneInfo) -> list[PolicyProblem]:

@@ -19,7 +19,7 @@ each distinct vector once (their memo). Examples are re-decided in full, so what
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -125,26 +125,44 @@ def impact(
     ctx: RequestContext = NO_CONTEXT,
     progress: Callable[[int], None] = lambda n: None,
 ) -> ImpactReport:
-    """Every decision the registry allows on `day` under both policies; what differs, grouped."""
+    """Every decision the registry allows on `day` under both policies; what differs, grouped.
+
+    Each (organ, tier, in force) class is tallied once with its persons as for a designation with no
+    roster and no contract, times all its documents; each designation then adds only what its roster
+    and contracts move, times its own documents."""
     actions = tuple(sorted(before.actions | after.actions))
     docs_by_designation: dict[str | None, list[str]] = defaultdict(list)
     for document in snapshot.documents.values():
         key = document.designation_id
-        docs_by_designation[key if key is None or key in snapshot.designations else "\0dangling"].append(document.id)
+        docs_by_designation[key if key is None or key in snapshot.designations else _DANGLING_KEY].append(document.id)
     report = ImpactReport(day, len(snapshot.persons), len(snapshot.documents), actions)
     study = _Study(snapshot, before, after, day, ctx, report)
-    classes = {(d.organ_id, d.scheme) for i, d in snapshot.designations.items() if i in docs_by_designation}
-    base = study.base_counts(classes | {_UNCLASSIFIED, _DANGLING})
-    for key, documents in docs_by_designation.items():
-        if key is None or key == "\0dangling":
-            cls = _UNCLASSIFIED if key is None else _DANGLING
-            study.tally(base[cls], _object(None, key, day), documents, None)
-        else:
-            designation = snapshot.designations[key]
-            counts = study.designation_counts(base[(designation.organ_id, designation.scheme)], designation)
-            study.tally(counts, _object(designation, key, day), documents, designation)
-        progress(1)
+    members: dict[tuple[str, str, bool], list[str]] = defaultdict(list)  # class -> its designations
+    for key in docs_by_designation:
+        if key is not None and key != _DANGLING_KEY:
+            d = snapshot.designations[key]
+            members[(d.organ_id, d.scheme, d.is_in_force(day))].append(key)
+    base = study.base_counts({(o, t) for o, t, _ in members} | {_UNCLASSIFIED, _DANGLING})
+    for key in (None, _DANGLING_KEY):
+        if key in docs_by_designation:
+            documents = docs_by_designation[key]
+            counts = base[_UNCLASSIFIED if key is None else _DANGLING]
+            study.tally(counts.count, counts.examples, _object(None, key, day), len(documents), documents)
+            progress(1)
+    for (organ, tier, in_force), keys in members.items():
+        obj = ObjectAttributes(True, True, tier, in_force)
+        documents = [doc for key in keys for doc in docs_by_designation[key][:1]]
+        counts = base[(organ, tier)]
+        study.tally(counts.count, counts.examples, obj, sum(len(docs_by_designation[k]) for k in keys), documents)
+        for key in keys:
+            delta, examples = study.moves(snapshot.designations[key])
+            study.tally(delta, examples, obj, len(docs_by_designation[key]), docs_by_designation[key])
+            progress(1)
+    report.changes = {k: c for k, c in report.changes.items() if c.count}
     return report
+
+
+_DANGLING_KEY = "\0dangling"
 
 
 def _object(designation: DesignationFact | None, key: str | None, day: date) -> ObjectAttributes:
@@ -169,16 +187,42 @@ class _Study:
         self.report = report
         self.exact: dict[tuple[str, str, str], Pair] = {}  # (person, organ, tier) where not the default
         self.groups: dict[tuple[str, str], list[PersonFact]] = defaultdict(list)  # contractors by employer, dept
+        self._group_pairs: dict[tuple[tuple[str, str], str, str], Counter[Pair]] = {}
+        self._set: dict[tuple[Pair, str], Pair] = {}
+        self._defaults: dict[tuple[str, str | None], Pair] = {}
+        self.operators_of: dict[str, set[str]] = defaultdict(set)  # designation -> operators contracting for it
+        for operator, contracts in snapshot.contracts.items():
+            for contract in contracts:
+                for designation_id in contract.designation_ids:
+                    self.operators_of[designation_id].add(operator)
+        self.on_roster: dict[str, list[str]] = defaultdict(list)  # designation -> persons on its roster today
+        for (designation_id, person_id), entry in snapshot.roster.items():
+            if entry.is_in_force(day) and person_id in snapshot.persons:
+                self.on_roster[designation_id].append(person_id)
 
     def _pair(self, facts: Facts) -> Pair:
         return classify(facts, self.day, self.before)[0], classify(facts, self.day, self.after)[0]
 
     def default(self, person: PersonFact) -> Pair:
-        def vector(policy: Policy) -> SubjectAttributes:
-            exempt = person.office is not None and person.office in policy.exempt_offices
-            return SubjectAttributes(True, person.kind, exempt, *([False] * 8))
+        """The pair of a person with no facts about an organ: only kind and office show."""
+        key = (person.kind, person.office)
+        pair = self._defaults.get(key)
+        if pair is None:
 
-        return vector(self.before), vector(self.after)
+            def vector(policy: Policy) -> SubjectAttributes:
+                exempt = person.office is not None and person.office in policy.exempt_offices
+                return SubjectAttributes(True, person.kind, exempt, *([False] * 8))
+
+            pair = self._defaults[key] = (vector(self.before), vector(self.after))
+        return pair
+
+    def moved(self, pair: Pair, attribute: str) -> Pair:
+        """The pair with `attribute` (contracted or on_roster) true, memoized (there are few pairs)."""
+        key = (pair, attribute)
+        out = self._set.get(key)
+        if out is None:
+            out = self._set[key] = (pair[0]._replace(**{attribute: True}), pair[1]._replace(**{attribute: True}))
+        return out
 
     def base_counts(self, classes: set[tuple[str, str]]) -> dict[tuple[str, str], _Counts]:
         """For each (organ, tier): persons by pair, as for a designation with no roster and no contract."""
@@ -230,13 +274,19 @@ class _Study:
         key = (person.id, designation.organ_id, designation.scheme)
         return self.exact.get(key) or self.default(person)
 
-    def designation_counts(self, base: _Counts, designation: DesignationFact) -> _Counts:
-        """The class's counts, moved by this designation's contract coverage and roster."""
-        counts = _Counts()
-        counts.count = base.count.copy()
-        counts.examples = base.examples  # shared: examples are checked before they are shown
+    def _group(self, group: tuple[str, str], designation: DesignationFact) -> Counter[Pair]:
+        key = (group, designation.organ_id, designation.scheme)
+        pairs = self._group_pairs.get(key)
+        if pairs is None:
+            pairs = self._group_pairs[key] = Counter(self.pair_of(p, designation) for p in self.groups.get(group, ()))
+        return pairs
+
+    def moves(self, designation: DesignationFact) -> tuple[Counter[Pair], dict[Pair, list[str]]]:
+        """What this designation's contract coverage and roster move from its class's counts."""
+        delta: Counter[Pair] = Counter()
+        examples: dict[Pair, list[str]] = {}
         covered: set[tuple[str, str]] = set()
-        for operator in self._operators_of(designation):
+        for operator in self.operators_of.get(designation.id, ()):
             for contract in self.snapshot.contracts.get(operator, ()):
                 if (
                     contract.organ_id == designation.organ_id
@@ -245,52 +295,33 @@ class _Study:
                 ):
                     covered.update((operator, dept) for dept in contract.departments)
         for group in covered:
-            for person in self.groups.get(group, ()):
-                pair = self.pair_of(person, designation)
-                counts.add(pair, -1)
-                counts.add(_set(pair, contracted=True), 1, None)
-                counts.examples.setdefault(_set(pair, contracted=True), [person.id])
-        for person_id in self._on_roster(designation):
-            person = self.snapshot.persons.get(person_id)
-            if person is None:
-                continue
+            for pair, n in self._group(group, designation).items():
+                delta[pair] -= n
+                delta[self.moved(pair, "contracted")] += n
+                if self.groups.get(group):
+                    examples.setdefault(self.moved(pair, "contracted"), [p.id for p in self.groups[group][:_EXAMPLES]])
+        for person_id in self.on_roster.get(designation.id, ()):
+            person = self.snapshot.persons[person_id]
             pair = self.pair_of(person, designation)
-            if (person.operator_id, person.department or "") in covered and person.kind == "contractor":
-                pair = _set(pair, contracted=True)
-            counts.add(pair, -1)
-            counts.add(_set(pair, on_roster=True), 1, None)
-            counts.examples.setdefault(_set(pair, on_roster=True), [person.id])
-        return counts
-
-    def _operators_of(self, designation: DesignationFact) -> Iterable[str]:
-        return self._contracting().get(designation.id, ())
-
-    def _contracting(self) -> dict[str, set[str]]:
-        """designation -> operators with a contract listing it (built once)."""
-        if not hasattr(self, "_by_designation"):
-            by: dict[str, set[str]] = defaultdict(set)
-            for operator, contracts in self.snapshot.contracts.items():
-                for contract in contracts:
-                    for designation_id in contract.designation_ids:
-                        by[designation_id].add(operator)
-            self._by_designation = by
-        return self._by_designation
-
-    def _on_roster(self, designation: DesignationFact) -> list[str]:
-        if not hasattr(self, "_roster"):
-            by: dict[str, list[str]] = defaultdict(list)
-            for (designation_id, person_id), entry in self.snapshot.roster.items():
-                if entry.is_in_force(self.day):
-                    by[designation_id].append(person_id)
-            self._roster = by
-        return self._roster.get(designation.id, [])
+            if person.kind == "contractor" and (person.operator_id or "", person.department or "") in covered:
+                pair = self.moved(pair, "contracted")
+            delta[pair] -= 1
+            delta[self.moved(pair, "on_roster")] += 1
+            examples.setdefault(self.moved(pair, "on_roster"), []).append(person_id)
+        return delta, examples
 
     def tally(
-        self, counts: _Counts, obj: ObjectAttributes, documents: list[str], designation: DesignationFact | None
+        self,
+        counts: Mapping[Pair, int],
+        examples: Mapping[Pair, list[str]],
+        obj: ObjectAttributes,
+        documents: int,
+        some_documents: list[str],
     ) -> None:
+        """Add `counts` (persons by pair, each times `documents`) to the report's changes."""
         for action in self.report.actions:
-            for pair, n in counts.count.items():
-                if n <= 0:
+            for pair, n in counts.items():
+                if n == 0:
                     continue
                 was = self.before.evaluate(pair[0], obj, action, self.ctx)
                 now = self.after.evaluate(pair[1], obj, action, self.ctx)
@@ -300,21 +331,18 @@ class _Study:
                 change = self.report.changes.get((action, was, now))
                 if change is None:
                     change = self.report.changes[(action, was, now)] = Change(kind, action, was, now)
-                change.count += n * len(documents)
-                if len(change.examples) < _EXAMPLES:
-                    self._example(change, counts.examples.get(pair, ()), documents[0])
+                change.count += n * documents
+                if n > 0 and len(change.examples) < _EXAMPLES:
+                    self._example(change, examples.get(pair, ()), some_documents)
 
-    def _example(self, change: Change, persons: Iterable[str], document: str) -> None:
+    def _example(self, change: Change, persons: Iterable[str], documents: list[str]) -> None:
         """Only an example that the full decision confirms under both policies is shown."""
-        for person in persons:
-            facts = self.snapshot.facts(person, document)
-            was = decide(facts, change.action, self.day, self.before, self.ctx)
-            now = decide(facts, change.action, self.day, self.after, self.ctx)
-            if (was.allowed, was.codes) == change.was and (now.allowed, now.codes) == change.now:
-                if (person, document) not in change.examples:
-                    change.examples.append((person, document))
-                return
-
-
-def _set(pair: Pair, **values: bool) -> Pair:
-    return pair[0]._replace(**values), pair[1]._replace(**values)
+        for person in list(persons)[:_EXAMPLES]:
+            for document in documents[:_EXAMPLES]:
+                facts = self.snapshot.facts(person, document)
+                was = decide(facts, change.action, self.day, self.before, self.ctx)
+                now = decide(facts, change.action, self.day, self.after, self.ctx)
+                if (was.allowed, was.codes) == change.was and (now.allowed, now.codes) == change.now:
+                    if (person, document) not in change.examples:
+                        change.examples.append((person, document))
+                    return
