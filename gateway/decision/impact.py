@@ -65,10 +65,15 @@ class Change:
         """The deny rows behind the codes that differ, as file:line (code), in the policy holding them."""
         out = []
         for code in sorted(set(self.was[1]) ^ set(self.now[1])):
-            policy, verb = (before, "removed") if code in self.was[1] else (after, "added")
-            rows = [r for r in policy.rows if r.ptype == "p" and r.values[0] == "deny" and r.values[3] == code]
-            where = ", ".join(f"{r.file}:{r.line}" for r in rows) or "the action's grant"
-            out.append(f"{code} {verb} ({where})")
+            gone = code in self.was[1]
+            if code == "action_not_permitted":  # no deny row: the allow rows of the action changed
+                policy, what = (after, "grant added") if gone else (before, "grant removed")
+                rows = [r for r in policy.rows if r.ptype == "p" and r.values[:2] == ("allow", self.action)]
+                label = f"{self.action} {what}"
+            else:
+                policy, label = (before, f"{code} removed") if gone else (after, f"{code} added")
+                rows = [r for r in policy.rows if r.ptype == "p" and r.values[0] == "deny" and r.values[3] == code]
+            out.append(f"{label} ({', '.join(f'{r.file}:{r.line}' for r in rows) or 'no row'})")
         return out
 
     def as_dict(self, before: Policy, after: Policy) -> dict[str, Any]:
