@@ -39,6 +39,8 @@ AIMS = (
     Aim("batch_rate", "HTTP batch: decisions/s on one worker, every one logged (7)", "decisions/s", "at_least",
         20_000.0),
     Aim("size_growth", "decision core p50, largest registry over smallest (12)", "×", "at_most", 1.5),
+    Aim("log_cpu_per_row", "decision-log write path, writer CPU a row (GIL bound), SQLite, 100 a commit (13)", "µs",
+        "at_most", 25.0),
 )
 
 
@@ -67,6 +69,7 @@ def values(results: dict[str, Any]) -> dict[str, float | None]:
         # Not met unless every decision of the run was logged: a fast batch that loses rows is no batch.
         "batch_rate": None if not batch else (batch["decisions_per_second"] if batch_logged else 0.0),
         "size_growth": None if not sizes else sizes["p50_growth"],
+        "log_cpu_per_row": (m.get("log_writes") or {}).get("sqlite_sink_batch_100", {}).get("cpu_us_per_row"),
     }
 
 

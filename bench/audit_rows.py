@@ -1,6 +1,6 @@
 """A large decision log made directly in PostgreSQL: INSERT ... SELECT over generate_series.
 
-The rows look like the gateway's own (`gateway.audit.writer.decision_row`): 10,000 persons (a few far
+The rows look like the gateway's own (`gateway.audit.record.decision_row`): 10,000 persons (a few far
 busier than the rest), 4,000 documents of which 80 % are classified (two per designation), 8 calling
 systems plus readers fetching content themselves (channel `release`), about 60 % allows, the deny
 reasons in proportions like the benchmark's cases (sometimes two codes), `facts` with the designation,

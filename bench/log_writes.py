@@ -1,32 +1,36 @@
-"""Measurement 13: decision-log write throughput in this process, hash chain on versus off.
+"""Measurement 13: decision-log write throughput in this process, the gateway's path against the old one.
 
-On a fresh database with the gateway's schema (`make_engine`, `create_schema`): realistic rows, made
-by `decision_row` from the decision core's answers to the prepared cases, committed in transactions of
-1 and of 100 rows, either through `gateway.audit.chain.append` (chain on: the head row read and locked,
-every row hashed, the head updated) or through a plain INSERT (chain off: `chain_index` counted here,
-`prev_hash` and `hash` left empty). Each configuration runs to its time limit or row bound, in two
-halves ordered on, off, off, on (after a short untimed warm-up), so that a drift of the machine or of
-the files falls on both alike; rows per second are rows over the time spent inside the transactions.
+On a fresh database with the gateway's schema (`make_engine`, `create_schema`): realistic records, made
+by `DecisionEntry.of` from the decision core's answers to the prepared cases, committed in transactions
+of 1 and of 100, either through the gateway's write path (`DecisionSink.append`: serialized once with
+orjson, chained over those bytes, raw DB-API `executemany`) or through the SQLAlchemy Core path it
+replaced (`gateway.audit.chain.append`: the same chain, Core parameter processing); both chain every row.
+Each configuration runs to its time limit or row bound, in two halves ordered sink, core, core, sink
+(after a short untimed warm-up), so that a drift of the machine or of the files falls on both alike;
+rows per second are rows over the time spent inside the transactions, and CPU µs a row is the writing
+thread's CPU time (time.thread_time) over its rows: an upper bound of the GIL it holds, since SQLite's
+own work (and psycopg's waits) run with the GIL released. `serialize_us_per_row` is `chained()` alone:
+the Python work a row costs on the sink's path.
 """
 
 from __future__ import annotations
 
-import itertools
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, func, insert, select, text
+from sqlalchemy import Engine, create_engine, func, select, text
 
 from bench.inprocess import Prepared
 from bench.stats import Summary, summarize
-from gateway.audit.chain import append
-from gateway.audit.writer import decision_row
+from gateway.audit.chain import GENESIS, append, verify
+from gateway.audit.decision_sink import DecisionSink, _Instants, _sqlite_instant, chained
+from gateway.audit.record import DecisionEntry
 from gateway.db import create_schema, make_engine
 from gateway.decision.engine import decide
 from gateway.decision.facts import facts_record
@@ -38,39 +42,43 @@ from models import DecisionRecord
 
 DECISIONS = DecisionRecord.__table__  # type: ignore[attr-defined]
 BATCHES = (1, 100)
+PATHS = ("sink", "core")  # the gateway's write path; the SQLAlchemy Core path before it
 Say = Callable[[str], None]
 
 
 @dataclass(frozen=True)
 class WriteResult:
     backend: str
-    chain: bool
+    path: str
     batch: int
     summary: Summary  # operations = transactions; latencies per transaction
     rows: int
+    cpu_seconds: float
 
     @property
     def key(self) -> str:
-        return f"{self.backend}_chain_{'on' if self.chain else 'off'}_batch_{self.batch}"
+        return f"{self.backend}_{self.path}_batch_{self.batch}"
 
     @property
     def rows_per_second(self) -> float:
         return round(self.rows / self.summary.seconds, 1) if self.summary.seconds else 0.0
 
     def as_dict(self) -> dict[str, Any]:
-        return {"backend": self.backend, "chain": self.chain, "rows_per_transaction": self.batch,
-                "rows": self.rows, "rows_per_second": self.rows_per_second, "transactions": self.summary.as_dict()}
+        return {"backend": self.backend, "path": self.path, "rows_per_transaction": self.batch, "rows": self.rows,
+                "rows_per_second": self.rows_per_second,
+                "cpu_us_per_row": round(self.cpu_seconds * 1e6 / self.rows, 1) if self.rows else None,
+                "transactions": self.summary.as_dict()}
 
 
-def row_templates(prepared: Prepared, snapshot: RegistrySnapshot, policy: Policy, today: date,
-                  limit: int = 2000) -> list[dict[str, Any]]:
-    """Rows as `DecisionService.evaluate` writes them, one per prepared case (up to `limit`)."""
+def entry_templates(prepared: Prepared, snapshot: RegistrySnapshot, policy: Policy, today: date,
+                    limit: int = 2000) -> list[DecisionEntry]:
+    """Records as `DecisionService.evaluate` makes them, one per prepared case (up to `limit`)."""
     now = datetime.now(UTC)
     out = []
     for person, document in prepared.cases[:limit]:
         facts = snapshot.facts(person, document)
         decision = decide(facts, "read", today, policy)
-        out.append(decision_row(
+        out.append(DecisionEntry.of(
             decision_id="", logged_at=now, evaluated_at=now, caller_sub="bench-pep", caller_client="bench",
             request_id=uuid.uuid4().hex, channel="authzen", person_id=person, document_id=document,
             action="read", allowed=decision.allowed, reasons=[r.as_dict() for r in decision.reasons],
@@ -79,42 +87,50 @@ def row_templates(prepared: Prepared, snapshot: RegistrySnapshot, policy: Policy
     return out
 
 
-class _Rows:
-    """Fresh row dicts from the templates: a new decision id and time each, as the service makes them."""
+class _Entries:
+    """Fresh records from the templates: a new decision id, and one time per transaction, as the service makes them."""
 
-    def __init__(self, templates: list[dict[str, Any]]):
+    def __init__(self, templates: list[DecisionEntry]):
         self.templates, self.next = templates, 0
 
-    def take(self, count: int) -> list[dict[str, Any]]:
+    def take(self, count: int) -> list[DecisionEntry]:
         now, out = datetime.now(UTC), []
         for _ in range(count):
-            row = dict(self.templates[self.next % len(self.templates)])
-            row["decision_id"], row["logged_at"], row["evaluated_at"] = new_ulid(), now, now
-            out.append(row)
+            template = self.templates[self.next % len(self.templates)]
+            out.append(replace(template, decision_id=new_ulid(), logged_at=now, evaluated_at=now))
             self.next += 1
         return out
 
 
-def _write(engine: Engine, rows: _Rows, *, chain: bool, batch: int, seconds: float, max_rows: int,
-           next_index: Callable[[], int]) -> tuple[list[int], int]:
-    """Transactions of `batch` rows until `seconds` passed or `max_rows` were written: (latencies, rows)."""
+def _write(engine: Engine, sink: DecisionSink, entries: _Entries, *, path: str, batch: int, seconds: float,
+           max_rows: int) -> tuple[list[int], int, float]:
+    """Transactions of `batch` rows until `seconds` passed or `max_rows` were written: (latencies, rows, CPU s)."""
     latencies: list[int] = []
-    clock, written = time.perf_counter_ns, 0
+    clock, written, cpu = time.perf_counter_ns, 0, 0.0
     deadline = clock() + int(seconds * 1e9)
     while written + batch <= max_rows and clock() < deadline:
-        chunk = rows.take(batch)  # made before the clock starts: the service has them ready too
-        if not chain:
-            for row in chunk:
-                row["chain_index"] = next_index()
-        t0 = clock()
-        with engine.begin() as conn:
-            if chain:
-                append(conn, "decisions", chunk, None)
-            else:
-                conn.execute(insert(DECISIONS), chunk)
+        chunk = entries.take(batch)  # made before the clock starts: the service has them ready too
+        rows = [e.as_row() for e in chunk] if path == "core" else None
+        c0, t0 = time.thread_time(), clock()
+        if rows is None:
+            sink.append(chunk)
+        else:
+            with engine.begin() as conn:
+                append(conn, "decisions", rows, None)
         latencies.append(clock() - t0)
+        cpu += time.thread_time() - c0
         written += batch
-    return latencies, written
+    return latencies, written, cpu
+
+
+def serialize_us_per_row(templates: list[DecisionEntry], rows: int = 20_000) -> float:
+    """`chained()` alone, 100 records a call: the Python work of one row on the sink's path (SQLite's)."""
+    entries = _Entries(templates)
+    groups = [entries.take(100) for _ in range(rows // 100)]
+    t0 = time.perf_counter()
+    for group in groups:
+        chained(group, 0, GENESIS, _Instants(_sqlite_instant))
+    return round((time.perf_counter() - t0) * 1e6 / rows, 2)
 
 
 @contextmanager
@@ -152,32 +168,38 @@ def postgres_problem(admin_url: str) -> str | None:
         engine.dispose()
 
 
-def bench_log_writes(url: str, backend: str, templates: list[dict[str, Any]], *, seconds: float,
+def bench_log_writes(url: str, backend: str, templates: list[DecisionEntry], *, seconds: float,
                      max_rows: int) -> list[WriteResult]:
-    """Every batch size, chain on then off, on one fresh database; checks the rows landed."""
+    """Every batch size, sink then core, on one fresh database; checks the rows landed."""
     engine = make_engine(Settings(database_url=url, db_pool_size=2))
+    sink = DecisionSink(engine, None)
     results = []
     try:
         create_schema(engine)
-        rows = _Rows(templates)
-        next_index = itertools.count(10**12).__next__  # chain off: indices far above the chain's own
-        warmup = _write(engine, rows, chain=True, batch=1, seconds=min(0.5, seconds / 2), max_rows=max_rows,
-                        next_index=next_index)[1]  # the files grow to their working size first
+        entries = _Entries(templates)
+        warmup = _write(engine, sink, entries, path="sink", batch=1, seconds=min(0.5, seconds / 2),
+                        max_rows=max_rows)[1]  # the files grow to their working size first
         for batch in BATCHES:
-            measured: dict[bool, tuple[list[int], int]] = {True: ([], 0), False: ([], 0)}
-            for chain in (True, False, False, True):  # ABBA: a drift over time falls on both alike
-                latencies, written = _write(engine, rows, chain=chain, batch=batch, seconds=seconds / 2,
-                                            max_rows=max_rows // 2, next_index=next_index)
-                measured[chain] = (measured[chain][0] + latencies, measured[chain][1] + written)
-            for chain in (True, False):
-                latencies, written = measured[chain]
-                results.append(WriteResult(backend, chain, batch, summarize(latencies, sum(latencies) / 1e9),
-                                           written))
+            measured: dict[str, tuple[list[int], int, float]] = {p: ([], 0, 0.0) for p in PATHS}
+            for path in (*PATHS, *reversed(PATHS)):  # ABBA: a drift over time falls on both alike
+                latencies, written, cpu = _write(engine, sink, entries, path=path, batch=batch, seconds=seconds / 2,
+                                                 max_rows=max_rows // 2)
+                before = measured[path]
+                measured[path] = (before[0] + latencies, before[1] + written, before[2] + cpu)
+            for path in PATHS:
+                latencies, written, cpu = measured[path]
+                results.append(WriteResult(backend, path, batch, summarize(latencies, sum(latencies) / 1e9),
+                                           written, cpu))
+        sink.close()
         with engine.connect() as conn:
             stored = conn.execute(select(func.count()).select_from(DECISIONS)).scalar_one()
         if stored != warmup + sum(r.rows for r in results):
             raise RuntimeError(f"{backend}: {stored} rows in decisions, {warmup + sum(r.rows for r in results)} "
                                "written")
+        report = verify(engine, None)
+        if not report.ok:  # both paths extend one chain: every hash must be what verification recomputes
+            raise RuntimeError(f"{backend}: the chain does not verify: {report.as_dict().get('first_bad')}")
     finally:
+        sink.close()
         engine.dispose()
     return results

@@ -173,9 +173,10 @@ def aims_table(results: dict[str, Any]) -> Table:
                       f"{ratios['release_over_static']['value']:.3f}", "-", "-")
     for backend, name in (("sqlite", "SQLite"), ("postgresql", "PostgreSQL")):
         for batch in (1, 100):
-            ratio = ratios.get(f"chain_on_over_off_{backend}_batch_{batch}")
+            ratio = ratios.get(f"sink_over_core_{backend}_batch_{batch}")
             if ratio:
-                table.add_row(f"for information: log rows/s, chain on / off, {name}, {batch} per transaction (13)",
+                table.add_row(f"for information: log rows/s, gateway path / SQLAlchemy Core path, {name}, {batch} "
+                              "per transaction (13)",
                               f"{ratio['value']:.2f}", "-", "-")
     return table
 

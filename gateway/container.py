@@ -13,11 +13,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Engine
 
 from gateway.audit.chain import Signer
+from gateway.audit.decision_sink import DecisionSink
+from gateway.audit.group_commit import GroupCommitter
 from gateway.auth import DevelopmentIssuer, TokenVerifier, keys_from_jwks
 from gateway.db import SchemaRefused, ensure_schema, make_engine
 from gateway.decision.policy import Policy
 from gateway.policy_holder import PolicyHolder, PolicyWatcher
 from gateway.registry.changes import Actor, record_changes
+from gateway.registry.facts_source import RegistryFacts
 from gateway.registry.invalidation import ChangeListener, on_local_commit
 from gateway.registry.snapshot import FactResolver
 from gateway.service import Clock, DecisionService, system_clock
@@ -98,7 +101,8 @@ def build_container(settings: Settings, clock: Clock = system_clock) -> Containe
     verifier = TokenVerifier(keys, settings.jwt_issuer, settings.jwt_audience)
     store = DocumentStore(FilesystemBackend(settings.document_dir), _master_key(settings))
     signer = load_signer(settings)
-    decisions = DecisionService(engine, resolver, policies, settings.zone, clock, signer)
+    decision_log = GroupCommitter(DecisionSink(engine, signer), max_wait=settings.log_max_wait_seconds)
+    decisions = DecisionService(RegistryFacts(resolver), decision_log, policies, settings.zone, clock)
     policies.on_swap.append(lambda before, after, actor: record_policy_swap(engine, before, after, actor))
     return Container(settings, engine, policies, resolver, verifier, store, decisions, dev_issuer, signer=signer)
 

@@ -111,5 +111,5 @@ class Unavailable(Problem):
 
     status, kind, title = 503, "unavailable", "Service unavailable"
 
-    def __init__(self, detail: str):
-        super().__init__(detail, headers={"Retry-After": "1"})
+    def __init__(self, detail: str, retry_after: int = 1):
+        super().__init__(detail, headers={"Retry-After": str(retry_after)})

@@ -91,7 +91,7 @@ class ProcessState:
 
     def collect(self) -> Iterator[Metric]:
         c = self.container
-        resolver, policy, log, listener = c.resolver, c.policies.current, c.decisions.log, c.listener
+        resolver, policy, log, listener = c.resolver, c.policies.current, c.decisions.log.stats(), c.listener
         pid = [str(os.getpid())]
         info = GaugeMetricFamily(f"{PREFIX}_policy_info", "The running policy (value 1)", labels=["pid", "version"])
         info.add_metric([*pid, policy.version], 1)
@@ -155,6 +155,11 @@ class ProcessState:
             ),
             (CounterMetricFamily, "log_commits", "Group commits of the decision log", log.commits),
             (CounterMetricFamily, "log_rows_committed", "Decision-log rows committed", log.rows_committed),
+            (GaugeMetricFamily, "log_queue_rows", "Decision-log rows handed to the writer, not yet committed",
+             log.queued_rows),
+            (GaugeMetricFamily, "log_oldest_wait_seconds",
+             "How long the oldest decision waiting for the log has waited (503 past GATEWAY_LOG_MAX_WAIT_SECONDS)",
+             log.oldest_wait_seconds),
         ):
             metric = family(f"{PREFIX}_{name}", doc, labels=["pid"])
             metric.add_metric(pid, value)

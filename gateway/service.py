@@ -1,8 +1,11 @@
-"""One call's decisions: one snapshot of facts, one policy, one transaction that logs them all."""
+"""One call's decisions: one snapshot of facts, one policy, one group commit that logs them all.
+
+The service sees the world through gateway/ports.py: a FactSource for the registry, a DecisionLog for
+the records (DecisionEntry, which owns their masking) and a Clock; the container plugs in the adapters.
+"""
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -10,15 +13,10 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import psycopg
 import structlog
 from fastapi.concurrency import run_in_threadpool
-from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
 
-from gateway.audit.chain import Signer
-from gateway.audit.group_commit import GroupCommitter, LogTimeout
-from gateway.audit.writer import decision_row
+from gateway.audit.record import DecisionEntry
 from gateway.auth import Caller
 from gateway.decision.calendar import local_day
 from gateway.decision.engine import Decision
@@ -29,25 +27,10 @@ from gateway.errors import Unavailable
 from gateway.ids import new_ulid
 from gateway.metrics import DECIDE_SECONDS, LOG_WAIT_SECONDS, UNAVAILABLE, count_decisions
 from gateway.policy_holder import PolicyHolder
-from gateway.registry.snapshot import FactResolver, RegistrySnapshot
+from gateway.ports import Clock, DecisionLog, FactSnapshot, FactSource, FactsUnavailable, LogOverloaded, LogUnavailable
 
 log = structlog.get_logger("gateway.decisions")
-Clock = Callable[[], datetime]
-
-
 _CONTEXT_CHANNEL = {"authzen": "evaluation"}  # r.ctx.channel: evaluation or release
-_CONTROL = {i: f"\\x{i:02x}" for i in [*range(32), 127]}
-
-
-def clip(value: str | None, limit: int = 256) -> str | None:
-    """Ids are logged as given, but with control characters escaped (PostgreSQL refuses NUL) and
-    never longer than their column: whatever a caller sends, the log write must not fail."""
-    if value is None:
-        return None
-    value = value.translate(_CONTROL)
-    if len(value) <= limit:
-        return value
-    return value[: limit - 12] + "…(truncated)"
 
 
 def system_clock() -> datetime:
@@ -84,17 +67,14 @@ def _logged_facts(decision: Decision, registry_version: int, ctx: RequestContext
 class DecisionService:
     def __init__(
         self,
-        engine: Engine,
-        resolver: FactResolver,
+        facts: FactSource,
+        log: DecisionLog,
         policies: PolicyHolder,
         zone: ZoneInfo,
         clock: Clock = system_clock,
-        signer: Signer | None = None,
     ):
-        self.signer = signer
-        self.log = GroupCommitter(engine, signer)
-        self.engine = engine
-        self.resolver = resolver
+        self.facts = facts
+        self.log = log
         self.policies = policies
         self.zone = zone
         self.clock = clock
@@ -116,36 +96,36 @@ class DecisionService:
         that needs the database, or a first-time Casbin evaluation, goes to a thread, and the log
         write is awaited."""
         started = time.perf_counter_ns()
-        snapshot = self.resolver.fresh()
+        snapshot = self.facts.fresh()
         if snapshot is None:
             snapshot = await run_in_threadpool(self._snapshot)
         try:
-            outcomes, rows = self._decide(
+            outcomes, entries = self._decide(
                 snapshot, questions, caller, request_id, channel, stop_after, started, memo_only=True
             )
         except NotMemoized:  # a first-time evaluation by Casbin takes milliseconds: not on the event loop
-            outcomes, rows = await run_in_threadpool(
+            outcomes, entries = await run_in_threadpool(
                 self._decide, snapshot, questions, caller, request_id, channel, stop_after, started
             )
         decided = time.perf_counter_ns()
         try:
-            await self.log.write(rows)
-        except (SQLAlchemyError, LogTimeout) as exc:
-            raise self._unwritten(exc, len(rows)) from exc
+            await self.log.append(entries)
+        except LogUnavailable as exc:
+            raise self._unwritten(exc, len(entries)) from exc
         self._count(outcomes, channel, started, decided)
         return outcomes
 
-    def _snapshot(self) -> RegistrySnapshot:
+    def _snapshot(self) -> FactSnapshot:
         try:
-            return self.resolver.current()
-        except (SQLAlchemyError, sqlite3.Error, psycopg.Error, OSError) as exc:
-            log.error("registry.unavailable", error=type(exc).__name__)
+            return self.facts.current()
+        except FactsUnavailable as exc:
+            log.error("registry.unavailable", error=str(exc))
             UNAVAILABLE.labels("registry").inc()
             raise Unavailable("the registry cannot be read, so no decision is given; retry shortly") from exc
 
     def _decide(
         self,
-        snapshot: RegistrySnapshot,
+        snapshot: FactSnapshot,
         questions: list[Question],
         caller: Caller,
         request_id: str | None,
@@ -154,13 +134,12 @@ class DecisionService:
         started: int,
         *,
         memo_only: bool = False,
-    ) -> tuple[list[Outcome], list[dict[str, Any]]]:
+    ) -> tuple[list[Outcome], list[DecisionEntry]]:
         now = self.clock()
         today = local_day(now, self.zone)
         policy = self.policies.current
-        caller_sub, caller_client = clip(caller.sub), clip(caller.client)
         outcomes: list[Outcome] = []
-        rows = []
+        entries = []
         for question in questions:
             at = question.at or now
             day = today if question.at is None else local_day(at, self.zone)
@@ -170,18 +149,18 @@ class DecisionService:
             )
             outcome = Outcome(new_ulid(), decision, policy.version, at, question.at is not None, facts)
             outcomes.append(outcome)
-            rows.append(
-                decision_row(
+            entries.append(
+                DecisionEntry.of(
                     decision_id=outcome.decision_id,
                     logged_at=now,
                     evaluated_at=at,
-                    caller_sub=caller_sub,
-                    caller_client=caller_client,
+                    caller_sub=caller.sub,
+                    caller_client=caller.client,
                     request_id=request_id,
                     channel=channel,
-                    person_id=clip(question.person_id),
-                    document_id=clip(question.document_id),
-                    action=clip(question.action),
+                    person_id=question.person_id,
+                    document_id=question.document_id,
+                    action=question.action,
                     allowed=decision.allowed,
                     reasons=decision.reason_dicts,
                     policy_version=policy.version,
@@ -193,11 +172,16 @@ class DecisionService:
             )
             if stop_after is not None and stop_after(decision.allowed):
                 break
-        return outcomes, rows
+        return outcomes, entries
 
-    def _unwritten(self, exc: Exception, count: int) -> Unavailable:
-        log.error("decision_log.unavailable", error=type(exc).__name__, decisions=count)
-        UNAVAILABLE.labels("decision_log").inc()
+    def _unwritten(self, exc: LogUnavailable, count: int) -> Unavailable:
+        overloaded = isinstance(exc, LogOverloaded)
+        log.error("decision_log.unavailable", error=str(exc), decisions=count, overloaded=overloaded)
+        UNAVAILABLE.labels("decision_log_backlog" if overloaded else "decision_log").inc()
+        if overloaded:
+            return Unavailable(
+                "the decision log is behind, so no decision is given; retry shortly", retry_after=exc.retry_after
+            )
         return Unavailable("the decision log cannot be written, so no decision is given; retry shortly")
 
     @staticmethod

@@ -44,6 +44,12 @@ class Settings(BaseSettings):
         le=60,
         description="longest time a replica trusts its registry snapshot without checking (a lost notification)",
     )
+    log_max_wait_seconds: float = Field(
+        default=2.0,
+        ge=0,
+        description="refuse new decisions (503, Retry-After) while the oldest one queued for the log has waited "
+        "longer than this; 0 never refuses",
+    )
     checkpoint_key_file: Path | None = Field(default=None, description="Ed25519 private key (PEM) for checkpoints")
     checkpoint_every: int = Field(default=1000, ge=1, description="sign the decision chain's head every N entries")
     policy_watch_seconds: float = Field(default=0.5, ge=0, description="poll the policy folder; 0 turns it off")

@@ -20,7 +20,7 @@ from gateway.audit import query
 from gateway.audit.chain import append
 from gateway.audit.export import safe_cell
 from gateway.audit.query import DecisionFilter, decision_chunks
-from gateway.audit.writer import decision_row
+from gateway.audit.record import decision_row
 from models import ChangeEvent, DecisionRecord
 from tests.support import Clock, Gateway, Keys, fresh_database, running_gateway
 

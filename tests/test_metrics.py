@@ -96,18 +96,21 @@ def test_the_process_state_shows_policy_registry_and_caches(registry: Gateway) -
     assert value(samples, "clearance_gateway_registry_rebuilds_total") >= 1
     assert value(samples, "clearance_gateway_policy_uncached_evaluations_total") >= 1
     assert value(samples, "clearance_gateway_log_commits_total") >= 1
+    # issue 13: a log writer that falls behind shows it (nothing is waiting here)
+    assert value(samples, "clearance_gateway_log_queue_rows") == 0
+    assert ("clearance_gateway_log_oldest_wait_seconds", ()) in samples
     listening = value(samples, "clearance_gateway_change_listener_up")
     assert listening == (1.0 if registry.settings.database_url.startswith("postgresql") else 0.0)
 
 
 def test_a_log_that_cannot_be_written_is_counted_as_unavailable(registry: Gateway, monkeypatch) -> None:
-    from sqlalchemy.exc import OperationalError
+    import sqlite3
 
     def broken(*args, **kwargs):
-        raise OperationalError("INSERT", {}, Exception("disk I/O error"))
+        raise sqlite3.OperationalError("disk I/O error")
 
     before = value(metrics(registry), "clearance_gateway_unavailable_total", what="decision_log")
-    monkeypatch.setattr("gateway.audit.group_commit.append", broken)
+    monkeypatch.setattr(registry.container.decisions.log.sink, "append", broken)
     body = {
         "subject": {"type": "person", "id": "P-OK"},
         "resource": {"type": "document", "id": "D-ESI"},

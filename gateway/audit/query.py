@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import Column, ColumnElement, Connection, Engine, Row, Select, Table, func, literal, select
 
+from gateway.audit.record import AUDITOR_FIELDS
 from gateway.db import READ_ONLY
 from models import ChangeEvent, DecisionRecord, Designation
 from models.audit_indexes import decision_designation
@@ -26,30 +27,8 @@ CHANGES = ChangeEvent.__table__  # type: ignore[attr-defined]
 DESIGNATIONS = Designation.__table__  # type: ignore[attr-defined]
 EXPORT_CHUNK = 5_000
 
-# C9: the columns an auditor may see. A whitelist, so that `inputs` (and any column added later)
-# stays out of every audit answer unless someone decides otherwise here.
-_DECISION_COLUMNS: tuple[Column[Any], ...] = tuple(
-    DECISIONS.c[name]
-    for name in (
-        "seq",
-        "decision_id",
-        "logged_at",
-        "evaluated_at",
-        "caller_sub",
-        "caller_client",
-        "request_id",
-        "channel",
-        "person_id",
-        "document_id",
-        "action",
-        "allowed",
-        "reasons",
-        "policy_version",
-        "facts",
-        "simulation",
-        "latency_us",
-    )
-)
+# C9: the columns an auditor may see, as the decision record says (gateway/audit/record.py).
+_DECISION_COLUMNS: tuple[Column[Any], ...] = tuple(DECISIONS.c[name] for name in AUDITOR_FIELDS)
 _CHANGE_COLUMNS: tuple[Column[Any], ...] = tuple(
     CHANGES.c[name] for name in ("seq", "at", "actor", "request_id", "action", "entity", "entity_id", "before", "after")
 )

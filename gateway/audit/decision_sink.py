@@ -1,0 +1,196 @@
+"""The decision log's write path: chain a group of records and insert them in one transaction.
+
+This is the hot path of every answer (R1), so it skips SQLAlchemy Core: each record is serialized
+once, with orjson, into the canonical JSON its hash covers (gateway/audit/chain.py, unchanged: the
+same bytes `entry_hash` recomputes when verifying), and its JSON columns are stored as those same
+bytes; the rows go to the database as prepared tuples through the driver's own `executemany` (psycopg
+sends them in pipeline mode). The statements run on one pooled connection kept by the writer thread:
+SQLite takes its write lock with BEGIN IMMEDIATE, PostgreSQL locks the chain head's row, so the
+chain order is the commit order across processes. A failure rolls back, drops the connection (the
+next group takes a fresh one) and reaches every caller of the group: no answer without its row.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import Engine
+
+from gateway.audit.chain import Signer, checkpoint_message
+from gateway.audit.record import DecisionEntry
+
+COLUMNS = (
+    "decision_id",
+    "schema_version",
+    "logged_at",
+    "evaluated_at",
+    "caller_sub",
+    "caller_client",
+    "request_id",
+    "channel",
+    "person_id",
+    "document_id",
+    "action",
+    "allowed",
+    "reasons",
+    "reason_codes",
+    "policy_version",
+    "facts",
+    "inputs",
+    "simulation",
+    "latency_us",
+    "chain_index",
+    "prev_hash",
+    "hash",
+)
+_SORTED = orjson.OPT_SORT_KEYS
+_Fragment = orjson.Fragment
+
+
+class _Instants:
+    """Each instant as hashed (UTC isoformat) and as stored by the dialect; a group's records share
+    their `logged_at`, so the last conversion is remembered."""
+
+    def __init__(self, stored: Callable[[datetime], Any]):
+        self.stored = stored
+        self.last: tuple[datetime | None, str, Any] = (None, "", None)
+
+    def __call__(self, value: datetime) -> tuple[str, Any]:
+        last = self.last
+        if value is last[0]:
+            return last[1], last[2]
+        utc = value.astimezone(UTC)
+        converted = (utc.isoformat(), self.stored(utc))
+        self.last = (value, *converted)
+        return converted
+
+
+def _sqlite_instant(utc: datetime) -> str:
+    """SQLAlchemy's SQLite DATETIME text (naive UTC, always with microseconds), so that reads,
+    comparisons and the audit windows see exactly what they saw before."""
+    return utc.replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def _json(value: Any) -> bytes | None:
+    return None if value is None else orjson.dumps(value, option=_SORTED)
+
+
+def chained(
+    entries: Sequence[DecisionEntry], index: int, prev: str, instant: _Instants
+) -> tuple[list[tuple[Any, ...]], int, str]:
+    """Rows (in COLUMNS order) for `entries` after chain entry `index` with hash `prev`, and the new head.
+
+    JSON goes to the driver as text: SQLite keeps it so, psycopg sends it untyped for the json column."""
+    rows = []
+    for e in entries:
+        index += 1
+        logged_iso, logged = instant(e.logged_at)
+        evaluated_iso, evaluated = instant(e.evaluated_at)
+        reasons, facts, inputs = _json(e.reasons), _json(e.facts), _json(e.inputs)
+        codes = " ".join([r["code"] for r in e.reasons])
+        content = {
+            "decision_id": e.decision_id,
+            "schema_version": e.schema_version,
+            "logged_at": logged_iso,
+            "evaluated_at": evaluated_iso,
+            "caller_sub": e.caller_sub,
+            "caller_client": e.caller_client,
+            "request_id": e.request_id,
+            "channel": e.channel,
+            "person_id": e.person_id,
+            "document_id": e.document_id,
+            "action": e.action,
+            "allowed": e.allowed,
+            "reasons": _Fragment(reasons),
+            "reason_codes": codes,
+            "policy_version": e.policy_version,
+            "facts": _Fragment(facts),
+            "inputs": None if inputs is None else _Fragment(inputs),
+            "simulation": e.simulation,
+            "latency_us": e.latency_us,
+            "chain_index": index,
+        }
+        digest = hashlib.sha256(prev.encode() + b"\n" + orjson.dumps(content, option=_SORTED)).hexdigest()
+        rows.append((
+            e.decision_id, e.schema_version, logged, evaluated, e.caller_sub, e.caller_client, e.request_id,
+            e.channel, e.person_id, e.document_id, e.action, e.allowed, reasons.decode(), codes,  # type: ignore[union-attr]
+            e.policy_version, facts.decode(), None if inputs is None else inputs.decode(),  # type: ignore[union-attr]
+            e.simulation, e.latency_us, index, prev, digest,
+        ))  # fmt: skip
+        prev = digest
+    return rows, index, prev
+
+
+class DecisionSink:
+    """Appends groups of records to the decision chain of one database (SQLite or PostgreSQL).
+
+    Used by one thread at a time (the log writer's)."""
+
+    def __init__(self, engine: Engine, signer: Signer | None):
+        self.engine = engine
+        self.signer = signer
+        self.sqlite = engine.dialect.name == "sqlite"
+        mark = "?" if self.sqlite else "%s"
+        self._insert = f"INSERT INTO decisions ({', '.join(COLUMNS)}) VALUES ({', '.join([mark] * len(COLUMNS))})"
+        lock = "" if self.sqlite else " FOR UPDATE"  # SQLite: BEGIN IMMEDIATE already holds the only write lock
+        self._head = f"SELECT chain_index, hash FROM chain_heads WHERE chain = 'decisions'{lock}"
+        self._move = f"UPDATE chain_heads SET chain_index = {mark}, hash = {mark} WHERE chain = 'decisions'"
+        self._checkpoint = (
+            "INSERT INTO checkpoints (chain, chain_index, hash, signed_at, key_id, signature) "
+            f"VALUES ('decisions', {mark}, {mark}, {mark}, {mark}, {mark})"
+        )
+        self._instants = _Instants(_sqlite_instant if self.sqlite else _aware)
+        self._raw: Any = None  # the pooled connection this sink keeps, once taken
+
+    def append(self, entries: Sequence[DecisionEntry]) -> None:
+        """Chain and insert `entries`, committed (durable) on return; raises the driver's error otherwise."""
+        if self._raw is None:
+            self._raw = self.engine.raw_connection()
+        conn = self._raw.driver_connection
+        try:
+            cursor = conn.cursor()
+            if self.sqlite:
+                cursor.execute("BEGIN IMMEDIATE")
+            cursor.execute(self._head)
+            start, prev = cursor.fetchone()
+            rows, index, head = chained(entries, int(start), prev, self._instants)
+            cursor.executemany(self._insert, rows)
+            cursor.execute(self._move, (index, head))
+            if self.signer is not None and index // self.signer.every > int(start) // self.signer.every:
+                cursor.execute(self._checkpoint, self._signed(index, head, self.signer))
+            if self.sqlite:
+                cursor.execute("COMMIT")
+            else:
+                conn.commit()
+        except BaseException:
+            self._drop()
+            raise
+
+    def _signed(self, index: int, head: str, signer: Signer) -> tuple[Any, ...]:
+        signed_at = datetime.now(UTC)
+        signature = signer.key.sign(checkpoint_message("decisions", index, head, signed_at))
+        stored = _sqlite_instant(signed_at) if self.sqlite else signed_at
+        return index, head, stored, signer.key_id, base64.b64encode(signature).decode()
+
+    def _drop(self) -> None:
+        """After a failure: roll back if the connection still answers, and never use it again."""
+        raw, self._raw = self._raw, None
+        with contextlib.suppress(Exception):  # a broken connection: invalidating it is all that is left
+            raw.driver_connection.rollback()
+        raw.invalidate()
+
+    def close(self) -> None:
+        if self._raw is not None:
+            raw, self._raw = self._raw, None
+            raw.close()
+
+
+def _aware(utc: datetime) -> datetime:
+    return utc
+
