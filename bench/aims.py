@@ -39,6 +39,8 @@ AIMS = (
     Aim("batch_rate", "HTTP batch: decisions/s on one worker, every one logged (7)", "decisions/s", "at_least",
         20_000.0),
     Aim("size_growth", "decision core p50, largest registry over smallest (12)", "×", "at_most", 1.5),
+    Aim("workers_over_one", "HTTP evaluation, 200 answers/s on --workers N over one worker (15 / 5)", "×",
+        "at_least", 1.7),
     Aim("log_cpu_per_row", "decision-log write path, writer CPU a row (GIL bound), SQLite, 100 a commit (13)", "µs",
         "at_most", 25.0),
 )
@@ -69,6 +71,8 @@ def values(results: dict[str, Any]) -> dict[str, float | None]:
         # Not met unless every decision of the run was logged: a fast batch that loses rows is no batch.
         "batch_rate": None if not batch else (batch["decisions_per_second"] if batch_logged else 0.0),
         "size_growth": None if not sizes else sizes["p50_growth"],
+        "workers_over_one": _over(_rate(m.get("http_evaluation_workers"), "ok_per_second"),
+                                  _rate(m.get("http_evaluation"), "ok_per_second")),
         "log_cpu_per_row": (m.get("log_writes") or {}).get("sqlite_sink_batch_100", {}).get("cpu_us_per_row"),
     }
 

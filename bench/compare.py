@@ -24,6 +24,7 @@ MEASUREMENTS = (
     ("fastapi_floor", "8 bare FastAPI floor", ("ok_per_second",)),
     ("document_release", "9 document release", ("ok_per_second",)),
     ("static_file", "10 static file", ("ok_per_second",)),
+    ("http_evaluation_workers", "15 HTTP evaluation, --workers N", ("ok_per_second",)),
 )
 
 

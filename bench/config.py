@@ -27,6 +27,7 @@ class RunConfig:
     sizes: tuple[int, ...] = (1_000, 100_000)  # persons in the registries of measurement 12; () leaves it out
     size_designations: int = 10_000  # designations in each of them
     log_seconds: float = 3.0  # seconds of each decision-log write configuration (8 of them with PostgreSQL)
+    workers: int = 2  # measurement 15: 5 again on this many worker processes; 0 or 1 leaves it out
     audit_rows: int = 1_000_000  # rows of the audit query log in PostgreSQL; 0 leaves measurement 14 out
     postgres: str | None = POSTGRES  # server URL for CREATE DATABASE; None: SQLite only
     seed: int = 7

@@ -88,6 +88,10 @@ def _gateway_argv(port: int) -> list[str]:
             "--log-level", "warning", "--no-access-log", "--no-proxy-headers"]
 
 
+def _workers_argv(workers: int) -> Callable[[int], list[str]]:
+    return lambda port: [*_gateway_argv(port), "--workers", str(workers)]
+
+
 def _floor_argv(port: int) -> list[str]:
     return [sys.executable, "-m", "uvicorn", "bench.floor_app:app", "--host", HOST, "--port", str(port),
             "--log-level", "warning", "--no-access-log", "--no-proxy-headers"]
@@ -180,3 +184,22 @@ def bench_floor(workspace: Workspace, prepared: Prepared, load: Load) -> HttpOut
                         log_path=workspace.root / "floor.log", ready_path="/healthz") as server:
         requests = evaluation_requests(server.port, "not-checked", prepared.cases, EVALUATION)
         return _drive("floor", server, requests, load, None)
+
+
+def bench_workers(workspace: Workspace, prepared: Prepared, load: Load,
+                  workers: int) -> tuple[HttpOutcome, dict[str, Any]]:
+    """Measurement 15: 5 again on `workers` uvicorn worker processes (what `serve --workers N` runs) on the same
+    database, after 5's server stopped; its `authzen` rows must grow by the decisions it answered 200. The
+    server's CPU is left out (the workers are children of the process measured)."""
+    token = workspace.identity.token("authz:evaluate")
+    before = workspace.decision_rows("authzen")
+    with running_server(f"gateway-{workers}-workers", _workers_argv(workers), env=workspace.gateway_env(),
+                        cwd=workspace.root, log_path=workspace.root / "gateway-workers.log",
+                        ready_path="/readyz") as server:
+        requests = evaluation_requests(server.port, token, prepared.cases, EVALUATION)
+        outcome = _drive(f"gateway-{workers}-workers", server, requests, load, prepared.expected)
+    outcome.server_cpu_seconds = None
+    rows = workspace.decision_rows("authzen") - before
+    return outcome, {"decision_rows": rows, "decisions_answered_200": outcome.decisions,
+                     "rows_match_decisions": rows == outcome.decisions,
+                     "disagreements_with_core": outcome.warmup.disagreements + outcome.measured.disagreements}

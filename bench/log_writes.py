@@ -19,7 +19,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -97,7 +97,7 @@ class _Entries:
         now, out = datetime.now(UTC), []
         for _ in range(count):
             template = self.templates[self.next % len(self.templates)]
-            out.append(replace(template, decision_id=new_ulid(), logged_at=now, evaluated_at=now))
+            out.append(template._replace(decision_id=new_ulid(), logged_at=now, evaluated_at=now))
             self.next += 1
         return out
 

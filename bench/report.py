@@ -69,6 +69,10 @@ def _rows(results: dict[str, Any]) -> list[tuple[str, ...]]:
                 "decisions/s", SERVER)
     floor = m["fastapi_floor"]
     out.add("8 FastAPI floor", floor, "requests", floor["ok_per_second"], "req/s", SERVER)
+    workers = m.get("http_evaluation_workers")
+    if workers:
+        out.add(f"15 HTTP evaluation, {workers['workers']} workers", workers, "requests", workers["ok_per_second"],
+                "req/s", SERVER)
     release, static = m.get("document_release"), m.get("static_file")
     if release and static:
         out.add("9 release of 100 KiB", release, "requests", release["ok_per_second"],
@@ -204,8 +208,14 @@ def checks_table(results: dict[str, Any]) -> Table:
                   _ok(g["rows_match_decisions"]))
     table.add_row("HTTP decisions == decision core (5, 6, 7)", f"{g['disagreements_with_core']:,} disagreements",
                   _ok(g["disagreements_with_core"] == 0))
+    w = results["checks"].get("gateway_workers")
+    if w:
+        table.add_row("rows of channel `authzen` added by 15 == its decisions answered 200",
+                      f"{w['decision_rows']:,} rows, {w['decisions_answered_200']:,} decisions",
+                      _ok(w["rows_match_decisions"] and w["disagreements_with_core"] == 0))
     m = results["measurements"]
-    http = [(k, m[k]) for k in ("http_evaluation", "http_evaluation_paced", "http_batch", "fastapi_floor") if m.get(k)]
+    http = [(k, m[k]) for k in ("http_evaluation", "http_evaluation_paced", "http_batch", "fastapi_floor",
+                                "http_evaluation_workers") if m.get(k)]
     all_ok = all(set(x["statuses"]) <= {"200"} and not x["transport_errors"] and not x["timed_out"] for _, x in http)
     detail = "; ".join(f"{k} {x['statuses']}" for k, x in http)
     errors = next((x["error_bodies"] for _, x in http if x["error_bodies"]), None)

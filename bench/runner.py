@@ -23,7 +23,7 @@ from bench.audit_queries import bench_audit_queries
 from bench.cases import prepare_cases
 from bench.config import RunConfig
 from bench.generator import Shape, generate_bundle
-from bench.http_phase import Extra, GatewayRun, HttpOutcome, Load, bench_floor, bench_gateway
+from bench.http_phase import Extra, GatewayRun, HttpOutcome, Load, bench_floor, bench_gateway, bench_workers
 from bench.inprocess import Agreement, Prepared, bench_cedar, bench_cedar_batch, bench_core, bench_naive, prepare
 from bench.log_writes import (
     WriteResult,
@@ -119,6 +119,11 @@ def run(config: RunConfig, say: Say) -> dict[str, Any]:
         release_rows = workspace.decision_rows("release")
         say(f"8/14 bare FastAPI floor: {config.concurrency} connections, {config.duration:g} s")
         floor = bench_floor(workspace, prepared, load)
+        workers = None
+        if config.workers > 1:
+            say(f"15/15 HTTP evaluation as 5, on {config.workers} worker processes (serve --workers "
+                f"{config.workers}): {config.concurrency} connections, {config.duration:g} s")
+            workers = bench_workers(workspace, prepared, load, config.workers)
         sizes = None
         if config.sizes:
             say(f"12/14 registry sizes: the decision core on {' and '.join(f'{n:,}' for n in config.sizes)} persons "
@@ -150,6 +155,9 @@ def run(config: RunConfig, say: Say) -> dict[str, Any]:
     _add(results, config, release, release_rows, big, writes, audit)
     if writes:
         results["measurements"]["log_writes"]["serialize_us_per_row"] = serialize
+    if workers is not None:
+        results["measurements"]["http_evaluation_workers"] = {**(_http(workers[0]) or {}), "workers": config.workers}
+        results["checks"]["gateway_workers"] = workers[1]
     results["measurements"]["registry_sizes"] = sizes
     results["aims"] = aims(results)
     results["finished_at"] = datetime.now(UTC).isoformat()

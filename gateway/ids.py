@@ -12,5 +12,15 @@ _SHIFTS = range(120, -1, -10)
 
 def new_ulid() -> str:
     """48 bits of milliseconds, then 80 random bits; 26 characters, the top 2 of 130 bits zero."""
-    value = (int(time.time() * 1000) << 80) | int.from_bytes(os.urandom(10), "big")
-    return "".join([_PAIRS[(value >> shift) & 1023] for shift in _SHIFTS])
+    return new_ulids(1)[0]
+
+
+def new_ulids(count: int) -> list[str]:
+    """`count` ULIDs of this millisecond, with one read of the system's randomness for all of them."""
+    millis = int(time.time() * 1000) << 80
+    noise = os.urandom(10 * count)
+    out = []
+    for start in range(0, 10 * count, 10):
+        value = millis | int.from_bytes(noise[start : start + 10], "big")
+        out.append("".join([_PAIRS[(value >> shift) & 1023] for shift in _SHIFTS]))
+    return out

@@ -24,7 +24,7 @@ from gateway.decision.facts import Facts
 from gateway.decision.policy import NotMemoized
 from gateway.decision.policy_context import RequestContext, declared_values, request_context
 from gateway.errors import Unavailable
-from gateway.ids import new_ulid
+from gateway.ids import new_ulids
 from gateway.metrics import DECIDE_SECONDS, LOG_WAIT_SECONDS, UNAVAILABLE, count_decisions
 from gateway.policy_holder import PolicyHolder
 from gateway.ports import Clock, DecisionLog, FactSnapshot, FactSource, FactsUnavailable, LogOverloaded, LogUnavailable
@@ -140,14 +140,15 @@ class DecisionService:
         policy = self.policies.current
         outcomes: list[Outcome] = []
         entries = []
-        for question in questions:
+        ids = new_ulids(len(questions))
+        for decision_id, question in zip(ids, questions, strict=True):
             at = question.at or now
             day = today if question.at is None else local_day(at, self.zone)
             ctx = request_context(policy.context, _CONTEXT_CHANNEL.get(channel, channel), question.context)
             facts, decision, inputs = snapshot.decide(
                 question.person_id, question.document_id, question.action, day, policy, ctx, memo_only=memo_only
             )
-            outcome = Outcome(new_ulid(), decision, policy.version, at, question.at is not None, facts)
+            outcome = Outcome(decision_id, decision, policy.version, at, question.at is not None, facts)
             outcomes.append(outcome)
             entries.append(
                 DecisionEntry.of(

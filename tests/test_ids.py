@@ -31,3 +31,10 @@ def test_ids_made_later_sort_later() -> None:
     assert len(first) == len(second) == 26
     assert first < second
     assert set(first + second) <= set(ids._ALPHABET)
+
+
+def test_a_batch_of_ids_is_distinct_and_sorts_after_the_ids_before_it() -> None:
+    first = ids.new_ulid()
+    time.sleep(0.002)
+    batch = ids.new_ulids(1000)
+    assert len(set(batch)) == 1000 and all(len(i) == 26 and first < i for i in batch)

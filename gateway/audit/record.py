@@ -12,9 +12,8 @@ module is the one place that decides what a logged value may look like and who m
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from models.logs import RECORD_SCHEMA
 
@@ -46,8 +45,8 @@ AUDITOR_FIELDS = (
 
 def clip(value: str | None, limit: int = ID_LIMIT) -> str | None:
     """An id as logged: control characters escaped, never longer than its column."""
-    if value is None:
-        return None
+    if value is None or (len(value) <= limit and value.isprintable()):
+        return value
     if not value.isprintable():
         value = value.translate(_CONTROL)
     if len(value) <= limit:
@@ -55,9 +54,11 @@ def clip(value: str | None, limit: int = ID_LIMIT) -> str | None:
     return value[: limit - 12] + "…(truncated)"
 
 
-@dataclass(frozen=True, slots=True)
-class DecisionEntry:
-    """One logged decision, as stored (table `decisions`, schema_version 1), before it is chained."""
+class DecisionEntry(NamedTuple):
+    """One logged decision, as stored (table `decisions`, schema_version 1), before it is chained.
+
+    A named tuple: immutable, and built in a few hundred nanoseconds (a frozen dataclass costs several
+    µs a record, and a batch of 1,000 makes 1,000 of them on the event loop)."""
 
     decision_id: str
     logged_at: datetime  # aware
@@ -128,7 +129,7 @@ class DecisionEntry:
 
     def as_row(self) -> dict[str, Any]:
         """The record as the table's columns (before chaining), for SQLAlchemy Core."""
-        row = asdict(self)
+        row = self._asdict()
         row["reason_codes"] = self.reason_codes
         return row
 
