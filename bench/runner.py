@@ -103,21 +103,21 @@ def run(config: RunConfig, say: Say) -> dict[str, Any]:
         write_random(workspace.static_dir / STATIC_NAME, RELEASE_BYTES)
 
         def on_the_same_gateway(server: Server) -> tuple[ReleaseOutcome, dict[str, Any] | None]:
-            say(f"9/14 and 10/14 document release of 100 KiB to {reader.person}, then the same bytes as a "
+            say(f"9/15 and 10/15 document release of 100 KiB to {reader.person}, then the same bytes as a "
                 f"static file: {config.concurrency} connections, {config.release_duration:g} s each")
             release_load = Load(config.concurrency, config.release_duration, config.warmup, config.max_calls)
             release = bench_release(server, workspace, reader, release_load)
             if not config.big_mb:
                 return release, None
-            say(f"11/14 large release: {config.big_mb} MB uploaded (streamed), then released once, VmRSS sampled")
+            say(f"11/15 large release: {config.big_mb} MB uploaded (streamed), then released once, VmRSS sampled")
             return release, bench_big_release(server, workspace, reader, config.big_mb)
 
-        say(f"5/14 HTTP evaluation on the real gateway: {config.concurrency} connections, {config.duration:g} s; "
-            f"then 6/14 open loop at {config.paced_fraction:.0%} of that rate; then 7/14 batches of "
+        say(f"5/15 HTTP evaluation on the real gateway: {config.concurrency} connections, {config.duration:g} s; "
+            f"then 6/15 open loop at {config.paced_fraction:.0%} of that rate; then 7/15 batches of "
             f"{config.batch_size} on {config.batch_concurrency} connections")
         gateway, (release, big) = bench_gateway(workspace, prepared, load, extra, on_the_same_gateway)
         release_rows = workspace.decision_rows("release")
-        say(f"8/14 bare FastAPI floor: {config.concurrency} connections, {config.duration:g} s")
+        say(f"8/15 bare FastAPI floor: {config.concurrency} connections, {config.duration:g} s")
         floor = bench_floor(workspace, prepared, load)
         workers = None
         if config.workers > 1:
@@ -126,14 +126,14 @@ def run(config: RunConfig, say: Say) -> dict[str, Any]:
             workers = bench_workers(workspace, prepared, load, config.workers)
         sizes = None
         if config.sizes:
-            say(f"12/14 registry sizes: the decision core on {' and '.join(f'{n:,}' for n in config.sizes)} persons "
+            say(f"12/15 registry sizes: the decision core on {' and '.join(f'{n:,}' for n in config.sizes)} persons "
                 f"with {config.size_designations:,} designations, {config.duration:g} s each")
             plan = SizePlan(config.sizes, config.size_designations, config.cases, config.seed, config.duration,
                             config.max_calls)
             sizes = bench_sizes(root, plan, today, say)
         templates = entry_templates(prepared, snapshot, policy, today)
         backends = "SQLite" + ("" if postgres_skipped else " and PostgreSQL")
-        say(f"13/14 decision-log writes on {backends}: the gateway's path and the SQLAlchemy Core one x 1/100 rows "
+        say(f"13/15 decision-log writes on {backends}: the gateway's path and the SQLAlchemy Core one x 1/100 rows "
             f"per transaction, {config.log_seconds:g} s each")
         writes: list[WriteResult] = []
         serialize = serialize_us_per_row(templates)
@@ -147,7 +147,7 @@ def run(config: RunConfig, say: Say) -> dict[str, Any]:
     audit = None
     if config.audit_rows and not postgres_skipped:
         assert config.postgres is not None
-        say(f"14/14 audit queries on {config.audit_rows:,} decisions in PostgreSQL (generated in SQL)")
+        say(f"14/15 audit queries on {config.audit_rows:,} decisions in PostgreSQL (generated in SQL)")
         audit = bench_audit_queries(config.postgres, config.audit_rows, say).as_dict()
     results = _results(config, started, today, bundle, import_seconds, prepared, inproc, gateway, floor)
     results["machine"]["load_average_at_start"] = load_average
@@ -178,25 +178,25 @@ class InProcess:
 def _in_process(config: RunConfig, prepared: Prepared, snapshot: RegistrySnapshot, policy: Policy, today: date,
                 say: Say) -> InProcess:
     seconds, bound, pid = config.duration, config.max_calls, os.getpid()
-    say(f"1/14 decision core: {len(prepared.cases)} cases, {seconds:g} s, memoized as served, then unmemoized")
+    say(f"1/15 decision core: {len(prepared.cases)} cases, {seconds:g} s, memoized as served, then unmemoized")
     with peak_rss(pid) as peak:
         core = bench_core(prepared, snapshot, policy, today, seconds=seconds, max_calls=bound, memoized=True)
     core_row = {**core.summary.as_dict(), **peak.as_dict()}
     with peak_rss(pid) as peak:
         unmemoized = bench_core(prepared, snapshot, policy, today, seconds=seconds, max_calls=bound)
     core_row["unmemoized"] = {**unmemoized.summary.as_dict(), **peak.as_dict()}
-    say("2/14 PyCasbin naive enforce: every case at least once, then to the time limit")
+    say("2/15 PyCasbin naive enforce: every case at least once, then to the time limit")
     with peak_rss(pid) as peak:
         naive, naive_agreement = bench_naive(prepared, snapshot, today, seconds=seconds, max_calls=bound)
     naive_row = {**naive.summary.as_dict(), **peak.as_dict()}
-    say("3/14 cedarpy is_authorized: every case at least once, then to the time limit")
+    say("3/15 cedarpy is_authorized: every case at least once, then to the time limit")
     with peak_rss(pid) as peak:
         cedar, cedar_agreement = bench_cedar(prepared, snapshot, today, seconds=seconds, max_calls=bound)
     cedar_row = {**cedar.summary.as_dict(), **peak.as_dict()}
     agreements = {"pycasbin_naive": naive_agreement, "cedar": cedar_agreement}
     batch_row = None
     if config.batch_size:
-        say(f"4/14 cedarpy is_authorized_batch, {config.batch_size} decisions a call")
+        say(f"4/15 cedarpy is_authorized_batch, {config.batch_size} decisions a call")
         with peak_rss(pid) as peak:
             batch, agreements["cedar_batch"] = bench_cedar_batch(prepared, snapshot, today, size=config.batch_size,
                                                                  seconds=seconds, max_calls=bound)

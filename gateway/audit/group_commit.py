@@ -177,4 +177,5 @@ class GroupCommitter:
                 self._queue.append(None)
                 self._ready.notify()
             self._thread.join(timeout=self.timeout)
-        self.sink.close()
+        if self._thread is None or not self._thread.is_alive():  # a writer still stuck in a commit keeps it
+            self.sink.close()
