@@ -41,8 +41,8 @@ AIMS = (
     Aim("size_growth", "decision core p50, largest registry over smallest (12)", "×", "at_most", 1.5),
     Aim("workers_over_one", "HTTP evaluation, 200 answers/s on --workers N over one worker (15 / 5)", "×",
         "at_least", 1.7),
-    Aim("log_cpu_per_row", "decision-log write path, writer CPU a row (GIL bound), SQLite, 100 a commit (13)", "µs",
-        "at_most", 25.0),
+    Aim("log_cpu_per_row", "decision-log write path: writer CPU a row (bounds its GIL time), SQLite, 100 a commit (13)",
+        "µs", "at_most", 25.0),
 )
 
 

@@ -16,7 +16,7 @@ POSTGRES = os.environ.get("GATEWAY_TEST_POSTGRES_URL", "postgresql+psycopg://pos
 class RunConfig:
     persons: int = 1000
     cases: int = 3000  # distinct (person, document) pairs, decided in the same order everywhere
-    duration: float = 15.0  # seconds of each of measurements 1 to 8 and of each size of 12
+    duration: float = 15.0  # seconds of each of measurements 1 to 8 and 15 and of each size of 12
     warmup: float = 1.0  # seconds of untimed HTTP traffic before each closed-loop HTTP measurement
     concurrency: int = 16  # HTTP connections
     paced_fraction: float = 0.8  # measurement 6: open loop at this fraction of 5's rate; 0 leaves it out
