@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 import structlog
@@ -37,8 +36,7 @@ def system_clock() -> datetime:
     return datetime.now(UTC)
 
 
-@dataclass(frozen=True, slots=True)
-class Question:
+class Question(NamedTuple):
     person_id: str
     document_id: str
     action: str
@@ -46,8 +44,7 @@ class Question:
     context: dict[str, Any] | None = None  # the request's context: the policy takes its declared attributes
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
+class Outcome(NamedTuple):  # one per decision of a batch: a named tuple is the cheapest immutable record
     decision_id: str
     decision: Decision
     policy_version: str
