@@ -23,7 +23,7 @@ from gateway.errors import PROBLEM_BASE, FieldError, InvalidInput, Problem
 from gateway.limits import BodyLimit, body_limit_for
 from gateway.logging_setup import configure_logging
 from gateway.metrics import REQUEST_SECONDS
-from gateway.service import Clock, system_clock
+from gateway.service import Clock, clip, system_clock
 from gateway.settings import Settings
 from gateway.web import pages
 
@@ -178,7 +178,7 @@ class RequestContext:
         log.info(
             "request",
             method=scope["method"],
-            path=scope["path"],
+            path=clip(scope["path"]),  # the log line never grows with what a caller sends
             status=status[0],
             ms=round(elapsed * 1000, 2),
             caller=caller.sub if caller else None,

@@ -49,6 +49,13 @@ class Caller:
             )
 
 
+_CACHED_CALLER_BYTES = 1024  # 10,000 cached callers hold at most about 11 MB
+
+
+def _size(caller: Caller) -> int:
+    return len(caller.sub) + len(caller.client or "") + sum(len(s) for s in caller.scopes)
+
+
 @dataclass(frozen=True, slots=True)
 class VerificationKey:
     kid: str | None
@@ -84,6 +91,8 @@ class TokenVerifier:
         if cached is not None and cached.expires_at > now:
             return cached
         caller = self._verify(token)
+        if _size(caller) > _CACHED_CALLER_BYTES:
+            return caller  # verified, but not kept: the cache is bounded in bytes as well as in entries
         with self._lock:
             if len(self._cache) >= self._cache_size:
                 self._cache.clear()

@@ -10,6 +10,7 @@ a few kilobytes, every other route `max_body_bytes`.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -20,6 +21,21 @@ from gateway.settings import Settings
 PAGE_BODY_BYTES = 16 * 1024  # /audit/ forms: sign-in carries one token of at most MAX_TOKEN_BYTES
 MAX_TOKEN_BYTES = 8 * 1024  # a bearer token longer than this is refused before it is parsed
 PROBLEM_JSON = "application/problem+json"
+# Instants a caller may name (context.time, audit windows): wide enough for any real question, and far
+# from the calendar's ends, where converting to another zone or adding a day overflows.
+EARLIEST, LATEST = datetime(1900, 1, 1, tzinfo=UTC), datetime(9000, 1, 1, tzinfo=UTC)
+MAX_SEQ = 2**63 - 1  # a log's sequence numbers are 64-bit integers in the database
+
+
+def instant_error(instant: datetime) -> str | None:
+    """Why an aware instant is out of the range a caller may name, or None."""
+    try:
+        utc = instant.astimezone(UTC)
+    except OverflowError:
+        utc = None
+    if utc is None or not EARLIEST <= utc < LATEST:
+        return f"the instant must lie from {EARLIEST.date()} up to {LATEST.date()} (UTC)"
+    return None
 
 
 def body_limit_for(settings: Settings) -> Callable[[str], int]:
