@@ -254,3 +254,20 @@ def test_finding_14_a_401_does_not_name_the_expected_issuer_or_audience(gw: Gate
     body = assert_problem(response, 401)
     for secret in (gw.settings.jwt_issuer, gw.settings.jwt_audience, "https://idp.test"):
         assert secret not in response.text, body
+
+
+def test_finding_12_serve_runs_uvicorn_on_the_bounded_protocol(monkeypatch: pytest.MonkeyPatch) -> None:
+    from types import SimpleNamespace
+
+    from typer.testing import CliRunner
+
+    from gateway.cli import app as cli
+
+    ran: dict[str, Any] = {}
+    monkeypatch.setenv("GATEWAY_PUBLIC_URL", "http://127.0.0.1:8000")  # serve sets it otherwise, for good
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: ran.update(kwargs))
+    monkeypatch.setattr("gateway.container.build_container",
+                        lambda settings: SimpleNamespace(dev_issuer=None, close=lambda: None))
+    result = CliRunner().invoke(cli, ["serve", "--port", "1"], env={"GATEWAY_DEV_MODE": "true"})
+    assert result.exit_code == 0, result.output
+    assert ran["http"] is BoundedHttpProtocol and ran["timeout_keep_alive"] <= 5
