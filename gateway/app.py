@@ -14,14 +14,16 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from gateway import __version__
 from gateway.api import admin, audit, audit_verify, authzen, documents, health, registry_admin
 from gateway.container import Container, build_container
 from gateway.errors import PROBLEM_BASE, FieldError, InvalidInput, Problem
+from gateway.limits import BodyLimit, body_limit_for
 from gateway.logging_setup import configure_logging
 from gateway.metrics import REQUEST_SECONDS
-from gateway.service import Clock, system_clock
+from gateway.service import Clock, clip, system_clock
 from gateway.settings import Settings
 from gateway.web import pages
 
@@ -111,14 +113,11 @@ def crash_response(exc: BaseException, request_id: str) -> JSONResponse:
 
 
 def _install_middleware(app: FastAPI, settings: Settings) -> None:
-    def limit_for(path: str) -> int:
-        if path.startswith("/v1/admin/documents"):
-            return settings.max_upload_bytes
-        if path.startswith("/v1/admin/registry/import"):
-            return settings.max_import_bytes
-        return settings.max_body_bytes
-
+    limit_for = body_limit_for(settings)
+    app.add_middleware(BodyLimit, limit_for=limit_for, max_header_bytes=settings.max_header_bytes)
     app.add_middleware(RequestContext, limit_for=limit_for)
+    if settings.trusted_proxies:  # outermost: the scheme and client are the proxy's before anything reads them
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
 
 
 class RequestContext:
@@ -179,7 +178,7 @@ class RequestContext:
         log.info(
             "request",
             method=scope["method"],
-            path=scope["path"],
+            path=clip(scope["path"]),  # the log line never grows with what a caller sends
             status=status[0],
             ms=round(elapsed * 1000, 2),
             caller=caller.sub if caller else None,

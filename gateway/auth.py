@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from gateway.errors import Forbidden, Unauthenticated
+from gateway.limits import MAX_TOKEN_BYTES
 
 SCOPES = {
     "authz:evaluate": "ask for decisions about any person",
@@ -48,6 +49,13 @@ class Caller:
             )
 
 
+_CACHED_CALLER_BYTES = 1024  # 10,000 cached callers hold at most about 11 MB
+
+
+def _size(caller: Caller) -> int:
+    return len(caller.sub) + len(caller.client or "") + sum(len(s) for s in caller.scopes)
+
+
 @dataclass(frozen=True, slots=True)
 class VerificationKey:
     kid: str | None
@@ -71,6 +79,8 @@ class TokenVerifier:
     def verify(self, authorization: str | None) -> Caller:
         if not authorization:
             raise Unauthenticated("send Authorization: Bearer <token>")
+        if len(authorization) > MAX_TOKEN_BYTES:  # before any hashing or parsing
+            raise Unauthenticated(f"the token is longer than {MAX_TOKEN_BYTES} bytes")
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthenticated("the Authorization header must read: Bearer <token>")
@@ -81,6 +91,8 @@ class TokenVerifier:
         if cached is not None and cached.expires_at > now:
             return cached
         caller = self._verify(token)
+        if _size(caller) > _CACHED_CALLER_BYTES:
+            return caller  # verified, but not kept: the cache is bounded in bytes as well as in entries
         with self._lock:
             if len(self._cache) >= self._cache_size:
                 self._cache.clear()
@@ -94,7 +106,7 @@ class TokenVerifier:
             raise Unauthenticated("the token is not a well-formed JWT") from exc
         key = self._key_for(header)
         if header.get("alg") != key.algorithm:
-            raise Unauthenticated(f"the token's algorithm is not accepted; this key verifies {key.algorithm} only")
+            raise Unauthenticated("the token's algorithm is not accepted")
         try:
             claims = jwt.decode(
                 token,
@@ -108,9 +120,9 @@ class TokenVerifier:
         except jwt.ExpiredSignatureError as exc:
             raise Unauthenticated("the token has expired") from exc
         except jwt.InvalidAudienceError as exc:
-            raise Unauthenticated(f"the token is not for this audience; expected aud {self.audience!r}") from exc
+            raise Unauthenticated("the token is not meant for this gateway (aud)") from exc
         except jwt.InvalidIssuerError as exc:
-            raise Unauthenticated(f"the token's issuer is not accepted; expected iss {self.issuer!r}") from exc
+            raise Unauthenticated("the token's issuer is not accepted (iss)") from exc
         except jwt.MissingRequiredClaimError as exc:
             raise Unauthenticated(f"the token lacks the required claim {exc.claim!r}") from exc
         except jwt.PyJWTError as exc:
@@ -119,7 +131,10 @@ class TokenVerifier:
         if not isinstance(scope, str) or not isinstance(claims["sub"], str):
             raise Unauthenticated("scope must be a space-separated string and sub a string")
         client = claims.get("client_id") or claims.get("azp")
-        return Caller(claims["sub"], str(client) if client else None, frozenset(scope.split()), float(claims["exp"]))
+        # RFC 6749 §3.3: scopes are separated by the space character (%x20) alone; a tab or an
+        # ideographic space is part of a scope name, which then matches no scope the gateway knows.
+        scopes = frozenset(s for s in scope.split(" ") if s)
+        return Caller(claims["sub"], str(client) if client else None, scopes, float(claims["exp"]))
 
     def _key_for(self, header: dict[str, Any]) -> VerificationKey:
         kid = header.get("kid")

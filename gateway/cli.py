@@ -45,8 +45,10 @@ def serve(
 
     import uvicorn
 
+    from gateway import dev_mode
     from gateway.container import build_container
     from gateway.db import SchemaRefused
+    from gateway.http_protocol import BoundedHttpProtocol
     from gateway.logging_setup import configure_logging
 
     os.environ.setdefault("GATEWAY_PUBLIC_URL", f"http://{host}:{port}")
@@ -55,8 +57,15 @@ def serve(
         import tempfile
 
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="clearance-gateway-metrics-")
+    if demo:  # the demo is development mode by definition; workers inherit the setting
+        os.environ[dev_mode.ENV] = "true"
     settings = Settings()
     configure_logging(settings.log_level)
+    try:
+        dev_mode.require_keys(settings)
+    except dev_mode.DevelopmentKeysRefused as exc:
+        err.print(f"[red]The gateway will not start:[/] {escape(str(exc))}", soft_wrap=True)
+        raise typer.Exit(1) from exc
     try:
         container = build_container(settings)
     except SchemaRefused as exc:
@@ -74,7 +83,9 @@ def serve(
         workers=workers,
         log_level="warning",
         access_log=False,
-        proxy_headers=False,
+        http=BoundedHttpProtocol,  # header size and header-read time bounded (gateway/http_protocol.py)
+        timeout_keep_alive=5,
+        proxy_headers=False,  # GATEWAY_TRUSTED_PROXIES: the app itself believes the proxies it is told to
         # SIGTERM: stop accepting, let in-flight requests finish, then the lifespan flushes the log
         timeout_graceful_shutdown=settings.shutdown_grace_seconds,
     )

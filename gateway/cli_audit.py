@@ -158,21 +158,43 @@ def _table(year: int, rows: list[dict[str, Any]]) -> Table:
 @app.command("verify")
 def verify_command(
     as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+    against: Annotated[
+        Path | None,
+        typer.Option(
+            "--against", exists=True, dir_okay=False, help="also check the checkpoints kept in this file (--export)"
+        ),
+    ] = None,
 ) -> None:
-    """Check every entry of the decision and change logs and every signed checkpoint (R2); exit 1 if broken."""
+    """Check every entry of the decision and change logs and every signed checkpoint (R2); exit 1 if broken.
+
+    A checkpoint is required at every GATEWAY_CHECKPOINT_EVERY decisions up to the head.
+    """
     import json
 
+    from gateway.audit import kept as kept_checkpoints
     from gateway.audit.chain import verify
     from gateway.container import load_signer
 
     settings = Settings()
+    kept = None
+    if against is not None:
+        try:
+            kept = kept_checkpoints.load(against)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--against") from exc
     with _database() as engine:
         public = load_signer(settings).public_key if _checkpoint_key_known(settings) else None
         with Progress(
             TextColumn("verifying"), BarColumn(), MofNCompleteColumn(), console=err, transient=True
         ) as progress:
             task = progress.add_task("verify", total=None)
-            report = verify(engine, public, progress=lambda n: progress.advance(task, n))
+            report = verify(
+                engine,
+                public,
+                progress=lambda n: progress.advance(task, n),
+                every=settings.checkpoint_every,
+                kept=kept,
+            )
     body = report.as_dict()
     if as_json:
         print(json.dumps(body, indent=2, default=str))
@@ -194,17 +216,35 @@ def verify_command(
 
 
 @app.command("checkpoint")
-def checkpoint_command() -> None:
-    """Sign the current head of both logs now (run it from cron, e.g. hourly, beside the automatic ones)."""
+def checkpoint_command(
+    export_file: Annotated[
+        Path | None,
+        typer.Option("--export", dir_okay=False, help="then write every signed checkpoint to this file (kept apart)"),
+    ] = None,
+) -> None:
+    """Sign the current head of both logs now (run it from cron, e.g. hourly, beside the automatic ones).
+
+    With --export, every signed checkpoint is also written to FILE (added to what it held): keep it where
+    the database's owner cannot write, and check the log against it with `audit verify --against FILE`.
+    """
+    from gateway.audit import kept
     from gateway.audit.chain import checkpoint_now
     from gateway.container import load_signer
 
     with _database() as engine:
         made = checkpoint_now(engine, load_signer(Settings()))
-    for row in made:
-        out.print(f"signed {row['chain']} at entry {row['chain_index']}: {row['hash'][:16]}… (key {row['key_id']})")
-    if not made:
-        out.print("both logs are empty: nothing to sign")
+        for row in made:
+            out.print(
+                f"signed {row['chain']} at entry {row['chain_index']}: {row['hash'][:16]}… (key {row['key_id']})"
+            )
+        if not made:
+            out.print("both logs are empty: nothing to sign")
+        if export_file is not None:
+            try:
+                count = kept.export(engine, export_file)
+            except ValueError as exc:
+                raise typer.BadParameter(str(exc), param_hint="--export") from exc
+            out.print(f"{count} signed checkpoints in {export_file}")
 
 
 def _checkpoint_key_known(settings: Settings) -> bool:

@@ -28,6 +28,20 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024, description="decision requests")
     max_import_bytes: int = Field(default=512 * 1024 * 1024, ge=1024, description="registry bundles")
     max_upload_bytes: int = Field(default=8 * 1024**3, ge=1024, description="document uploads")
+    max_header_bytes: int = Field(
+        default=32 * 1024, ge=4096, le=1024 * 1024, description="request line and headers together"
+    )
+    header_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=300, description="seconds a connection has to send a request's headers, else closed"
+    )
+    trusted_proxies: str = Field(
+        default="",
+        description="addresses (comma-separated, or *) whose X-Forwarded-Proto/-For are believed; empty: none",
+    )
+    dev_mode: bool = Field(
+        default=False,
+        description="allow start-up without GATEWAY_JWKS_FILE, a master key and a checkpoint key (development keys)",
+    )
     db_pool_size: int = Field(default=10, ge=1, description="database connections kept open per process")
     db_max_overflow: int = Field(default=20, ge=0, description="extra connections a process may open under load")
     db_pool_timeout: float = Field(default=10.0, gt=0, description="seconds to wait for a free connection, then 503")

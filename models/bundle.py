@@ -8,6 +8,8 @@ from typing import Literal
 from pydantic import ConfigDict, Field, field_validator
 from sqlmodel import SQLModel
 
+from models.identifiers import check_id
+from models.media_types import check_media_type
 from models.registry import (
     AssessmentBase,
     CertificationBase,
@@ -29,14 +31,6 @@ class _Entry(SQLModel):
     @classmethod
     def _id_shape(cls, value: str) -> str:
         return check_id(value)
-
-
-def check_id(value: str) -> str:
-    if not value or len(value) > 64:
-        raise ValueError("an id is 1 to 64 characters")
-    if any(ch.isspace() or ord(ch) < 32 or ch in "/\\?#%" for ch in value):
-        raise ValueError("an id may not contain spaces, control characters or / \\ ? # %")
-    return value
 
 
 class OrganIn(OrganBase, _Entry):
@@ -91,6 +85,11 @@ class DocumentIn(SQLModel):
     @classmethod
     def _id_shape(cls, value: str) -> str:
         return check_id(value)
+
+    @field_validator("media_type")
+    @classmethod
+    def _media_type_shape(cls, value: str) -> str:
+        return check_media_type(value)
 
 
 class Bundle(SQLModel):

@@ -598,17 +598,20 @@ def test_csv_cells_that_start_a_formula_are_quoted(cell: str, shown: str) -> Non
 
 def test_csv_injection_through_logged_values_is_escaped(gateway: Gateway) -> None:
     gateway.import_bundle(audit_bundle())
-    evaluate_as(gateway, "+cmd|' /C calc'!A0", '=HYPERLINK("http://evil.example","x")', "@SUM(1+1)", None,
-                **{"X-Request-ID": "-2+3"})  # fmt: skip
+    # Ids cannot start a formula (the id alphabet), but a caller's name, an action and a request id can.
+    body = {"subject": {"type": "person", "id": "P-A"}, "resource": {"type": "document", "id": "D-E"},
+            "action": {"name": '=HYPERLINK("http://evil.example","x")'}}
+    auth = gateway.keys.auth("authz:evaluate", sub="+cmd|' /C calc'!A0")
+    answered = gateway.client.post("/access/v1/evaluation", json=body, headers={**auth, "X-Request-ID": "-2+3"})
+    assert answered.status_code == 200, answered.text
     response = gateway.client.get("/v1/audit/export", params={"format": "csv"}, headers=gateway.keys.auth(AUDIT))
     [row] = list(csv.DictReader(io.StringIO(response.text)))
-    assert row["person"] == '\'=HYPERLINK("http://evil.example","x")'
-    assert row["document"] == "'@SUM(1+1)"
+    assert row["action"] == '\'=HYPERLINK("http://evil.example","x")'
     assert row["caller_sub"] == "'+cmd|' /C calc'!A0"
     assert row["request_id"] == "'-2+3"
     assert not any(cell.startswith(("=", "+", "-", "@")) for cell in row.values())
     jsonl = gateway.client.get("/v1/audit/export", params={"format": "jsonl"}, headers=gateway.keys.auth(AUDIT))
-    assert json.loads(jsonl.text)["person"] == '=HYPERLINK("http://evil.example","x")'  # JSON keeps the value
+    assert json.loads(jsonl.text)["action"] == '=HYPERLINK("http://evil.example","x")'  # JSON keeps the value
 
 
 @pytest.mark.slow

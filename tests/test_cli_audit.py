@@ -44,7 +44,7 @@ def database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, keys: Keys) -> Ite
             gw.clock.now = T0 + timedelta(hours=hour)
             evaluate_as(gw, caller, person, document, at)
         gw.clock.now = T0 + timedelta(hours=len(SCENARIO))
-        evaluate_as(gw, "dms-1", INJECTED, "D-E", None)
+        evaluate_as(gw, INJECTED, "P-A", "D-E", None)  # a calling system named like a formula (ids cannot be)
     yield url
 
 
@@ -93,7 +93,7 @@ def test_export_csv_to_stdout_is_the_whole_log_newest_first(database: str) -> No
     assert result.exit_code == 0, result.output
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
     assert [r["decision_id"] for r in rows] == [d for d, _ in logged(database)]
-    assert rows[0]["person"] == "'" + INJECTED  # CSV injection escaped
+    assert rows[0]["caller_sub"] == "'" + INJECTED  # CSV injection escaped
     assert "inputs" not in result.stdout and NOTIFIED not in result.stdout  # C9
     assert counts(database) == before  # an auditor's command writes nothing
 
@@ -105,7 +105,7 @@ def test_export_jsonl_to_a_file_shows_progress_on_stderr(database: str, tmp_path
     assert result.exit_code == 0, result.output
     items = [json.loads(line) for line in target.read_text().splitlines()]
     assert [i["decision_id"] for i in items] == [d for d, _ in logged(database)]
-    assert items[0]["person"] == INJECTED  # JSON keeps the value as logged
+    assert items[0]["caller"]["sub"] == INJECTED  # JSON keeps the value as logged
     assert all("inputs" not in i for i in items)
     assert result.stdout == ""
     assert f"{len(items)} decisions written" in result.stderr

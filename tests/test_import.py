@@ -125,7 +125,7 @@ BAD = [
     (("documents", 0, "content_base64"), "***", "/documents/0/content_base64", "base64"),
     (("documents", 0, "content_base64"), _DELETE, "/documents/0/content_base64", "needs its content"),
     (("persons", 1, "id"), "P-OK", "/persons/1", "duplicate of persons[0]"),
-    (("persons", 0, "id"), "P OK", "/persons/0/id", "may not contain"),
+    (("persons", 0, "id"), "P OK", "/persons/0/id", "ASCII letters, digits"),
     (("persons", 0, "id"), "x" * 65, "/persons/0/id", "at most 64"),
 ]
 

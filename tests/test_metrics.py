@@ -139,6 +139,7 @@ def test_with_several_workers_the_counters_are_summed_over_all_of_them(tmp_path:
         "GATEWAY_DOCUMENT_DIR": str(tmp_path / "documents"),
         "GATEWAY_MASTER_KEY": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
         "GATEWAY_LOG_LEVEL": "WARNING",
+        "GATEWAY_DEV_MODE": "true",  # a development checkpoint key, asked for
     }
     log = (tmp_path / "serve.log").open("wb")
     server = subprocess.Popen(

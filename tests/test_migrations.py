@@ -315,6 +315,7 @@ def test_serve_and_registry_commands_refuse_an_unmigrated_database_with_the_reas
     env |= {
         "GATEWAY_DATABASE_URL": f"sqlite:///{tmp_path / 'empty.db'}",
         "GATEWAY_AUTO_MIGRATE": "false",
+        "GATEWAY_DEV_MODE": "true",  # no keys: development keys, asked for
         "GATEWAY_DOCUMENT_DIR": str(tmp_path / "documents"),
         "GATEWAY_POLICY_DIR": str(REPO / "policy"),
     }

@@ -168,6 +168,7 @@ def test_every_worker_serves_a_new_policy_within_a_second(tmp_path: Path, keys: 
         "GATEWAY_JWT_ISSUER": "https://idp.test",
         "GATEWAY_JWT_AUDIENCE": "clearance-gateway-test",
         "GATEWAY_MASTER_KEY": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+        "GATEWAY_DEV_MODE": "true",  # a development checkpoint key, asked for
     }
     server = subprocess.Popen(
         [sys.executable, "-m", "gateway.cli", "serve", "--port", str(port), "--workers", "2"],

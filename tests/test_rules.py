@@ -142,7 +142,10 @@ def test_rule(rules: Gateway, person: str, document: str, at: str, expected: lis
 
 
 def test_messages_name_the_facts(rules: Gateway) -> None:
-    [reason] = rules.evaluate("P-OK", "D-LONG", at="2035-06-02T00:00:00+09:00")["context"]["reasons"]
+    body = {"subject": {"type": "person", "id": "P-OK"}, "resource": {"type": "document", "id": "D-LONG"},
+            "action": {"name": "read"}, "context": {"time": "2035-06-02T00:00:00+09:00"}}
+    admin = rules.keys.auth("authz:evaluate", "authz:simulate", "registry:admin")  # C9: an administrator
+    [reason] = rules.client.post("/access/v1/evaluation", json=body, headers=admin).json()["context"]["reasons"]
     assert reason["message"] == "ESI assessment A-OK by METI notified 2025-06-01 ran out on 2035-06-01"
     [reason] = rules.evaluate("P-OK", "D-CAN", at=T0)["context"]["reasons"]
     assert "cancelled with effect from 2026-04-01" in reason["message"]

@@ -19,7 +19,8 @@ router = APIRouter(prefix="/v1/audit", tags=["audit"])
 @router.get("/verify", summary="Check every entry of the decision and change logs, and the signed checkpoints")
 async def verify_logs(container: ContainerDep, caller: Caller = scoped("audit:read")) -> dict[str, Any]:
     public = container.signer.public_key if container.signer else None
-    report = await run_in_threadpool(verify, container.engine, public)
+    every = container.signer.every if container.signer else container.settings.checkpoint_every
+    report = await run_in_threadpool(lambda: verify(container.engine, public, every=every))
     return report.as_dict()
 
 

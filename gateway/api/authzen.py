@@ -13,7 +13,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from gateway.api.deps import ContainerDep, hot_path_caller, json_body, request_id, validated
 from gateway.auth import Caller
 from gateway.decision.policy_context import ContextAttribute, context_problems
+from gateway.decision.reasons import ASSESSMENT_READER_SCOPE, without_assessment_details
 from gateway.errors import FieldError, Forbidden, InvalidInput
+from gateway.identifiers import id_errors
+from gateway.limits import instant_error
 from gateway.service import Outcome, Question
 
 router = APIRouter(tags=["authzen"])
@@ -66,6 +69,7 @@ def _question(
         errors.append(FieldError((*where, "subject", "type"), f"unsupported subject type; use {SUBJECT_TYPE!r}"))
     if item.resource.type != RESOURCE_TYPE:
         errors.append(FieldError((*where, "resource", "type"), f"unsupported resource type; use {RESOURCE_TYPE!r}"))
+    errors += id_errors(((*where, "subject", "id"), item.subject.id), ((*where, "resource", "id"), item.resource.id))
     at = _context_time(item.context, where, errors)
     for name, problem in context_problems(declared, item.context).items():
         errors.append(FieldError((*where, "context", name), problem))
@@ -91,14 +95,21 @@ def _context_time(context: dict[str, Any] | None, where: tuple[Any, ...], errors
             )
         )
         return None
+    if (error := instant_error(at)) is not None:
+        errors.append(FieldError((*where, "context", "time"), error))
+        return None
     return at
 
 
-def _decision(outcome: Outcome) -> dict[str, Any]:
+def _decision(outcome: Outcome, caller: Caller) -> dict[str, Any]:
+    """Every reason code, and its message; C9: an assessment's details only to an administrator."""
+    reasons = outcome.decision.reason_dicts
+    if not caller.has(ASSESSMENT_READER_SCOPE):
+        reasons = without_assessment_details(reasons)
     context: dict[str, Any] = {
         "decision_id": outcome.decision_id,
         "policy_version": outcome.policy_version,
-        "reasons": outcome.decision.reason_dicts,
+        "reasons": reasons,
     }
     if outcome.decision.allowed:
         context["basis"] = outcome.decision.basis
@@ -127,7 +138,7 @@ async def evaluation(request: Request) -> Response:
     item = validated(EvaluationRequest, await json_body(request))
     question = _question(item, caller, (), container.policies.current.context)
     outcomes = await container.decisions.evaluate([question], caller, request_id=request_id(request))
-    return _json(_decision(outcomes[0]))
+    return _json(_decision(outcomes[0], caller))
 
 
 _STOP = {
@@ -155,7 +166,7 @@ async def evaluations(request: Request) -> Response:
         outcomes = await container.decisions.evaluate(
             [_question(item, caller, (), container.policies.current.context)], caller, request_id=request_id(request)
         )
-        return _json(_decision(outcomes[0]))
+        return _json(_decision(outcomes[0], caller))
     batch = validated(EvaluationsRequest, body)
     limit = container.settings.max_batch
     if batch.evaluations and len(batch.evaluations) > limit:
@@ -180,7 +191,7 @@ async def evaluations(request: Request) -> Response:
     outcomes = await container.decisions.evaluate(
         questions, caller, request_id=request_id(request), stop_after=_STOP[semantic]
     )
-    return _json({"evaluations": [_decision(o) for o in outcomes]})
+    return _json({"evaluations": [_decision(o, caller) for o in outcomes]})
 
 
 @router.get("/.well-known/authzen-configuration", summary="Policy Decision Point metadata")

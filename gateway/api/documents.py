@@ -17,6 +17,7 @@ from gateway.container import Container
 from gateway.decision.facts import Facts
 from gateway.decision.policy_context import context_problems, from_headers
 from gateway.errors import FieldError, InvalidInput, Problem
+from gateway.identifiers import require_ids
 from gateway.service import Outcome, Question
 from gateway.store import IntegrityError, verified
 
@@ -53,6 +54,8 @@ async def release(
     action: Annotated[str, Query(max_length=64, description="what the reader will do with it, e.g. print")] = "read",
     caller: Caller = scoped("documents:read"),
 ) -> StreamingResponse:
+    # 400 before anything is decided, memoized or logged: the document's id, and the reader's (the token's sub)
+    require_ids((("path", "document_id"), document_id), (("token", "sub"), caller.sub))
     # Declared context attributes come from their headers (e.g. X-Terminal-Id): a rule may require them.
     declared = container.policies.current.context
     given = from_headers(declared, request.headers)
@@ -68,9 +71,11 @@ async def release(
     )
     # The decision is committed to the log at this point (R1): only now may content be touched.
     if not outcome.decision.allowed:
+        # No existence oracle: every denial, an unknown document's too, is this one body; the reasons are
+        # in the decision log, for auditors and administrators (quote the decision id to them).
         raise ReleaseDenied(
-            "you may not read this document",
-            extra={"decision_id": outcome.decision_id, "reasons": [r.as_dict() for r in outcome.decision.reasons]},
+            f"you may not read this document; quote decision {outcome.decision_id} to an administrator",
+            extra={"decision_id": outcome.decision_id},
             headers={"X-Decision-Id": outcome.decision_id},
         )
     document = outcome.facts.document

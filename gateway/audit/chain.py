@@ -33,7 +33,7 @@ _HEADS = ChainHead.__table__  # type: ignore[attr-defined]
 _CHECKPOINTS = Checkpoint.__table__  # type: ignore[attr-defined]
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.astimezone(UTC).isoformat()
     if isinstance(value, date):
@@ -57,7 +57,7 @@ _INSTANTS = {
 def entry_hash(prev_hash: str, chain: str, row: dict[str, Any]) -> str:
     content = {c: row.get(c) for c in _CONTENT[chain]}
     for column in _INSTANTS[chain]:
-        content[column] = _plain(content[column])
+        content[column] = plain(content[column])
     canonical = orjson.dumps(content, option=orjson.OPT_SORT_KEYS)
     return hashlib.sha256(prev_hash.encode() + b"\n" + canonical).hexdigest()
 
@@ -76,7 +76,7 @@ class Signer:
 
 
 def checkpoint_message(chain: str, index: int, hash_: str, signed_at: datetime) -> bytes:
-    return f"clearance-gateway checkpoint v1\n{chain}\n{index}\n{hash_}\n{_plain(signed_at)}".encode()
+    return f"clearance-gateway checkpoint v1\n{chain}\n{index}\n{hash_}\n{plain(signed_at)}".encode()
 
 
 def append(conn: Connection, chain: str, rows: list[dict[str, Any]], signer: Signer | None = None) -> None:
@@ -88,15 +88,18 @@ def append(conn: Connection, chain: str, rows: list[dict[str, Any]], signer: Sig
         query = query.with_for_update()
     head = conn.execute(query).one()
     index, prev = int(head.chain_index), head.hash
+    due = []  # every multiple of `every` reached: a checkpoint at each, so verify can require them all
     for row in rows:
         index += 1
         row["chain_index"] = index
         row["prev_hash"] = prev
         row["hash"] = prev = entry_hash(prev, chain, row)
+        if signer is not None and index % signer.every == 0:
+            due.append((index, prev))
     conn.execute(insert(CHAINS[chain]), rows)
     conn.execute(update(_HEADS).where(_HEADS.c.chain == chain).values(chain_index=index, hash=prev))
-    if signer is not None and index // signer.every > head.chain_index // signer.every:
-        sign_checkpoint(conn, chain, index, prev, signer)
+    for at, hash_ in due:
+        sign_checkpoint(conn, chain, at, hash_, signer)  # type: ignore[arg-type]
 
 
 def sign_checkpoint(conn: Connection, chain: str, index: int, hash_: str, signer: Signer) -> dict[str, Any]:
@@ -187,11 +190,21 @@ def _label(chain: str, row: dict[str, Any]) -> dict[str, Any]:
 
 
 def verify_chain(
-    conn: Connection, chain: str, public_key: Ed25519PublicKey | None, progress: Any = None
+    conn: Connection,
+    chain: str,
+    public_key: Ed25519PublicKey | None,
+    progress: Any = None,
+    *,
+    every: int | None = None,
+    kept: list[dict[str, Any]] | None = None,
 ) -> ChainReport:
+    """Every entry, link and checkpoint of one chain. `every`: a checkpoint is required at each multiple
+    of it up to the head (the decision chain signs them as it goes). `kept`: checkpoints an auditor kept
+    outside the database (`audit checkpoint --export`), which must match the log as well."""
     report = ChainReport(chain)
     prev, expected, hashes_at = GENESIS, 1, {}
-    checkpoints = conn.execute(select(_CHECKPOINTS).where(_CHECKPOINTS.c.chain == chain)).mappings().all()
+    stored = conn.execute(select(_CHECKPOINTS).where(_CHECKPOINTS.c.chain == chain)).mappings().all()
+    checkpoints = [*stored, *(c for c in kept or [] if c.get("chain") == chain)]
     wanted = {int(c["chain_index"]) for c in checkpoints}
     for row in _entries(conn, chain):
         index = int(row["chain_index"])
@@ -221,6 +234,7 @@ def verify_chain(
         report.bad(expected - 1, "the last entry does not match the chain head")
     for checkpoint in checkpoints:
         index = int(checkpoint["chain_index"])
+        where = {"checkpoint": checkpoint["seq"]} if "seq" in checkpoint else {"kept_checkpoint": index}
         report.checkpoints_checked += 1
         if public_key is not None:
             try:
@@ -229,21 +243,40 @@ def verify_chain(
                     checkpoint_message(chain, index, checkpoint["hash"], checkpoint["signed_at"]),
                 )
             except Exception:
-                report.bad(index, "a checkpoint's signature does not verify", checkpoint=checkpoint["seq"])
+                report.bad(index, "a checkpoint's signature does not verify", **where)
                 continue
         if hashes_at.get(index) != checkpoint["hash"]:
-            report.bad(
-                index,
-                "the log no longer matches a signed checkpoint: entries up to it were rewritten",
-                checkpoint=checkpoint["seq"],
-            )
+            report.bad(index, "the log no longer matches a signed checkpoint: entries up to it were rewritten", **where)
+    if every:
+        last = max(expected - 1, int(head["chain_index"]) if head is not None else 0)
+        _require_checkpoints(report, {int(c["chain_index"]) for c in stored}, every, last)
     return report
 
 
-def verify(engine: Engine, public_key: Ed25519PublicKey | None, progress: Any = None) -> VerifyReport:
+def _require_checkpoints(report: ChainReport, indexes: set[int], every: int, last: int) -> None:
+    """A checkpoint in each stretch [k*every, (k+1)*every) up to `last`: deleting checkpoint rows (and
+    rewriting the chain consistently) is then caught too."""
+    covered = {index // every for index in indexes}
+    for k in range(1, last // every + 1):
+        if k not in covered:
+            report.bad(k * every, f"no signed checkpoint at entry {k * every}: checkpoints were removed")
+            return
+
+
+def verify(
+    engine: Engine,
+    public_key: Ed25519PublicKey | None,
+    progress: Any = None,
+    *,
+    every: int | None = None,
+    kept: list[dict[str, Any]] | None = None,
+) -> VerifyReport:
+    """Both chains. `every`: the decision chain's checkpoint interval, each of which must hold a
+    checkpoint (the change chain is signed by `audit checkpoint` only). `kept`: see verify_chain."""
     options = {"gateway_read_only": True} if engine.dialect.name == "sqlite" else {"isolation_level": "REPEATABLE READ"}
     report = VerifyReport()
     with engine.connect().execution_options(**options) as conn, conn.begin():
         for chain in CHAINS:
-            report.chains.append(verify_chain(conn, chain, public_key, progress))
+            required = every if chain == "decisions" else None
+            report.chains.append(verify_chain(conn, chain, public_key, progress, every=required, kept=kept))
     return report

@@ -12,6 +12,8 @@ import hashlib
 
 import orjson
 
+from gateway.limits import MAX_SEQ
+
 MAX_LENGTH = 200
 
 
@@ -35,7 +37,7 @@ def read_cursor(log: str, cursor: str, query_key: str) -> int:
     if not isinstance(payload, dict) or set(payload) != {"l", "s", "q"}:
         raise ValueError("not a cursor this gateway gave out")
     seq = payload["s"]
-    if payload["l"] != log or type(seq) is not int or seq < 1:
+    if payload["l"] != log or type(seq) is not int or not 1 <= seq <= MAX_SEQ:
         raise ValueError(f"not a cursor of the {log} log")
     if payload["q"] != _digest(query_key):
         raise ValueError("the cursor belongs to a query with other filters: repeat those, or start without a cursor")

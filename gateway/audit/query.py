@@ -19,6 +19,8 @@ from sqlalchemy import Column, ColumnElement, Connection, Engine, Row, Select, T
 
 from gateway.audit.record import AUDITOR_FIELDS
 from gateway.db import READ_ONLY
+from gateway.decision.reasons import without_assessment_details
+from gateway.limits import instant_error
 from models import ChangeEvent, DecisionRecord, Designation
 from models.audit_indexes import decision_designation
 
@@ -96,6 +98,8 @@ def parse_instant(value: str) -> datetime:
         raise ValueError(f"{value!r} is not an ISO 8601 instant, e.g. 2026-04-01T00:00:00+09:00") from None
     if instant.tzinfo is None:
         raise ValueError(f"{value!r} has no offset: give one, e.g. +09:00 or Z")
+    if (error := instant_error(instant)) is not None:
+        raise ValueError(error)
     return instant
 
 
@@ -226,7 +230,10 @@ def decision_item(row: Any) -> dict[str, Any]:
         "document": m["document_id"],
         "action": m["action"],
         "decision": "allow" if m["allowed"] else "deny",
-        "reasons": [{"code": r.get("code"), "message": r.get("message")} for r in m["reasons"] or []],
+        # C9: auditors read every code; an assessment's details stay with the administrators
+        "reasons": without_assessment_details(
+            [{"code": r.get("code"), "message": r.get("message")} for r in m["reasons"] or []]
+        ),
         "policy_version": m["policy_version"],
         "facts": _fact_ids(m["facts"]),
         "simulation": bool(m["simulation"]),

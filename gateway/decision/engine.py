@@ -11,6 +11,7 @@ from gateway.decision.facts import AssessmentFact, Facts
 from gateway.decision.policy import NO_CONTEXT, ObjectAttributes, Policy, SubjectAttributes
 from gateway.decision.policy_context import RequestContext
 from gateway.decision.reasons import DEFAULT_MESSAGES, TIER_NAMES, Reason
+from models.identifiers import clip_id
 
 # C4: on the same notification day the stricter record wins (fail closed).
 _STRICTNESS = {"revoked": 0, "suspended": 1, "active": 2}
@@ -203,14 +204,14 @@ def _message(code: str, facts: Facts, action: str, today: date, policy: Policy, 
 def explain(code: str, facts: Facts, action: str, today: date, policy: Policy, clearance: _Clearance) -> str:
     """A message an administrator understands, naming the facts behind the code."""
     person, designation = facts.person, facts.designation
-    pid, did = facts.person_id, facts.document_id
+    pid, did = clip_id(facts.person_id), clip_id(facts.document_id)  # a message never grows with a caller's id
     if code == "subject_unknown":
         return f"No person with id {pid!r} is in the registry"
     if code == "document_unknown":
         return f"No document with id {did!r} is in the registry"
     if code == "action_not_permitted":
         kind = person.kind if person else "unknown"
-        return f"The policy grants the action {action!r} to no {kind} person"
+        return f"The policy grants the action {clip_id(action)!r} to no {kind} person"
     if code == "designation_not_in_force":
         return _explain_designation(facts, today)
     if person is None or designation is None:  # only an edited policy can ask this: say what the code means
@@ -265,7 +266,7 @@ def explain(code: str, facts: Facts, action: str, today: date, policy: Policy, c
 def _explain_designation(facts: Facts, today: date) -> str:
     designation = facts.designation
     if designation is None:
-        return f"Document {facts.document_id} names a designation the registry does not hold"
+        return f"Document {clip_id(facts.document_id)} names a designation the registry does not hold"
     tier = TIER_NAMES.get(designation.scheme, designation.scheme)
     label = f"Designation {designation.id} ({tier}, {designation.organ_id})"
     if designation.cancelled_on is not None and designation.cancelled_on <= today:

@@ -44,3 +44,21 @@ class Reason:
 
     def as_dict(self) -> dict[str, str]:
         return {"code": self.code, "message": self.message}
+
+
+# C9: the codes whose messages describe an assessment (its id, organ, scheme, dates or status).
+ASSESSMENT_CODES = frozenset(
+    {"clearance_expired", "clearance_suspended", "clearance_revoked", "clearance_insufficient"}
+)
+# C9: who may read an assessment's content (here and in the registry): administrators, nobody else.
+ASSESSMENT_READER_SCOPE = "registry:admin"
+
+
+def without_assessment_details(reasons: list[dict[str, str]]) -> list[dict[str, str]]:
+    """C9: the reasons as anyone but an administrator sees them. Every code stays (the API's contract);
+    a message that describes an assessment becomes the code's general meaning."""
+    if not any(r.get("code") in ASSESSMENT_CODES for r in reasons):
+        return reasons
+    return [
+        {**r, "message": DEFAULT_MESSAGES[r["code"]]} if r.get("code") in ASSESSMENT_CODES else r for r in reasons
+    ]

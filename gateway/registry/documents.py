@@ -11,7 +11,8 @@ from gateway.errors import FieldError, InvalidInput, NotFound
 from gateway.registry.changes import Actor, record_changes
 from gateway.store import DocumentStore
 from models import Designation, Document
-from models.bundle import check_id
+from models.identifiers import check_id
+from models.media_types import check_media_type
 
 _DOCS = Document.__table__  # type: ignore[attr-defined]
 
@@ -45,8 +46,10 @@ def upload(
         errors.append(FieldError(("id",), str(exc)))
     if not title.strip() or len(title) > 500:
         errors.append(FieldError(("title",), "a title is 1 to 500 characters"))
-    if "/" not in media_type or len(media_type) > 200:
-        errors.append(FieldError(("media_type",), "a media type reads type/subtype, e.g. application/pdf"))
+    try:
+        check_media_type(media_type)
+    except ValueError as exc:
+        errors.append(FieldError(("media_type",), str(exc)))
     if errors:
         raise InvalidInput("the upload is invalid", errors)
     with engine.connect() as conn:

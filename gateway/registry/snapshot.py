@@ -52,6 +52,7 @@ from models import (
     RosterEntry,
 )
 from models.bundle import Bundle
+from models.identifiers import MAX_ID_LENGTH
 
 log = structlog.get_logger("gateway.registry")
 _DECISIONS_KEPT = 65_536  # per snapshot: enough for every (person, document) pair asked about in a day
@@ -87,17 +88,19 @@ class RegistrySnapshot:
         A decision depends on nothing but the facts of the pair (fixed for this snapshot), the action,
         the calendar day and the policy (its version is a hash of its files), so the same question on
         the same day in the same request context is answered from memory until the registry or the
-        policy changes. The memo is
-        bounded; callers' ids cannot grow it past its limit.
+        policy changes. The memo is bounded in entries, and each entry in bytes: only ids within the id
+        rules' length and a small request context are kept (the HTTP layer refuses longer ids before
+        deciding; this holds whoever calls).
         """
         key = (person_id, document_id, action, day, policy.version, ctx)
         known = self._decided.get(key)
         if known is None:
             facts = self.facts(person_id, document_id)
             known = (facts, decide(facts, action, day, policy, ctx, memo_only=memo_only), facts_record(facts))
-            if len(self._decided) >= _DECISIONS_KEPT:
-                self._decided.clear()
-            self._decided[key] = known
+            if max(len(person_id), len(document_id), len(action)) <= MAX_ID_LENGTH and len(repr(ctx)) <= 1024:
+                if len(self._decided) >= _DECISIONS_KEPT:
+                    self._decided.clear()
+                self._decided[key] = known
         return known
 
     def facts(self, person_id: str, document_id: str) -> Facts:

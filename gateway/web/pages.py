@@ -25,6 +25,7 @@ from gateway.audit.report import MAX_YEAR, MIN_YEAR
 from gateway.container import Container
 from gateway.decision.reasons import REASON_CODES
 from gateway.errors import FieldError, Forbidden, InvalidInput, NotFound, Unauthenticated
+from gateway.limits import PAGE_BODY_BYTES
 from gateway.web.chart import annual_chart
 from gateway.web.render import STATIC_DIR, PageRoute, problem_messages, render
 from gateway.web.session import (
@@ -117,7 +118,9 @@ def _refused_signin(request: Request, status: int, error: str) -> Response:
 async def signin(request: Request) -> Response:
     if not same_origin(request):
         return _refused_signin(request, 403, _NOT_SAME_ORIGIN)
-    token = (await request.form()).get("token")
+    # A token and nothing else: no files, a handful of fields, none longer than a token may be.
+    form = await request.form(max_files=0, max_fields=8, max_part_size=PAGE_BODY_BYTES)
+    token = form.get("token")
     token = token.strip() if isinstance(token, str) else ""
     token = token[7:].strip() if token[:7].lower() == "bearer " else token
     if not token:
