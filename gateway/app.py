@@ -18,12 +18,13 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from gateway import __version__
 from gateway.api import admin, audit, audit_verify, authzen, documents, health, registry_admin
+from gateway.audit.record import clip
 from gateway.container import Container, build_container
 from gateway.errors import PROBLEM_BASE, FieldError, InvalidInput, Problem
 from gateway.limits import BodyLimit, body_limit_for
 from gateway.logging_setup import configure_logging
 from gateway.metrics import REQUEST_SECONDS
-from gateway.service import Clock, clip, system_clock
+from gateway.service import Clock, system_clock
 from gateway.settings import Settings
 from gateway.web import pages
 
