@@ -1,8 +1,8 @@
 """The OpenID AuthZEN 1.0 surface, as a PEP sees it: through the real ASGI app, on both databases.
 
 The contract is docs/api.md; requests and answers are checked against the AuthZEN JSON schemas
-kept in tests/authzen (with the specification's notice). Decisions come from the registry in tests/rules_registry.py at the
-fixtures' clock (2026-06-01), where P-OK may read D-ESI and P-NOROSTER may not.
+kept in tests/authzen (with the specification's notice). Decisions come from the registry in
+tests/rules_registry.py at the fixtures' clock (2026-06-01), where P-OK may read D-ESI and P-NOROSTER may not.
 """
 
 from __future__ import annotations
