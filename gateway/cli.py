@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -102,6 +104,21 @@ def token(
         raise typer.Exit(2)
     issuer = DevelopmentIssuer(dev_issuer_path(settings), settings.jwt_issuer, settings.jwt_audience)
     print(issuer.mint(sub, scope, int(hours * 3600)))
+
+
+@app.command()
+def openapi(
+    output: Annotated[Path | None, typer.Option("--out", help="write it here (docs/openapi.json) instead of stdout")]
+    = None,
+) -> None:
+    """Print the API's OpenAPI document, as /openapi.json serves it (docs/api.md)."""
+    from gateway.app import api_description
+
+    text = json.dumps(api_description(), indent=1, ensure_ascii=False) + "\n"
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text, encoding="utf-8")
 
 
 db_app = typer.Typer(

@@ -14,8 +14,9 @@ from gateway.auth import Caller
 from gateway.decision.policy import PolicyError
 from gateway.errors import FieldError, PolicyRefused
 from gateway.registry import documents
+from gateway.registry.bundles import parse_checked
 from gateway.registry.changes import Actor
-from gateway.registry.importer import import_bundle, parse_bundle
+from gateway.registry.importer import import_bundle
 
 router = APIRouter(prefix="/v1/admin", tags=["administration"])
 
@@ -28,7 +29,7 @@ router = APIRouter(prefix="/v1/admin", tags=["administration"])
 async def registry_import(
     request: Request, container: ContainerDep, caller: Caller = scoped("registry:admin")
 ) -> dict[str, Any]:
-    bundle = parse_bundle(await bounded_body(request))
+    bundle = await run_in_threadpool(parse_checked, container.engine, await bounded_body(request))
     actor = Actor(caller.sub, request_id(request))
     result = await run_in_threadpool(import_bundle, container.engine, bundle, actor, container.store)
     return result.as_dict()
