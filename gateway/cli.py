@@ -10,14 +10,26 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.markup import escape
+from typer.core import TyperOption
 
 from gateway.auth import SCOPES
 from gateway.settings import Settings
 
+
+def _flags_without_type(display_type_rich):  # type: ignore[no-untyped-def]
+    """Typer labels an on/off flag `<bool>` in --help, although it takes no value: show nothing there."""
+
+    def label(self, ctx):  # type: ignore[no-untyped-def]
+        return None if self.is_flag else display_type_rich(self, ctx)
+
+    return label
+
+
+TyperOption.display_type_rich = _flags_without_type(TyperOption.display_type_rich)  # type: ignore[method-assign]
 app = typer.Typer(
     help="clearance-gateway: policy-as-code access control for designated information.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion for bash, zsh, fish and PowerShell
 )
 registry_app = typer.Typer(
     help="Load and inspect the registry (organs, persons, clearances, designations...).", no_args_is_help=True
