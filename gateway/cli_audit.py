@@ -119,7 +119,10 @@ def report_command(
     with _database() as engine, engine.connect().execution_options(**READ_ONLY) as conn, conn.begin():
         report = annual_report(conn, year)
     rows = flat_rows(report)
-    out.print(_table(year, rows))
+    for table in _tables(year, rows):
+        out.print(table)
+    for row in rows[:-1]:
+        out.print(f"{row['organ_id']}: {row['name']}", highlight=False, markup=False)
     if csv_file is not None:
         with csv_file.open("w", newline="", encoding="utf-8") as sink:
             writer = csv.DictWriter(sink, fieldnames=list(rows[0]))
@@ -128,22 +131,25 @@ def report_command(
         err.print(f"figures written to {csv_file}", highlight=False)
 
 
-def _table(year: int, rows: list[dict[str, Any]]) -> Table:
-    table = Table(title=f"Annual report {year} (R3): designations, assessments and certifications per organ")
-    table.add_column("organ")
-    table.add_column("name")
-    for figure in DESIGNATION_FIGURES:
-        table.add_column(f"designations {figure.replace('_', ' ')}", justify="right")
-    for figure in ASSESSMENT_FIGURES:
-        table.add_column(f"assessments {figure.replace('_', ' ')}", justify="right")
-    table.add_column("certifications", justify="right")
+def _tables(year: int, rows: list[dict[str, Any]]) -> list[Table]:
+    """Two narrow tables (readable at 80 columns): designations, then assessments and certifications."""
+    designations = Table(title=f"Annual report {year} (R3): designations per organ")
+    assessments = Table(title=f"Annual report {year} (R3): assessments and certifications per organ")
+    for table, figures in ((designations, DESIGNATION_FIGURES), (assessments, ASSESSMENT_FIGURES)):
+        table.add_column("organ", no_wrap=True)
+        for figure in figures:
+            table.add_column(figure.replace("_", " ").replace("in force at year end", "in force 31 Dec"),
+                             justify="right")
+    assessments.add_column("certifications", justify="right")
     for i, row in enumerate(rows):
-        figures = [str(v) for k, v in row.items() if k not in ("organ_id", "name")]
         total = i == len(rows) - 1
-        table.add_row(
-            row["organ_id"], row["name"], *figures, style="bold" if total else None, end_section=i == len(rows) - 2
-        )
-    return table
+        style, organ = ("bold", "Total") if total else (None, row["organ_id"])
+        last = i == len(rows) - 2
+        designations.add_row(organ, *(str(row[f"designations_{f}"]) for f in DESIGNATION_FIGURES), style=style,
+                             end_section=last)
+        assessments.add_row(organ, *(str(row[f"assessments_{f}"]) for f in ASSESSMENT_FIGURES),
+                            str(row["certifications"]), style=style, end_section=last)
+    return [designations, assessments]
 
 
 @app.command("verify")

@@ -211,7 +211,7 @@ def test_verify_and_checkpoint_from_the_command_line(tmp_path, keys) -> None:  #
         assert "BROKEN decisions log, entry 2: content altered" in broken.output
 
 
-def test_audit_decisions_filters_like_the_api_and_fits_80_columns(
+def test_audit_decisions_and_report_fit_80_columns_with_the_api_filters(
     database: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Issue 15: auditors at the command line, with the API's filters; a day alone is a JST day."""
@@ -233,6 +233,8 @@ def test_audit_decisions_filters_like_the_api_and_fits_80_columns(
     assert items and {(i["caller"]["sub"], i["decision"]) for i in items} == {("dms-2", "deny")}
     exported = run("audit", "export", "--format", "jsonl", "--caller", "dms-2", "--decision", "deny")
     assert [json.loads(line) for line in exported.stdout.splitlines()] == items
+    report = run("audit", "report", "--year", "2026").stdout.splitlines()
+    assert "METI" in "".join(report) and [line for line in report if len(line) > 80] == []
     naive = run("audit", "decisions", "--since", "2026-06-01T09:00")
     assert naive.exit_code == 2 and "no offset" in naive.stderr and "+09:00" in naive.stderr
 
