@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -43,7 +45,7 @@ def registry_import(
     from gateway.registry.bundles import dry_run as preview
     from gateway.registry.bundles import parse_checked
     from gateway.registry.changes import Actor
-    from gateway.registry.importer import ORDER, import_bundle
+    from gateway.registry.importer import import_bundle
     from gateway.store import DocumentStore, FilesystemBackend
 
     settings = Settings()
@@ -54,15 +56,7 @@ def registry_import(
             result = preview(engine, bundle, Actor(actor))
         else:
             store = DocumentStore(FilesystemBackend(settings.document_dir), _master_key(settings))
-            with Progress(
-                TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                console=err, transient=True,
-            ) as progress:
-                task = progress.add_task("importing", total=len(ORDER))
-
-                def step(name: str, count: int) -> None:
-                    progress.update(task, advance=1, description=f"{name}: {count}")
-
+            with _sections("importing") as step:
                 result = import_bundle(engine, bundle, Actor(actor), store, progress=step)
     except InvalidInput as exc:
         err.print(f"[red]{escape(exc.detail)}[/]")
@@ -82,6 +76,23 @@ def registry_import(
     out.print(table)
     if dry_run:
         out.print("Dry run: nothing was written.")
+
+
+@contextmanager
+def _sections(doing: str) -> Iterator[Callable[[str, int], None]]:
+    """A progress bar on stderr over the bundle's sections, each named with its count when done."""
+    from gateway.registry.importer import ORDER
+
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+        console=err, transient=True,
+    ) as progress:
+        task = progress.add_task(doing, total=len(ORDER))
+
+        def step(name: str, count: int) -> None:
+            progress.update(task, advance=1, description=f"{doing} {name}: {count}")
+
+        yield step
 
 
 def _print_changes(changes: list[dict[str, Any]]) -> None:
@@ -121,7 +132,8 @@ def registry_export(
     engine = _engine_at_head(settings)
     store = DocumentStore(FilesystemBackend(settings.document_dir), _master_key(settings)) if contents else None
     try:
-        bundle = export_bundle(engine, store)
+        with _sections("exporting") as step:
+            bundle = export_bundle(engine, store, progress=step)
     finally:
         engine.dispose()
     text = json.dumps(bundle, ensure_ascii=False, indent=1) + "\n"

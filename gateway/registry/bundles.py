@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, get_args
 
 from pydantic import BaseModel, ValidationError
@@ -39,7 +39,9 @@ def _entry_model(section: str) -> type[BaseModel]:
     return model
 
 
-def export_bundle(engine: Engine, store: DocumentStore | None = None) -> dict[str, Any]:
+def export_bundle(
+    engine: Engine, store: DocumentStore | None = None, progress: Callable[[str, int], None] | None = None
+) -> dict[str, Any]:
     """The whole registry as a bundle, in import order and by id; with contents only when given a store."""
     out: dict[str, Any] = {}
     link = ContractDesignation.__table__  # type: ignore[attr-defined]
@@ -51,6 +53,8 @@ def export_bundle(engine: Engine, store: DocumentStore | None = None) -> dict[st
             provided.setdefault(contract_id, []).append(designation_id)
         for section in ORDER:
             out[section] = [_entry(section, row, provided, store) for row in _rows(conn, section)]
+            if progress:
+                progress(section, len(out[section]))
     return out
 
 
