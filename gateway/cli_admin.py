@@ -162,8 +162,8 @@ def expiring(
         _dump({"today": today.isoformat(), "within_days": days, "items": [i.as_dict() for i in items]})
         return
     table = Table(title=f"Expiring within {days} days of {today}")
-    for column in ("kind", "id", "concerns", "last valid day", "days left"):
-        table.add_column(column, justify="right" if column == "days left" else "left")
+    for column in ("kind", "id", "concerns", "last day", "days left"):
+        table.add_column(column, justify="right" if column == "days left" else "left", no_wrap=column != "concerns")
     for item in items:
         concerns = ", ".join(f"{k} {v}" for k, v in item.concerns.items())
         style = "red" if item.days_left < SOON_DAYS else None
