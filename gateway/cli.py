@@ -40,11 +40,15 @@ err = Console(stderr=True, soft_wrap=True)  # messages stay whole lines, for log
 
 
 @app.callback()
-def _logging() -> None:
-    """Warnings (a development key, a migration) go to stderr as JSON lines, never into a command's output."""
+def _logging(ctx: typer.Context) -> None:
+    """Warnings (a development key) go to stderr as JSON lines, never into a command's output. Commands
+    other than `serve` log warnings only, unless GATEWAY_LOG_LEVEL asks for more."""
+    import os
+
     from gateway.logging_setup import configure_logging
 
-    configure_logging(Settings().log_level)
+    if ctx.invoked_subcommand != "serve":
+        configure_logging(os.environ.get("GATEWAY_LOG_LEVEL", "WARNING"))
 
 
 @app.command()
