@@ -3,6 +3,8 @@
 
     python3 tasks.py demo    set everything up, load the demo registry, serve on 127.0.0.1:8000
     python3 tasks.py test    set everything up and run every test (what .ci/run does)
+    python3 tasks.py token   a token from the demo's development key (--sub ID --scope S)
+    python3 tasks.py cli     clearance-gateway on the demo's database and keys (any command)
 
 Setup is a virtual environment in .venv with the project and its test tools installed; it is
 redone only when pyproject.toml changes.
@@ -44,17 +46,32 @@ def setup() -> None:
     STAMP.write_text(wanted)
 
 
-def demo(args: list[str]) -> None:
-    setup()
+def demo_env() -> dict[str, str]:
+    """The demo's settings: its own database, documents and development keys under var/demo."""
     workdir = ROOT / "var" / "demo"
     workdir.mkdir(parents=True, exist_ok=True)
-    env = {
+    return {
         **os.environ,
         "GATEWAY_POLICY_DIR": str(ROOT / "policy"),
         "GATEWAY_DATABASE_URL": os.environ.get("GATEWAY_DATABASE_URL", f"sqlite:///{workdir / 'demo.db'}"),
         "GATEWAY_DOCUMENT_DIR": str(workdir / "documents"),
     }
-    os.execve(str(BIN / "clearance-gateway"), ["clearance-gateway", "serve", "--demo", *args], env)
+
+
+def demo(args: list[str]) -> None:
+    setup()
+    os.execve(str(BIN / "clearance-gateway"), ["clearance-gateway", "serve", "--demo", *args], demo_env())
+
+
+def token(args: list[str]) -> None:
+    """A token signed by the demo's development key: `python3 tasks.py token --sub P-0002 --scope documents:read`."""
+    cli(["token", *args])
+
+
+def cli(args: list[str]) -> None:
+    """clearance-gateway on the demo's database and keys: `python3 tasks.py cli registry show person P-0001`."""
+    setup()
+    os.execve(str(BIN / "clearance-gateway"), ["clearance-gateway", *args], demo_env())
 
 
 def install_chromium() -> None:
@@ -87,7 +104,7 @@ def test(args: list[str]) -> None:
 
 
 def main() -> None:
-    commands = {"demo": demo, "test": test}
+    commands = {"demo": demo, "test": test, "token": token, "cli": cli}
     if len(sys.argv) < 2 or sys.argv[1] not in commands:
         print(__doc__)
         sys.exit(2)

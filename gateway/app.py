@@ -7,6 +7,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 import structlog
 from fastapi import FastAPI, Request
@@ -17,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from gateway import __version__
-from gateway.api import admin, audit, audit_verify, authzen, documents, health, registry_admin
+from gateway.api import admin, audit, audit_verify, authzen, docs, documents, health, registry_admin
 from gateway.audit.record import clip
 from gateway.container import Container, build_container
 from gateway.errors import PROBLEM_BASE, FieldError, InvalidInput, Problem
@@ -35,6 +36,34 @@ PROBLEM_JSON = "application/problem+json"
 _REQUEST_ID = re.compile(r"^[\x20-\x7E]{1,200}\Z")
 
 
+DESCRIPTION: dict[str, Any] = {
+    "title": "clearance-gateway",
+    "version": __version__,
+    "description": "Policy-as-code access control for designated information under Japan's security clearance "
+    "system. Decisions follow OpenID AuthZEN 1.0. Rules (D1, C3, B1, N1, ...) are explained in docs/rules.md.",
+    "docs_url": None,  # served by api/docs.py, without a CDN
+    "redoc_url": None,
+}
+ROUTERS = (
+    health.router,
+    authzen.router,
+    documents.router,
+    admin.router,
+    registry_admin.router,
+    audit_verify.router,
+    audit.router,
+    pages.router,
+)
+
+
+def api_description() -> dict[str, Any]:
+    """The OpenAPI document of the routes (docs/openapi.json), without building a gateway."""
+    app = FastAPI(**DESCRIPTION)
+    for router in ROUTERS:
+        app.include_router(router)
+    return docs.openapi_document(app)
+
+
 def create_app(
     settings: Settings | None = None, *, container: Container | None = None, clock: Clock = system_clock
 ) -> FastAPI:
@@ -48,25 +77,11 @@ def create_app(
         yield
         container.close()
 
-    app = FastAPI(
-        title="clearance-gateway",
-        version=__version__,
-        description="Policy-as-code access control for designated information under Japan's "
-        "security clearance system. Decisions follow OpenID AuthZEN 1.0.",
-        lifespan=lifespan,
-    )
+    app = FastAPI(lifespan=lifespan, **DESCRIPTION)
     app.state.container = container
-    for router in (
-        health.router,
-        authzen.router,
-        documents.router,
-        admin.router,
-        registry_admin.router,
-        audit_verify.router,
-        audit.router,
-        pages.router,
-    ):
+    for router in ROUTERS:
         app.include_router(router)
+    docs.install(app)
     _install_problem_handlers(app)
     _install_middleware(app, settings)
     return app

@@ -3,27 +3,33 @@
 from __future__ import annotations
 
 import json
-import shlex
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, TextColumn
-from rich.table import Table
+from typer.core import TyperOption
 
 from gateway.auth import SCOPES
-from gateway.decision.calendar import local_day
-from gateway.errors import InvalidInput
 from gateway.settings import Settings
 
+
+def _flags_without_type(display_type_rich):  # type: ignore[no-untyped-def]
+    """Typer labels an on/off flag `<bool>` in --help, although it takes no value: show nothing there."""
+
+    def label(self, ctx):  # type: ignore[no-untyped-def]
+        return None if self.is_flag else display_type_rich(self, ctx)
+
+    return label
+
+
+TyperOption.display_type_rich = _flags_without_type(TyperOption.display_type_rich)  # type: ignore[method-assign]
 app = typer.Typer(
     help="clearance-gateway: policy-as-code access control for designated information.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion for bash, zsh, fish and PowerShell
 )
 registry_app = typer.Typer(
     help="Load and inspect the registry (organs, persons, clearances, designations...).", no_args_is_help=True
@@ -31,6 +37,18 @@ registry_app = typer.Typer(
 app.add_typer(registry_app, name="registry")
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)  # messages stay whole lines, for logs and grep
+
+
+@app.callback()
+def _logging(ctx: typer.Context) -> None:
+    """Warnings (a development key) go to stderr as JSON lines, never into a command's output. Commands
+    other than `serve` log warnings only, unless GATEWAY_LOG_LEVEL asks for more."""
+    import os
+
+    from gateway.logging_setup import configure_logging
+
+    if ctx.invoked_subcommand != "serve":
+        configure_logging(os.environ.get("GATEWAY_LOG_LEVEL", "WARNING"))
 
 
 @app.command()
@@ -46,11 +64,13 @@ def serve(
     import uvicorn
 
     from gateway import dev_mode
+    from gateway.cli_demo import ensure_port_free, import_demo, print_dev_tokens
     from gateway.container import build_container
     from gateway.db import SchemaRefused
     from gateway.http_protocol import BoundedHttpProtocol
     from gateway.logging_setup import configure_logging
 
+    ensure_port_free(host, port)
     os.environ.setdefault("GATEWAY_PUBLIC_URL", f"http://{host}:{port}")
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # /metrics sums the workers' counters through files here (prometheus-client's multiprocess mode)
@@ -72,9 +92,9 @@ def serve(
         err.print(f"[red]The gateway will not start:[/] {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(1) from exc
     if demo:
-        _import_demo(container)
+        import_demo(container, _where(settings))
     if container.dev_issuer is not None:
-        _print_dev_tokens(container, host, port, demo)
+        print_dev_tokens(container, host, port, demo)
     container.close()
     uvicorn.run(
         "gateway.asgi:app",
@@ -89,59 +109,6 @@ def serve(
         # SIGTERM: stop accepting, let in-flight requests finish, then the lifespan flushes the log
         timeout_graceful_shutdown=settings.shutdown_grace_seconds,
     )
-
-
-def _import_demo(container) -> None:  # type: ignore[no-untyped-def]
-    from gateway.demo import demo_bundle
-    from gateway.registry.changes import Actor
-    from gateway.registry.importer import import_bundle, parse_bundle
-
-    today = local_day(datetime.now(UTC), container.settings.zone)
-    bundle = parse_bundle(json.dumps(demo_bundle(today)))
-    result = import_bundle(container.engine, bundle, Actor("cli:demo"), container.store)
-    created = sum(result.created.values())
-    out.print(
-        f"[green]Demo registry loaded[/] ({created} entries created, "
-        f"{sum(result.updated.values())} updated, dated relative to {today})."
-    )
-
-
-def _print_dev_tokens(container, host: str, port: int, demo: bool) -> None:  # type: ignore[no-untyped-def]
-    from gateway.demo import DEMO_CASES
-
-    issuer = container.dev_issuer
-    out.print("\nDevelopment tokens, one per scope (valid 12 hours; signed by a local development key):", style="bold")
-    tokens = {}
-    for scope, meaning in SCOPES.items():
-        tokens[scope] = issuer.mint(f"dev-{scope.split(':')[0]}", [scope], client="dev-cli")
-        out.print(f"[cyan]{scope}[/] ({meaning}):")
-        out.print(tokens[scope], soft_wrap=True, markup=False, highlight=False)
-    base = f"http://{host}:{port}"
-    body = json.dumps(
-        {
-            "subject": {"type": "person", "id": "P-0001"},
-            "resource": {"type": "document", "id": "DOC-0001"},
-            "action": {"name": "read"},
-        }
-    )
-    out.print("\nTry a decision:\n", style="bold")
-    out.print(
-        f"curl -s {base}/access/v1/evaluation -H 'Authorization: Bearer {tokens['authz:evaluate']}' "
-        f"-H 'Content-Type: application/json' -d {shlex.quote(body)}",
-        soft_wrap=True,
-    )
-    if demo:
-        reader = issuer.mint("P-0001", ["documents:read"], client="dev-cli")
-        out.print("\nRelease a document to its reader (the token's sub is person P-0001):\n", style="bold")
-        out.print(f"curl -si {base}/v1/documents/DOC-0001/content -H 'Authorization: Bearer {reader}'",
-                  soft_wrap=True, highlight=False)
-        cases = Table(title="Demo cases: change the subject and resource ids in the curl line above")
-        for column in ("person", "document", "shows"):
-            cases.add_column(column)
-        for person, document, shows in DEMO_CASES:
-            cases.add_row(person, document, shows)
-        out.print(cases)
-    out.print(f"\nMore tokens: clearance-gateway token --sub P-0001 --scope documents:read\nAPI docs: {base}/docs\n")
 
 
 @app.command()
@@ -164,6 +131,21 @@ def token(
         raise typer.Exit(2)
     issuer = DevelopmentIssuer(dev_issuer_path(settings), settings.jwt_issuer, settings.jwt_audience)
     print(issuer.mint(sub, scope, int(hours * 3600)))
+
+
+@app.command()
+def openapi(
+    output: Annotated[Path | None, typer.Option("--out", help="write it here (docs/openapi.json) instead of stdout")]
+    = None,
+) -> None:
+    """Print the API's OpenAPI document, as /openapi.json serves it (docs/api.md)."""
+    from gateway.app import api_description
+
+    text = json.dumps(api_description(), indent=1, ensure_ascii=False) + "\n"
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text, encoding="utf-8")
 
 
 db_app = typer.Typer(
@@ -263,61 +245,13 @@ def _where(settings: Settings) -> str:
     return make_url(settings.database_url).render_as_string(hide_password=True)
 
 
-@registry_app.command("import")
-def registry_import(
-    file: Annotated[
-        Path,
-        typer.Argument(
-            help="a registry bundle (JSON, the format of api.md)", exists=True, dir_okay=False, readable=True
-        ),
-    ],
-    actor: Annotated[str, typer.Option(help="who is importing, for the change log (R4)")] = "cli",
-) -> None:
-    """Import a registry bundle into the configured database: all of it, or nothing."""
-    from gateway.container import _master_key
-    from gateway.registry.changes import Actor
-    from gateway.registry.importer import import_bundle, parse_bundle
-    from gateway.store import DocumentStore, FilesystemBackend
-
-    settings = Settings()
-    engine = _engine_at_head(settings)
-    store = DocumentStore(FilesystemBackend(settings.document_dir), _master_key(settings))
-    try:
-        bundle = parse_bundle(file.read_bytes())
-        sections = 9
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            TextColumn("{task.completed}/{task.total}"),
-            console=err,
-            transient=True,
-        ) as progress:
-            task = progress.add_task("importing", total=sections)
-
-            def step(name: str, count: int) -> None:
-                progress.update(task, advance=1, description=f"{name}: {count}")
-
-            result = import_bundle(engine, bundle, Actor(actor), store, progress=step)
-    except InvalidInput as exc:
-        err.print(f"[red]{exc.detail}[/]")
-        for error in exc.errors:
-            err.print(f"  {error.path}: {error.detail}")
-        raise typer.Exit(1) from exc
-    finally:
-        engine.dispose()
-    table = Table(title=f"Imported {file.name}" + ("" if result.changed else " (nothing changed)"))
-    for column in ("section", "created", "updated", "unchanged"):
-        table.add_column(column, justify="right" if column != "section" else "left")
-    for name in result.created:
-        table.add_row(name, str(result.created[name]), str(result.updated[name]), str(result.unchanged[name]))
-    out.print(table)
-
-
 def _register_subcommands() -> None:
     """Command groups that live in their own modules."""
-    from gateway import cli_admin, cli_policy
+    from gateway import cli_admin, cli_bundle, cli_documents, cli_policy
 
+    cli_bundle.register(registry_app)
     cli_admin.register(registry_app)
+    cli_documents.register(registry_app)
     app.add_typer(cli_policy.app, name="policy")
     from gateway import cli_audit
     app.add_typer(cli_audit.app, name="audit")

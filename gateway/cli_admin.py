@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -69,6 +70,7 @@ def _registry() -> Iterator[tuple[Settings, Engine]]:
     from gateway.db import SchemaRefused, ensure_schema, make_engine
 
     settings = Settings()
+    refuse_missing_database(settings)
     engine = make_engine(settings)
     try:
         try:
@@ -82,6 +84,24 @@ def _registry() -> Iterator[tuple[Settings, Engine]]:
         raise typer.Exit(1) from exc
     finally:
         engine.dispose()
+
+
+def refuse_missing_database(settings: Settings) -> None:
+    """A SQLite file that is not there means the settings point elsewhere: say which to set, make nothing."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(settings.database_url)
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return
+    path = Path(url.database).resolve()
+    if not path.exists():
+        err.print(
+            f"[red]No gateway database at {path}.[/] Set GATEWAY_DATABASE_URL (in the environment or a .env "
+            "file in this folder) to the gateway's database, or run from the folder that holds it. "
+            "For the demo: python3 tasks.py cli ...",
+            highlight=False,
+        )
+        raise typer.Exit(1)
 
 
 def _print_problem(problem: Problem) -> None:
@@ -142,8 +162,8 @@ def expiring(
         _dump({"today": today.isoformat(), "within_days": days, "items": [i.as_dict() for i in items]})
         return
     table = Table(title=f"Expiring within {days} days of {today}")
-    for column in ("kind", "id", "concerns", "last valid day", "days left"):
-        table.add_column(column, justify="right" if column == "days left" else "left")
+    for column in ("kind", "id", "concerns", "last day", "days left"):
+        table.add_column(column, justify="right" if column == "days left" else "left", no_wrap=column != "concerns")
     for item in items:
         concerns = ", ".join(f"{k} {v}" for k, v in item.concerns.items())
         style = "red" if item.days_left < SOON_DAYS else None

@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
 from pathlib import Path
 from typing import IO, Annotated, Any
 
@@ -20,27 +19,19 @@ from rich.table import Table
 from sqlalchemy import Engine, inspect
 from sqlalchemy.engine import make_url
 
+from gateway import cli_audit_filters as f
 from gateway.audit import export as exports
-from gateway.audit.query import DecisionFilter, count_decisions, decision_chunks, parse_instant
+from gateway.audit.query import count_decisions, decision_chunks
 from gateway.audit.report import ASSESSMENT_FIGURES, DESIGNATION_FIGURES, MAX_YEAR, MIN_YEAR, annual_report, flat_rows
 from gateway.db import READ_ONLY, make_engine
 from gateway.settings import Settings
 
 app = typer.Typer(
-    help="Read the decision and change logs: export decisions, the annual report to the Diet (R3).",
+    help="Read the decision and change logs: list, show and export decisions, the annual report to the Diet (R3).",
     no_args_is_help=True,
 )
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)  # messages stay whole lines, for logs and grep
-
-
-def _instant_option(value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        return parse_instant(value)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from exc
 
 
 @contextmanager
@@ -66,24 +57,24 @@ def export_command(
     fmt: Annotated[exports.ExportFormat, typer.Option("--format", help="csv (flat) or jsonl (the API's items)")] = (
         exports.ExportFormat.csv
     ),
-    since: Annotated[
-        datetime | None,
-        typer.Option(
-            parser=_instant_option, metavar="INSTANT", help="from this instant on, e.g. 2026-04-01T00:00+09:00"
-        ),
-    ] = None,
-    until: Annotated[
-        datetime | None, typer.Option(parser=_instant_option, metavar="INSTANT", help="before this instant")
-    ] = None,
+    person: f.Person = None,
+    document: f.Document = None,
+    decision: f.Decision = None,
+    reason: f.Reason = None,
+    organ: f.Organ = None,
+    designation: f.Designation = None,
+    caller: f.Caller = None,
+    simulation: f.Simulation = None,
+    since: f.Since = None,
+    until: f.Until = None,
     out_file: Annotated[Path | None, typer.Option("--out", dir_okay=False, help="write here (default: stdout)")] = None,
 ) -> None:
-    """Export decisions logged in [since, until), newest first, streamed in chunks (constant memory).
+    """Export the decisions that match the filters (those of `audit decisions`), newest first, streamed in chunks.
 
     CSV cells that a spreadsheet would run as formulas are prefixed with a quote.
     """
-    if since is not None and until is not None and until <= since:
-        raise typer.BadParameter("--until must be later than --since", param_hint="--until")
-    filters = DecisionFilter(since=since, until=until)
+    filters = f.decision_filter(person, document, decision, reason, organ, designation, caller, simulation, since,
+                                until)
     with _database() as engine:
         if out_file is None:
             _write(typer.get_binary_stream("stdout"), fmt, decision_chunks(engine, filters))
@@ -128,7 +119,10 @@ def report_command(
     with _database() as engine, engine.connect().execution_options(**READ_ONLY) as conn, conn.begin():
         report = annual_report(conn, year)
     rows = flat_rows(report)
-    out.print(_table(year, rows))
+    for table in _tables(year, rows):
+        out.print(table)
+    for row in rows[:-1]:
+        out.print(f"{row['organ_id']}: {row['name']}", highlight=False, markup=False)
     if csv_file is not None:
         with csv_file.open("w", newline="", encoding="utf-8") as sink:
             writer = csv.DictWriter(sink, fieldnames=list(rows[0]))
@@ -137,22 +131,25 @@ def report_command(
         err.print(f"figures written to {csv_file}", highlight=False)
 
 
-def _table(year: int, rows: list[dict[str, Any]]) -> Table:
-    table = Table(title=f"Annual report {year} (R3): designations, assessments and certifications per organ")
-    table.add_column("organ")
-    table.add_column("name")
-    for figure in DESIGNATION_FIGURES:
-        table.add_column(f"designations {figure.replace('_', ' ')}", justify="right")
-    for figure in ASSESSMENT_FIGURES:
-        table.add_column(f"assessments {figure.replace('_', ' ')}", justify="right")
-    table.add_column("certifications", justify="right")
+def _tables(year: int, rows: list[dict[str, Any]]) -> list[Table]:
+    """Two narrow tables (readable at 80 columns): designations, then assessments and certifications."""
+    designations = Table(title=f"Annual report {year} (R3): designations per organ")
+    assessments = Table(title=f"Annual report {year} (R3): assessments and certifications per organ")
+    for table, figures in ((designations, DESIGNATION_FIGURES), (assessments, ASSESSMENT_FIGURES)):
+        table.add_column("organ", no_wrap=True)
+        for figure in figures:
+            table.add_column(figure.replace("_", " ").replace("in force at year end", "in force 31 Dec"),
+                             justify="right")
+    assessments.add_column("certifications", justify="right")
     for i, row in enumerate(rows):
-        figures = [str(v) for k, v in row.items() if k not in ("organ_id", "name")]
         total = i == len(rows) - 1
-        table.add_row(
-            row["organ_id"], row["name"], *figures, style="bold" if total else None, end_section=i == len(rows) - 2
-        )
-    return table
+        style, organ = ("bold", "Total") if total else (None, row["organ_id"])
+        last = i == len(rows) - 2
+        designations.add_row(organ, *(str(row[f"designations_{f}"]) for f in DESIGNATION_FIGURES), style=style,
+                             end_section=last)
+        assessments.add_row(organ, *(str(row[f"assessments_{f}"]) for f in ASSESSMENT_FIGURES),
+                            str(row["certifications"]), style=style, end_section=last)
+    return [designations, assessments]
 
 
 @app.command("verify")
@@ -252,3 +249,12 @@ def _checkpoint_key_known(settings: Settings) -> bool:
     if settings.checkpoint_key_file is not None:
         return True
     return (settings.document_dir.parent / "dev-checkpoint-key.pem").exists()
+
+
+def _register() -> None:
+    from gateway import cli_audit_log
+
+    cli_audit_log.register(app)
+
+
+_register()

@@ -272,3 +272,15 @@ def test_delete_a_record_unless_something_refers_to_it(database: str) -> None:
     assert "deleted contract K-EPS" in gone.output
     assert run("registry", "show", "contract", "K-EPS").exit_code == 1
     assert run("registry", "delete", "designation", "G-FUT").exit_code == 1  # D6: never deleted
+
+
+def test_registry_command_in_another_folder_says_which_setting_to_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 15: no empty database made silently where the command happens to run."""
+    monkeypatch.delenv("GATEWAY_DATABASE_URL", raising=False)
+    monkeypatch.chdir(tmp_path)
+    result = run("registry", "show", "person", "P-OK")
+    assert result.exit_code == 1
+    assert f"No gateway database at {tmp_path / 'clearance-gateway.db'}" in result.stderr
+    assert "GATEWAY_DATABASE_URL" in result.stderr and not (tmp_path / "clearance-gateway.db").exists()

@@ -209,3 +209,45 @@ def test_verify_and_checkpoint_from_the_command_line(tmp_path, keys) -> None:  #
         broken = runner.invoke(cli, ["audit", "verify"], env=env)
         assert broken.exit_code == 1
         assert "BROKEN decisions log, entry 2: content altered" in broken.output
+
+
+def test_audit_decisions_and_report_fit_80_columns_with_the_api_filters(
+    database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 15: auditors at the command line, with the API's filters; a day alone is a JST day."""
+    monkeypatch.setenv("COLUMNS", "80")
+    every = logged(database)
+    listing = run("audit", "decisions", "--limit", "1000")
+    assert listing.exit_code == 0, listing.output
+    lines = listing.stdout.splitlines()
+    assert lines[0].split() == ["logged", "(JST)", "decision", "id", "person", "→", "document", "result"]
+    shown = [line.split()[2] for line in lines[1:-1] if line[:4].isdigit()]
+    assert shown == [d for d, _ in every]  # every id whole, newest first
+    plain = run("audit", "decisions", "--caller", "dms-2").stdout.splitlines()  # ids of usual lengths
+    assert len(plain) > 3 and [line for line in plain if len(line) > 80] == []
+    first_day = [d for d, at in every if at < T0 + timedelta(hours=15)]  # 2026-06-01 in Japan ends 15:00Z
+    by_day = run("audit", "decisions", "--json", "--since", "2026-06-01", "--until", "2026-06-01")
+    assert [json.loads(line)["decision_id"] for line in by_day.stdout.splitlines()] == first_day
+    denied = run("audit", "decisions", "--json", "--caller", "dms-2", "--decision", "deny")
+    items = [json.loads(line) for line in denied.stdout.splitlines()]
+    assert items and {(i["caller"]["sub"], i["decision"]) for i in items} == {("dms-2", "deny")}
+    exported = run("audit", "export", "--format", "jsonl", "--caller", "dms-2", "--decision", "deny")
+    assert [json.loads(line) for line in exported.stdout.splitlines()] == items
+    report = run("audit", "report", "--year", "2026").stdout.splitlines()
+    assert "METI" in "".join(report) and [line for line in report if len(line) > 80] == []
+    naive = run("audit", "decisions", "--since", "2026-06-01T09:00")
+    assert naive.exit_code == 2 and "no offset" in naive.stderr and "+09:00" in naive.stderr
+
+
+def test_audit_show_gives_reasons_and_fact_ids_in_jst(database: str) -> None:
+    denied = json.loads(run("audit", "decisions", "--json", "--decision", "deny", "--limit", "1").stdout)
+    shown = run("audit", "show", denied["decision_id"])
+    assert shown.exit_code == 0, shown.output
+    labelled = [line for line in shown.stdout.splitlines() if not line.startswith(("fact", "evaluated", "reason"))]
+    lines = dict(line.split(None, 1) for line in labelled)
+    assert lines["decision"] == f"{denied['decision_id']}: deny"
+    assert lines["logged"].endswith(" JST") and "." not in lines["logged"]  # no microseconds
+    for reason in denied["reasons"]:
+        assert f"reason          {reason['code']}: {reason['message']}" in shown.stdout
+    missing = run("audit", "show", "01ARZ3NDEKTSV4RRFFQ69G5FAV")
+    assert missing.exit_code == 1 and "No decision 01ARZ3NDEKTSV4RRFFQ69G5FAV" in missing.stderr

@@ -58,3 +58,35 @@ def test_the_image_commands_exist_and_start_outside_a_container(tmp_path: Path) 
     assert again.returncode == 0 and "nothing to run" in again.stdout, again.stderr
     serve = cli("serve", "--help")
     assert serve.returncode == 0 and "--host" in serve.stdout and "--port" in serve.stdout
+
+
+def test_development_compose_needs_no_identity_provider_and_mounts_the_policy() -> None:
+    """Issue 15: docker/ can be tried without keys: development keys kept in a volume, tokens printed."""
+    compose = yaml.safe_load((DOCKER / "compose.dev.yaml").read_text())
+    (service,) = compose["services"].values()
+    assert "--demo" in service["command"]
+    env = service["environment"]
+    assert "GATEWAY_JWKS_FILE" not in env and "secrets" not in service
+    mounts = dict(volume.split(":")[:2] for volume in service["volumes"])  # source: target[:ro]
+    assert mounts["../policy"] == "/srv/gateway/policy"  # the image's GATEWAY_POLICY_DIR: edits reload
+    data = mounts["dev-data"]
+    assert env["GATEWAY_DOCUMENT_DIR"].startswith(data + "/")  # documents and development keys persist
+    assert env["GATEWAY_DATABASE_URL"] == f"sqlite:///{data}/dev.db"
+    assert "dev-data" in compose["volumes"]
+
+
+def test_volumes_are_writable_by_the_image_user() -> None:
+    dockerfile = (DOCKER / "Dockerfile").read_text()
+    before_user = dockerfile[: dockerfile.index("\nUSER gateway")]
+    made = re.search(r"^RUN mkdir -p (.+?) && chown gateway:gateway (.+)$", before_user, re.M)
+    assert made is not None
+    for folder in ("/srv/gateway/documents", "/srv/gateway/data"):
+        assert folder in made.group(1).split() and folder in made.group(2).split()
+
+
+def test_secrets_readme_says_how_to_make_every_secret() -> None:
+    readme = (DOCKER / "secrets" / "README.md").read_text()
+    compose = yaml.safe_load((DOCKER / "compose.yaml").read_text())
+    for secret in compose["secrets"]:
+        assert f"`{secret}`" in readme
+    assert "os.urandom(32)" in readme and "genpkey -algorithm ed25519" in readme and "uid 10001" in readme

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict
 
@@ -14,8 +14,9 @@ from gateway.auth import Caller
 from gateway.decision.policy import PolicyError
 from gateway.errors import FieldError, PolicyRefused
 from gateway.registry import documents
+from gateway.registry.bundles import parse_checked
 from gateway.registry.changes import Actor
-from gateway.registry.importer import import_bundle, parse_bundle
+from gateway.registry.importer import import_bundle
 
 router = APIRouter(prefix="/v1/admin", tags=["administration"])
 
@@ -28,7 +29,7 @@ router = APIRouter(prefix="/v1/admin", tags=["administration"])
 async def registry_import(
     request: Request, container: ContainerDep, caller: Caller = scoped("registry:admin")
 ) -> dict[str, Any]:
-    bundle = parse_bundle(await bounded_body(request))
+    bundle = await run_in_threadpool(parse_checked, container.engine, await bounded_body(request))
     actor = Actor(caller.sub, request_id(request))
     result = await run_in_threadpool(import_bundle, container.engine, bundle, actor, container.store)
     return result.as_dict()
@@ -52,6 +53,23 @@ async def policy_reload(container: ContainerDep, caller: Caller = scoped("policy
         errors = [FieldError((p.file, p.line), p.message) for p in exc.problems]
         raise PolicyRefused(f"the policy was refused; {before} keeps serving", errors) from exc
     return {**policy.summary, "changed": changed, "worker_pid": os.getpid()}
+
+
+@router.get("/documents", summary="Documents' records by id, a page at a time (never their content)")
+async def list_documents(
+    container: ContainerDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    caller: Caller = scoped("registry:admin"),
+) -> dict[str, Any]:
+    return await run_in_threadpool(documents.list_documents, container.engine, limit, offset)
+
+
+@router.get("/documents/{document_id}", summary="One document's record: title, designation, size, sha256")
+async def get_document(
+    document_id: str, container: ContainerDep, caller: Caller = scoped("registry:admin")
+) -> dict[str, Any]:
+    return await run_in_threadpool(documents.get_document, container.engine, document_id)
 
 
 @router.post("/documents", summary="Upload a document's content (multipart) and classify it", status_code=201)

@@ -77,6 +77,11 @@ def _schema(model: type[BaseModel]) -> dict[str, Any]:
 # --- C7, B3: suspend, reinstate, revoke ----------------------------------------------------------
 
 
+def _a(noun: str) -> str:
+    """The noun with its indefinite article, for summaries: "an assessment", "a contract"."""
+    return ("an " if noun[0] in "aeiou" else "a ") + noun
+
+
 def _add_transition(plural: str, name: str) -> None:
     singular = admin.SINGULAR[plural]
 
@@ -92,7 +97,7 @@ def _add_transition(plural: str, name: str) -> None:
         endpoint,
         methods=["POST"],
         name=f"{name}_{singular}",
-        summary=f"{name.capitalize()} a {singular}: {' or '.join(sorted(sources))} -> {target}",
+        summary=f"{name.capitalize()} {_a(singular)}: {' or '.join(sorted(sources))} -> {target}",
         description="Answers the record before and after. A transition the status does not allow is a 409 "
         "naming the current status and the transitions it allows; a revocation is final (C7).",
     )
@@ -249,7 +254,7 @@ def _add_record_routes(plural: str) -> None:
         put_one,
         methods=["PUT"],
         name=f"put_{singular}",
-        summary=f"Create or replace a {singular} (validated as an import of it would be)",
+        summary=f"Create or replace {_a(singular)} (validated as an import of it would be)",
         openapi_extra=_schema(entry_model),
     )
     add(
@@ -257,7 +262,7 @@ def _add_record_routes(plural: str) -> None:
         delete_one,
         methods=["DELETE"],
         name=f"delete_{singular}",
-        summary=f"Delete a {singular} nothing refers to" + (" (never: D6)" if plural == "designations" else ""),
+        summary=f"Delete {_a(singular)} nothing refers to" + (" (never: D6)" if plural == "designations" else ""),
     )
 
 

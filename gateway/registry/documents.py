@@ -1,11 +1,11 @@
-"""Documents in the registry: upload (content to the encrypted store) and re-classification."""
+"""Documents in the registry: their records, upload (content to the encrypted store) and re-classification."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, func, insert, select, update
 
 from gateway.errors import FieldError, InvalidInput, NotFound
 from gateway.registry.changes import Actor, record_changes
@@ -25,6 +25,24 @@ def _check_designation(conn: Any, designation_id: str | None, field: str) -> Non
         raise InvalidInput(
             "unknown designation", [FieldError((field,), f"unknown designation {designation_id!r}")], status=422
         )
+
+
+def get_document(engine: Engine, document_id: str) -> dict[str, Any]:
+    """One document's record (id, title, designation, media type, size, sha256); never its content."""
+    with engine.connect() as conn:
+        row = conn.execute(select(_DOCS).where(_DOCS.c.id == document_id)).first()
+    if row is None:
+        raise NotFound(f"no document {document_id!r}")
+    return dict(row._mapping)
+
+
+def list_documents(engine: Engine, limit: int = 100, offset: int = 0) -> dict[str, Any]:
+    """A page of documents' records by id, and how many there are in all."""
+    with engine.connect() as conn:
+        total = conn.execute(select(func.count()).select_from(_DOCS)).scalar_one()
+        page = select(_DOCS).order_by(_DOCS.c.id).limit(limit).offset(offset)
+        items = [dict(row._mapping) for row in conn.execute(page)]
+    return {"items": items, "total": total, "limit": limit, "offset": offset}
 
 
 def upload(

@@ -14,7 +14,12 @@ from sqlalchemy.exc import IntegrityError as DBIntegrityError
 
 from gateway.errors import FieldError, InvalidInput
 from gateway.registry.changes import Actor, record_changes
-from gateway.registry.validation import corporate_number_is_valid, extension_problem, first_period_problem
+from gateway.registry.validation import (
+    corporate_number_is_valid,
+    expected_check_digit,
+    extension_problem,
+    first_period_problem,
+)
 from gateway.store import DocumentStore
 from models import (
     Assessment,
@@ -75,6 +80,7 @@ class ImportResult:
     created: dict[str, int] = field(default_factory=dict)
     updated: dict[str, int] = field(default_factory=dict)
     unchanged: dict[str, int] = field(default_factory=dict)
+    changes: list[dict[str, Any]] = field(default_factory=list)  # each record created or updated, for a dry run
 
     @property
     def changed(self) -> bool:
@@ -146,7 +152,11 @@ def validate(bundle: Bundle, conn: Connection) -> list[FieldError]:
     numbers: dict[str, int] = {}
     for i, op in enumerate(bundle.operators):
         if not corporate_number_is_valid(op.corporate_number):
-            bad(("operators", i, "corporate_number"), "invalid corporate number: its check digit does not match (B1)")
+            bad(
+                ("operators", i, "corporate_number"),
+                f"invalid corporate number: its check digit is {op.corporate_number[0]}, "
+                f"{expected_check_digit(op.corporate_number)} was expected (B1)",
+            )
         if op.corporate_number in numbers:
             bad(
                 ("operators", i, "corporate_number"),
@@ -295,24 +305,35 @@ def import_bundle(
 ) -> ImportResult:
     """Validate, then write every entry in one transaction. Raises InvalidInput and changes nothing."""
     with engine.begin() as conn:
-        errors = validate(bundle, conn)
-        if errors:
-            raise InvalidInput("The registry bundle is invalid; nothing was imported", errors, status=422)
-        result = ImportResult()
-        changes: list[dict[str, Any]] = []
-        for name in ORDER:
-            entries = getattr(bundle, name)
-            rows = [_row(name, e, store) for e in entries]
-            _upsert(conn, name, rows, result, changes)
-            if progress:
-                progress(name, len(entries))
-        _contract_links(conn, bundle)
-        _ledger(conn, changes, {d.id: d.cabinet_approval_ref for d in bundle.designations})
-        try:
-            record_changes(conn, actor, changes)
-        except DBIntegrityError as exc:  # a concurrent writer raced us: nothing is written
-            raise InvalidInput("The registry changed during the import; try again", [], status=409) from exc
-        return result
+        return import_on(conn, bundle, actor, store, progress)
+
+
+def import_on(
+    conn: Connection,
+    bundle: Bundle,
+    actor: Actor,
+    store: DocumentStore,
+    progress: Callable[[str, int], None] | None = None,
+) -> ImportResult:
+    """The import inside the caller's transaction (a dry run rolls it back)."""
+    errors = validate(bundle, conn)
+    if errors:
+        raise InvalidInput("The registry bundle is invalid; nothing was imported", errors, status=422)
+    result = ImportResult()
+    changes = result.changes
+    for name in ORDER:
+        entries = getattr(bundle, name)
+        rows = [_row(name, e, store) for e in entries]
+        _upsert(conn, name, rows, result, changes)
+        if progress:
+            progress(name, len(entries))
+    _contract_links(conn, bundle)
+    _ledger(conn, changes, {d.id: d.cabinet_approval_ref for d in bundle.designations})
+    try:
+        record_changes(conn, actor, changes)
+    except DBIntegrityError as exc:  # a concurrent writer raced us: nothing is written
+        raise InvalidInput("The registry changed during the import; try again", [], status=409) from exc
+    return result
 
 
 def _row(name: str, entry: Any, store: DocumentStore) -> dict[str, Any]:

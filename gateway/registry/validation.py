@@ -10,15 +10,18 @@ TOTAL_YEARS_WITHOUT_CABINET = 30
 
 
 def corporate_number_is_valid(number: str) -> bool:
-    """B1: a 13-digit corporate number (法人番号) whose first digit checks the other twelve.
+    """B1: a 13-digit corporate number (法人番号) whose first digit checks the other twelve."""
+    return len(number) == 13 and number.isdigit() and int(number[0]) == expected_check_digit(number)
+
+
+def expected_check_digit(number: str) -> int:
+    """B1: the first digit a 13-digit corporate number must have, given its other twelve.
 
     check = 9 - (sum of the twelve digits, weighted 1 and 2 alternately from the last one) mod 9.
     """
-    if len(number) != 13 or not number.isdigit():
-        return False
     body = number[1:]
     total = sum(int(d) * (1 if i % 2 == 0 else 2) for i, d in enumerate(reversed(body)))
-    return int(number[0]) == 9 - total % 9
+    return 9 - total % 9
 
 
 def years_after(start: date, years: int) -> date:
