@@ -303,7 +303,12 @@ def test_n1_roster_entries_are_added_changed_and_removed_with_their_dates(regist
     count = event_count(registry)
     removed = call(registry, "DELETE", "/rosters/G-ESI/P-NOROSTER")
     assert removed.json()["deleted"]["from"] == "2026-06-02"
-    assert (one_event(registry, count).action, one_event(registry, count).after) == ("roster.remove", None)
+    event = one_event(registry, count)  # N1: the entry is ended, not deleted; it had not begun, so it ends before
+    assert (event.action, event.after["valid_from"], event.after["valid_until"]) == (
+        "roster.remove",
+        "2026-06-02",
+        "2026-06-01",
+    )
     assert_problem(call(registry, "DELETE", "/rosters/G-ESI/P-NOROSTER"), 404, says="not on the roster")
 
 

@@ -15,10 +15,18 @@ from models.types import utcnow
 
 @dataclass(frozen=True, slots=True)
 class Actor:
-    """Who makes a change: the token's subject (and client), or the operator of the CLI."""
+    """Who makes a change (the token's subject, or the operator of the CLI) and when: `at` by the
+    gateway's clock and `today` its day in the configured zone (None: the system clock, its UTC day).
+    The registry's history (history.py) dates each change by them."""
 
     sub: str
     request_id: str | None = None
+    at: datetime | None = None
+    today: date | None = None
+
+    def moment(self) -> tuple[datetime, date]:
+        at = self.at or utcnow()
+        return at, self.today or at.date()
 
 
 def jsonable(row: dict[str, Any] | None) -> dict[str, Any] | None:
