@@ -9,7 +9,7 @@ import threading
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,9 +35,14 @@ from gateway.db import (
     schema_state,
     upgrade,
 )
+from gateway.decision.policy import load_policy
 from gateway.migrations.__main__ import draft
+from gateway.registry.importer import ORDER, T, _row, parse_bundle
+from gateway.registry.snapshot import _TABLES as _SNAPSHOT_TABLES
+from gateway.registry.snapshot import build_snapshot, load_snapshot
 from gateway.settings import Settings
-from models import ChainHead, DecisionRecord
+from models import ChainHead, ContractDesignation, DecisionRecord, StatusPeriod
+from tests.rules_registry import rules_bundle
 from tests.support import POLICY_DIR, REPO, Keys, running_gateway
 
 REVISIONS = ["0001", "0003"]  # in order; 0003: the registry as it stood on any day
@@ -323,8 +328,58 @@ def test_serve_and_registry_commands_refuse_an_unmigrated_database_with_the_reas
     }
     executable = str(REPO / ".venv" / "bin" / "clearance-gateway")
     for command in (["serve", "--port", "1"], ["registry", "expiring"]):
-        done = subprocess.run([executable, *command], env=env, cwd=tmp_path, capture_output=True, text=True,
-                              timeout=120)
+        done = subprocess.run(
+            [executable, *command], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120
+        )
         assert done.returncode == 1, (command, done.stdout, done.stderr)
         assert "db upgrade" in " ".join(done.stderr.split()), (command, done.stderr)
         assert "Traceback" not in done.stderr, (command, done.stderr)
+
+
+def test_a_0001_database_with_data_upgrades_to_head_without_losing_a_record_and_decides_the_same(
+    engine: Engine, scripts: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """0003 re-keys the roster and adds the registry's history: every row stays, each assessment and
+    certification gets its status as its first period, and every decision of today comes out the same."""
+    for script in (scripts / "versions").glob("*.py"):
+        if not script.name.startswith("0001_"):
+            script.unlink()
+    with monkeypatch.context() as patch:
+        patch.setattr(gateway.migrations, "SCRIPTS", scripts)
+        assert upgrade(engine).after == "0001"
+    bundle = parse_bundle(json.dumps(rules_bundle()))
+    with engine.begin() as conn:
+        for name in ORDER:
+            rows = [_row(name, entry, None) for entry in getattr(bundle, name) if name != "documents"]  # type: ignore[arg-type]
+            if name == "documents":
+                rows = [
+                    {"id": d.id, "title": d.title, "designation_id": d.designation_id, "media_type": d.media_type}
+                    | {"size": 0, "sha256": ""}
+                    for d in bundle.documents
+                ]
+            if rows:
+                conn.execute(insert(T[name]), rows)
+        links = [{"contract_id": k.id, "designation_id": d} for k in bundle.contracts for d in k.designation_ids]
+        conn.execute(insert(ContractDesignation.__table__), links)  # type: ignore[attr-defined]
+    tables = [*T.values(), ContractDesignation.__table__]  # type: ignore[attr-defined]
+    with engine.connect() as conn:
+        before_rows = {t.name: sorted(map(tuple, conn.execute(select(t)))) for t in tables}
+        old = build_snapshot(
+            0, **{name: conn.execute(select(model.__table__)).all() for name, model in _SNAPSHOT_TABLES.items()}
+        )  # type: ignore[attr-defined]
+
+    assert upgrade(engine).ran == [("0003", gateway.migrations.revisions().get_revision("0003").doc)]
+    with engine.connect() as conn:
+        assert {t.name: sorted(map(tuple, conn.execute(select(t)))) for t in tables} == before_rows
+        periods = conn.execute(select(StatusPeriod.__table__)).all()  # type: ignore[attr-defined]
+        new = load_snapshot(conn)
+    statuses = {(p.entity, p.entity_id): p.status for p in periods}
+    assert statuses == {("assessment", a.id): a.status for a in bundle.assessments} | {
+        ("certification", c.id): c.status for c in bundle.certifications
+    }
+    policy, today = load_policy(POLICY_DIR), date(2026, 6, 1)
+    for person in bundle.persons:
+        for document in bundle.documents:
+            was = old.decide(person.id, document.id, "read", today, policy)[1]
+            now = new.decide(person.id, document.id, "read", today, policy)[1]
+            assert (now.allowed, now.codes) == (was.allowed, was.codes), (person.id, document.id)
