@@ -125,3 +125,33 @@ def test_a_past_instant_is_memoized_like_the_present(registry: Gateway) -> None:
     assert first is second and first[1].allowed
     now = snapshot.decide("P-OK", "D-ESI", "read", date(2026, 6, 1), policy)
     assert not now[1].allowed and now[1].codes == ("clearance_suspended",)
+
+
+STEPS: list[tuple[str, str, str, Any]] = [  # (hour, method, path, body): a change at ten past the hour
+    ("2026-06-01T03:00:00+00:00", "POST", "/assessments/A-OK/suspend", None),
+    ("2026-06-01T04:00:00+00:00", "DELETE", "/rosters/G-SDS/P-OK", None),
+    ("2026-06-03T01:00:00+00:00", "POST", "/assessments/A-OK/reinstate", None),
+    ("2026-06-03T02:00:00+00:00", "POST", "/certifications/CERT-ACME/suspend", None),
+    ("2026-06-05T00:00:00+00:00", "PUT", "/rosters/G-SDS/P-OK", None),
+    ("2026-06-05T01:00:00+00:00", "POST", "/certifications/CERT-ACME/reinstate", None),
+    ("2026-06-06T00:00:00+00:00", "DELETE", "/rosters/G-ESI/C-OK", None),
+    ("2026-06-08T00:00:00+00:00", "POST", "/designations/G-SDS/cancel", {"cancelled_on": "2026-06-08"}),
+    ("2026-06-09T00:00:00+00:00", "POST", "/assessments/A-OK/revoke", None),
+]
+PAIRS = [("P-OK", "D-ESI"), ("P-OK", "D-SDS"), ("C-OK", "D-ESI"), ("C-OK", "D-SDS"), ("P-SDS", "D-SDS")]
+
+
+def test_the_past_never_changes_a_decision_about_an_instant_is_the_one_made_then(registry: Gateway) -> None:
+    """After every kind of change, asking about an earlier instant gives what was answered at that instant."""
+    answered: dict[str, dict[tuple[str, str], list[str]]] = {}
+    for clock, method, path, body in STEPS:
+        registry.clock.set(clock)
+        answered[clock] = {pair: registry.codes(*pair) for pair in PAIRS}  # ten minutes before the change
+        registry.clock.set(clock.replace(":00:00+00:00", ":10:00+00:00"))
+        admin(registry, method, path, body)
+        later = clock.replace(":00:00+00:00", ":30:00+00:00")
+        registry.clock.set(later)
+        answered[later] = {pair: registry.codes(*pair) for pair in PAIRS}
+    registry.clock.set("2026-07-01T00:00:00+00:00")
+    for instant, decisions in answered.items():
+        assert {pair: registry.codes(*pair, at=instant) for pair in PAIRS} == decisions, instant
