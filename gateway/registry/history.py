@@ -23,6 +23,7 @@ from typing import Any
 
 from gateway.decision.facts import Facts
 
+_CUTS_KEPT = 4_096
 Key = tuple[str, str]  # (entity, entity id): ("assessment", "A-1"), ("roster_entry", "G-1/P-1")
 
 
@@ -35,6 +36,7 @@ class History:
     statuses: dict[Key, tuple[tuple[datetime, str], ...]] = field(default_factory=dict)
     versions: dict[Key, tuple[tuple[datetime, Any], ...]] = field(default_factory=dict)
     instants: tuple[datetime, ...] = ()  # every recorded change, sorted
+    _cuts: dict[datetime, int] = field(default_factory=dict, repr=False, compare=False)  # memo of cut()
 
     @classmethod
     def of(
@@ -66,7 +68,12 @@ class History:
         """How many recorded changes precede `at` (all of them for the present, None)."""
         if at is None:
             return len(self.instants)
-        return bisect_right(self.instants, at)
+        cut = self._cuts.get(at)
+        if cut is None:  # an instant asked about again (a batch, an investigation) skips the search
+            if len(self._cuts) >= _CUTS_KEPT:
+                self._cuts.clear()
+            cut = self._cuts[at] = bisect_right(self.instants, at)
+        return cut
 
     def status(self, key: Key, at: datetime) -> str | None:
         periods = self.statuses.get(key)
