@@ -23,7 +23,7 @@ from sqlalchemy import Engine
 
 from gateway.decision.calendar import local_day
 from gateway.errors import Problem
-from gateway.registry import admin
+from gateway.registry import admin, rosters
 from gateway.registry.changes import Actor
 from gateway.settings import Settings
 
@@ -114,14 +114,28 @@ def _today(settings: Settings) -> date:
     return local_day(datetime.now(UTC), settings.zone)
 
 
+def _actor(actor: str, settings: Settings) -> Actor:
+    """The operator, and the day of the change in the configured zone (the history dates it)."""
+    return Actor.now(actor, settings.zone)
+
+
 def _print_record(record: dict[str, Any], title: str) -> None:
     table = Table(title=title, show_header=False)
     table.add_column("field", style="bold")
     table.add_column("value")
     for key, value in record.items():
-        shown = ", ".join(value) if isinstance(value, list) else ("" if value is None else str(value))
+        shown = _shown(value)
         table.add_row(key, shown)
     out.print(table)
+
+
+def _shown(value: Any) -> str:
+    """A field's value in a table cell: a list of records (a roster, status periods) one per line."""
+    if isinstance(value, list):
+        if all(isinstance(item, dict) for item in value):
+            return "\n".join(" ".join(str(v) for v in item.values() if v is not None) for item in value)
+        return ", ".join(str(item) for item in value)
+    return "" if value is None else str(value)
 
 
 def _dump(data: Any) -> None:
@@ -172,8 +186,8 @@ def expiring(
 
 
 def _transition(name: str, kind: StatusKind, entity_id: str, actor: str) -> None:
-    with _registry() as (_settings, engine):
-        result = admin.transition(engine, Actor(actor), PLURAL[kind.value], entity_id, name)
+    with _registry() as (settings, engine):
+        result = admin.transition(engine, _actor(actor, settings), PLURAL[kind.value], entity_id, name)
     out.print(f"{kind.value} {entity_id}: {result['before']['status']} -> [bold]{result['after']['status']}[/]")
 
 
@@ -218,7 +232,7 @@ def extend(
     The extension is entered in the designation's ledger (D6).
     """
     with _registry() as (settings, engine):
-        after = admin.extend(engine, Actor(actor), designation, to, cabinet_ref, _today(settings))
+        after = admin.extend(engine, _actor(actor, settings), designation, to, cabinet_ref, _today(settings))
     out.print(f"designation {designation} is now in force through [bold]{after['expires_on']}[/]")
 
 
@@ -228,8 +242,8 @@ def cancel(
     actor: ActorOption = "cli",
 ) -> None:
     """Cancel (解除) a designation from a day on (D3); recorded once in its ledger (D6)."""
-    with _registry() as (_settings, engine):
-        admin.cancel(engine, Actor(actor), designation, on)
+    with _registry() as (settings, engine):
+        admin.cancel(engine, _actor(actor, settings), designation, on)
     out.print(f"designation {designation} is cancelled from [bold]{on}[/]")
 
 
@@ -244,8 +258,8 @@ def roster_add(
 ) -> None:
     """Put a person on a designation's handler roster, or change the entry's dates (N1)."""
     with _registry() as (settings, engine):
-        entry, created = admin.put_roster(
-            engine, Actor(actor), designation, person, valid_from, until, _today(settings)
+        entry, created = rosters.put_roster(
+            engine, _actor(actor, settings), designation, person, valid_from, until, _today(settings)
         )
     verb = "added to" if created else "on"
     out.print(
@@ -259,9 +273,40 @@ def roster_remove(
     actor: ActorOption = "cli",
 ) -> None:
     """Take a person off a designation's handler roster (N1): they lose access at once."""
-    with _registry() as (_settings, engine):
-        admin.delete_roster(engine, Actor(actor), designation, person)
+    with _registry() as (settings, engine):
+        rosters.delete_roster(engine, _actor(actor, settings), designation, person, _today(settings))
     out.print(f"{person} removed from the roster of {designation}")
+
+
+def roster_list(
+    designation: Annotated[str | None, typer.Option(help="only this designation's roster")] = None,
+    person: Annotated[str | None, typer.Option(help="only this person's entries")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
+) -> None:
+    """List roster entries (N1) by designation and/or person, ended periods included."""
+    with _registry() as (settings, engine):
+        entries = rosters.list_roster(engine, designation, person, limit=None)["items"]
+        today = _today(settings)
+    if as_json:
+        _dump(entries)
+        return
+    if not entries:
+        out.print("No roster entries match.")
+        return
+    table = Table(title="Handler roster entries (N1)")
+    for column in ("designation", "person", "from", "until", "today"):
+        table.add_column(column, overflow="fold")
+    for e in entries:
+        state = _period_state(e["from"], e["until"], today)
+        until = e["until"].isoformat() if e["until"] else ""
+        table.add_row(e["designation_id"], e["person_id"], e["from"].isoformat(), until, state)
+    out.print(table)
+
+
+def _period_state(start: date, until: date | None, today: date) -> str:
+    if today < start:
+        return "not yet"
+    return "in force" if until is None or today <= until else "ended"
 
 
 def show(
@@ -270,7 +315,7 @@ def show(
     as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
 ) -> None:
     """Show one registry record as it is stored (C9: assessments hold only what decisions need)."""
-    with _registry() as (_settings, engine):
+    with _registry() as (settings, engine):
         record = admin.get_record(engine, PLURAL[entity.value], entity_id)
     if as_json:
         _dump(record)
@@ -284,8 +329,8 @@ def delete(
     actor: ActorOption = "cli",
 ) -> None:
     """Delete a registry record nothing refers to (refused while referenced; designations never: D6)."""
-    with _registry() as (_settings, engine):
-        admin.delete_record(engine, Actor(actor), PLURAL[entity.value], entity_id)
+    with _registry() as (settings, engine):
+        admin.delete_record(engine, _actor(actor, settings), PLURAL[entity.value], entity_id)
     out.print(f"deleted {entity.value} {entity_id}")
 
 
@@ -293,6 +338,7 @@ def register(registry_app: typer.Typer) -> None:
     """Add the administration commands to the `registry` group."""
     for command in (expiring, suspend, reinstate, revoke, extend, cancel, show, delete):
         registry_app.command(command.__name__)(command)
+    registry_app.command("rosters")(roster_list)
     roster_app = typer.Typer(help="Add people to, or remove them from, handler rosters (N1).", no_args_is_help=True)
     roster_app.command("add")(roster_add)
     roster_app.command("remove")(roster_remove)

@@ -53,11 +53,11 @@ def registry_import(
     try:
         bundle = parse_checked(engine, file.read_bytes())
         if dry_run:
-            result = preview(engine, bundle, Actor(actor))
+            result = preview(engine, bundle, Actor.now(actor, settings.zone))
         else:
             store = DocumentStore(FilesystemBackend(settings.document_dir), _master_key(settings))
             with _sections("importing") as step:
-                result = import_bundle(engine, bundle, Actor(actor), store, progress=step)
+                result = import_bundle(engine, bundle, Actor.now(actor, settings.zone), store, progress=step)
     except InvalidInput as exc:
         err.print(f"[red]{escape(exc.detail)}[/]")
         for error in exc.errors:

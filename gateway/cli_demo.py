@@ -69,7 +69,7 @@ def import_demo(container: Container, where: str) -> None:
         return
     today = local_day(datetime.now(UTC), container.settings.zone)
     bundle = parse_bundle(json.dumps(demo_bundle(today)))
-    result = import_bundle(container.engine, bundle, Actor("cli:demo"), container.store)
+    result = import_bundle(container.engine, bundle, Actor.now("cli:demo", container.settings.zone), container.store)
     out.print(
         f"[green]Demo registry loaded[/] ({sum(result.created.values())} entries created, "
         f"dated relative to {today})."

@@ -77,7 +77,7 @@ def upload_command(
     with _registry() as (settings, engine):
         store = DocumentStore(FilesystemBackend(settings.document_dir), _master_key(settings))
         row = documents.upload(
-            engine, store, Actor(actor), document_id=document_id, title=title,
+            engine, store, Actor.now(actor, settings.zone), document_id=document_id, title=title,
             media_type=media_type or mimetypes.guess_type(file.name)[0] or "application/octet-stream",
             designation_id=designation, content=chunks(),
         )
@@ -93,6 +93,6 @@ def classify_command(
 ) -> None:
     """Re-classify a document under another designation, or declassify it with `null`."""
     target = None if designation == UNCLASSIFIED else designation
-    with _registry() as (_settings, engine):
-        documents.classify(engine, Actor(actor), document_id, target)
+    with _registry() as (settings, engine):
+        documents.classify(engine, Actor.now(actor, settings.zone), document_id, target)
     out.print(f"{document_id} is now {target or 'unclassified'}", highlight=False)

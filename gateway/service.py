@@ -143,7 +143,14 @@ class DecisionService:
             day = today if question.at is None else local_day(at, self.zone)
             ctx = request_context(policy.context, _CONTEXT_CHANNEL.get(channel, channel), question.context)
             facts, decision, inputs = snapshot.decide(
-                question.person_id, question.document_id, question.action, day, policy, ctx, memo_only=memo_only
+                question.person_id,
+                question.document_id,
+                question.action,
+                day,
+                policy,
+                ctx,
+                at=question.at,
+                memo_only=memo_only,
             )
             outcome = Outcome(decision_id, decision, policy.version, at, question.at is not None, facts)
             outcomes.append(outcome)

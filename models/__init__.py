@@ -13,7 +13,9 @@ from models.registry import (
     Operator,
     Organ,
     Person,
+    RecordVersion,
     RosterEntry,
+    StatusPeriod,
 )
 
 __all__ = [
@@ -31,5 +33,7 @@ __all__ = [
     "Operator",
     "Organ",
     "Person",
+    "RecordVersion",
     "RosterEntry",
+    "StatusPeriod",
 ]

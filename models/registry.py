@@ -7,6 +7,7 @@ the import/API shapes in `models.bundle` derived from the same base.
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import JSON, Column, Index, String
 from sqlmodel import Field, SQLModel
@@ -133,13 +134,49 @@ class ContractDesignation(SQLModel, table=True):
 
 
 class RosterEntry(SQLModel, table=True):
-    """N1: a person on the handler roster of a designation, from a day, until a day (inclusive)."""
+    """N1: a person on the handler roster of a designation, from a day, until a day (inclusive).
+
+    One row per period: a removal ends the entry (sets `valid_until`) and a later addition starts a
+    new period, so the roster as it stood on any day stays readable.
+    """
 
     __tablename__ = "roster_entries"
     designation_id: str = Field(foreign_key="designations.id", primary_key=True, max_length=ID)
     person_id: str = Field(foreign_key="persons.id", primary_key=True, max_length=ID, index=True)
-    valid_from: date
+    valid_from: date = Field(primary_key=True)
     valid_until: date | None = None
+
+
+class StatusPeriod(SQLModel, table=True):
+    """C7, B3: an assessment's or certification's status from the instant it was recorded on.
+
+    The first period of a record holds from the record's own date (`notified_on`, `certified_on`);
+    each later one from `recorded_at`, so a suspension made today never changes a decision about
+    last month. Rows are only ever added.
+    """
+
+    __tablename__ = "status_periods"
+    seq: int | None = Field(default=None, primary_key=True)
+    entity: str = Field(max_length=16)  # assessment | certification
+    entity_id: str = Field(max_length=ID)
+    status: str = Field(max_length=16)
+    starts_on: date  # the day the period starts, in the configured zone
+    recorded_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class RecordVersion(SQLModel, table=True):
+    """A designation, contract or roster entry as it was until a change replaced it at `superseded_at`.
+
+    An instant before that is decided on this version. For a roster entry (entity_id `G/P`), `record`
+    holds every period of the pair as it was. Rows are only ever added.
+    """
+
+    __tablename__ = "record_versions"
+    seq: int | None = Field(default=None, primary_key=True)
+    entity: str = Field(max_length=16)  # designation | contract | roster_entry
+    entity_id: str = Field(max_length=200)
+    record: Any = Field(sa_column=Column(JSON, nullable=False))
+    superseded_at: datetime = Field(sa_type=UTCDateTime)
 
 
 class Document(SQLModel, table=True):
@@ -155,3 +192,5 @@ class Document(SQLModel, table=True):
 
 
 Index("ix_designations_organ", Designation.__table__.c.organ_id)  # type: ignore[attr-defined]
+Index("ix_status_periods_entity", StatusPeriod.__table__.c.entity, StatusPeriod.__table__.c.entity_id)  # type: ignore[attr-defined]
+Index("ix_record_versions_entity", RecordVersion.__table__.c.entity, RecordVersion.__table__.c.entity_id)  # type: ignore[attr-defined]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -213,7 +213,8 @@ def test_roster_add_with_dates_then_remove(database: str) -> None:
     assert roster(database, "G-SDS", "P-NOROSTER").valid_until.isoformat() == "2027-06-30"
     removed = run("registry", "roster", "remove", "G-SDS", "P-NOROSTER", "--actor", "admin:sato")
     assert removed.exit_code == 0, removed.output
-    assert roster(database, "G-SDS", "P-NOROSTER") is None
+    today = local_day(datetime.now(UTC), ZoneInfo("Asia/Tokyo"))
+    assert roster(database, "G-SDS", "P-NOROSTER").valid_until == today - timedelta(days=1)  # N1: ended, kept
     assert [(e.action, e.actor) for e in events(database)[-2:]] == [
         ("roster.add", "cli"),
         ("roster.remove", "admin:sato"),
@@ -228,6 +229,25 @@ def test_roster_add_without_from_starts_today(database: str) -> None:
     entry = roster(database, "G-SDS", "P-NOROSTER")
     assert entry.valid_from == local_day(datetime.now(UTC), ZoneInfo("Asia/Tokyo")) and entry.valid_until is None
     assert "until further notice" in result.stdout
+
+
+def test_n1_rosters_lists_entries_by_designation_and_person_readably_at_80_columns(
+    database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert run("registry", "roster", "remove", "G-ESI", "P-OK").exit_code == 0
+    monkeypatch.setenv("COLUMNS", "80")
+    table = run("registry", "rosters", "--designation", "G-ESI")
+    assert table.exit_code == 0, table.output
+    assert max(len(line) for line in table.stdout.splitlines()) <= 80
+    rows = [line for line in table.stdout.splitlines() if "P-OK" in line]
+    assert len(rows) == 1 and "2025-06-01" in rows[0] and "ended" in rows[0]
+    assert "P-NONE" in table.stdout and "in force" in table.stdout
+    as_json = json.loads(run("registry", "rosters", "--person", "P-OK", "--json").stdout)
+    expected = {"G-ESI", "G-SDS", "G-CAN", "G-FUT", "G-LONG"}
+    assert {e["designation_id"] for e in as_json} == expected and {e["person_id"] for e in as_json} == {"P-OK"}
+    both = json.loads(run("registry", "rosters", "--designation", "G-SDS", "--person", "P-OK", "--json").stdout)
+    assert both == [{"designation_id": "G-SDS", "person_id": "P-OK", "from": "2025-06-01", "until": None}]
+    assert run("registry", "rosters", "--person", "P-GHOST").stdout.strip() == "No roster entries match."
 
 
 def test_show_prints_a_record_as_a_table_or_json(database: str) -> None:

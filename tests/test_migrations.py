@@ -9,7 +9,7 @@ import threading
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,14 +35,21 @@ from gateway.db import (
     schema_state,
     upgrade,
 )
+from gateway.decision.policy import load_policy
 from gateway.migrations.__main__ import draft
+from gateway.registry.importer import ORDER, T, _row, parse_bundle
+from gateway.registry.snapshot import _TABLES as _SNAPSHOT_TABLES
+from gateway.registry.snapshot import build_snapshot, load_snapshot
 from gateway.settings import Settings
-from models import ChainHead, DecisionRecord
+from models import ChainHead, ContractDesignation, DecisionRecord, StatusPeriod
+from tests.rules_registry import rules_bundle
 from tests.support import POLICY_DIR, REPO, Keys, running_gateway
 
-HEAD = "0001"
+REVISIONS = ["0001", "0003"]  # in order; 0003: the registry as it stood on any day
+HEAD = REVISIONS[-1]
+NEXT = f"{int(HEAD) + 1:04d}"  # what a newer gateway (or the next draft) adds
 GENESIS = "0" * 64
-APPEND_ONLY = {"decisions", "change_events", "checkpoints", "designation_events"}
+APPEND_ONLY = {"decisions", "change_events", "checkpoints", "designation_events", "status_periods", "record_versions"}
 Newer = Callable[[], AbstractContextManager[None]]
 
 
@@ -63,11 +70,11 @@ def scripts(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def newer_gateway(scripts: Path, monkeypatch: pytest.MonkeyPatch) -> Newer:
-    """`with newer_gateway():` this process is a gateway that knows one more revision, 0002."""
-    (scripts / "versions" / "0002_index_organ_names.py").write_text(
+    """`with newer_gateway():` this process is a gateway that knows one more revision, NEXT."""
+    (scripts / "versions" / f"{NEXT}_index_organ_names.py").write_text(
         '"""Index organs by name."""\n\n'
         "from alembic import op\n\n"
-        'revision = "0002"\ndown_revision = "0001"\n\n\n'
+        f'revision = "{NEXT}"\ndown_revision = "{HEAD}"\n\n\n'
         'def upgrade() -> None:\n    op.create_index("ix_organs_name", "organs", ["name"])\n'
     )
 
@@ -89,7 +96,7 @@ def chain_heads(engine: Engine) -> list[tuple[str, int, str]]:
 def test_an_empty_database_is_migrated_to_head(engine: Engine) -> None:
     assert schema_state(engine).state is SchemaState.EMPTY
     done = upgrade(engine)
-    assert (done.before, done.after, [revision for revision, _ in done.ran]) == (None, HEAD, [HEAD])
+    assert (done.before, done.after, [revision for revision, _ in done.ran]) == (None, HEAD, REVISIONS)
     assert schema_state(engine) == SchemaStatus(SchemaState.HEAD, HEAD, HEAD)
     assert sorted(chain_heads(engine)) == [("changes", 0, GENESIS), ("decisions", 0, GENESIS)]
 
@@ -168,7 +175,7 @@ def test_replicas_starting_together_take_turns(engine: Engine, db_url: str, monk
     first.join(timeout=60)
     second.join(timeout=60)
     second_engine.dispose()
-    assert [revision for revision, _ in results["first"].ran] == [HEAD]
+    assert [revision for revision, _ in results["first"].ran] == REVISIONS
     assert results["second"] == Upgrade(HEAD, HEAD, [])  # it found the schema at head once it had the lock
     assert schema_state(engine).state is SchemaState.HEAD
     assert len(chain_heads(engine)) == 2
@@ -177,14 +184,14 @@ def test_replicas_starting_together_take_turns(engine: Engine, db_url: str, monk
 def test_an_older_schema_is_migrated_only_when_allowed(engine: Engine, newer_gateway: Newer) -> None:
     upgrade(engine)
     with newer_gateway():
-        assert schema_state(engine) == SchemaStatus(SchemaState.BEHIND, HEAD, "0002")
+        assert schema_state(engine) == SchemaStatus(SchemaState.BEHIND, HEAD, NEXT)
         with pytest.raises(
             SchemaRefused,
-            match="at revision 0001; this gateway needs 0002: back the database up, "
+            match=f"at revision {HEAD}; this gateway needs {NEXT}: back the database up, "
             "then run `clearance-gateway db upgrade`",
         ):
             ensure_schema(engine, auto_migrate=False)
-        assert ensure_schema(engine, auto_migrate=True) == Upgrade(HEAD, "0002", [("0002", "Index organs by name.")])
+        assert ensure_schema(engine, auto_migrate=True) == Upgrade(HEAD, NEXT, [(NEXT, "Index organs by name.")])
         assert schema_state(engine).state is SchemaState.HEAD
     assert "ix_organs_name" in {index["name"] for index in inspect(engine).get_indexes("organs")}
 
@@ -199,7 +206,7 @@ def _without_migrations(engine: Engine, newer_gateway: Newer) -> None:
 
 
 UNKNOWN = [
-    (_by_a_newer_gateway, r"migrated by a newer clearance-gateway \(revision 0002, which this one does not know"),
+    (_by_a_newer_gateway, rf"migrated by a newer clearance-gateway \(revision {NEXT}, which this one does not know"),
     (_without_migrations, r"clearance-gateway tables \(.*\) but no record of their revision"),
 ]
 
@@ -242,19 +249,20 @@ def test_the_db_commands(db_url: str, tmp_path: Path, monkeypatch: pytest.Monkey
     bundle.write_text(json.dumps({"organs": [{"id": "NPA", "name": "National Police Agency"}]}))
 
     assert cli(1, "db", "current").endswith(
-        "empty: no clearance-gateway schema yet. Run `clearance-gateway db upgrade` to create it (revision 0001).\n"
+        f"empty: no clearance-gateway schema yet. Run `clearance-gateway db upgrade` to create it (revision {HEAD}).\n"
     )
     with monkeypatch.context() as patch:
         patch.setenv("GATEWAY_AUTO_MIGRATE", "false")
         assert "Refused: The database has no clearance-gateway schema yet" in cli(1, "registry", "import", str(bundle))
     assert "Imported bundle.json" in cli(0, "registry", "import", str(bundle))  # it migrates, as serve would
-    assert cli(0, "db", "current").endswith("head: revision 0001, the newest this gateway knows.\n")
-    assert "is at revision 0001: nothing to run." in cli(0, "db", "upgrade")
+    assert cli(0, "db", "current").endswith(f"head: revision {HEAD}, the newest this gateway knows.\n")
+    assert f"is at revision {HEAD}: nothing to run." in cli(0, "db", "upgrade")
     assert "nothing to run" in cli(0, "db", "init")
     with newer_gateway():
-        assert "behind: revision 0001; this gateway's newest is 0002." in cli(1, "db", "current")
+        assert f"behind: revision {HEAD}; this gateway's newest is {NEXT}." in cli(1, "db", "current")
         upgraded = cli(0, "db", "upgrade")
-        assert "from 0001 to 0002:\n  0002  Index organs by name.\nSchema ready: revision 0002 (head)." in upgraded
+        moved = f"from {HEAD} to {NEXT}:\n  {NEXT}  Index organs by name.\nSchema ready: revision {NEXT} (head)."
+        assert moved in upgraded
     assert "unknown: This database was migrated by a newer clearance-gateway" in cli(1, "db", "current")
     assert "Refused: This database was migrated by a newer clearance-gateway" in cli(1, "db", "upgrade")
 
@@ -267,9 +275,9 @@ def test_a_fresh_draft_is_empty_while_the_models_match_the_revisions(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # SQLite cannot compare the expression index (see the no-drift test)
         path = draft("nothing changes")
-    assert path.parent == scripts / "versions" and path.name == "0002_nothing_changes.py"
+    assert path.parent == scripts / "versions" and path.name == f"{NEXT}_nothing_changes.py"
     source = path.read_text()
-    assert "revision = '0002'\ndown_revision = '0001'" in source
+    assert f"revision = '{NEXT}'\ndown_revision = '{HEAD}'" in source
     upgrade_body = source.split("def upgrade() -> None:")[1].split("def downgrade")[0]
     assert "op." not in upgrade_body and "pass" in upgrade_body
 
@@ -321,8 +329,58 @@ def test_serve_and_registry_commands_refuse_an_unmigrated_database_with_the_reas
     }
     executable = str(REPO / ".venv" / "bin" / "clearance-gateway")
     for command in (["serve", "--port", "1"], ["registry", "expiring"]):
-        done = subprocess.run([executable, *command], env=env, cwd=tmp_path, capture_output=True, text=True,
-                              timeout=120)
+        done = subprocess.run(
+            [executable, *command], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120
+        )
         assert done.returncode == 1, (command, done.stdout, done.stderr)
         assert "db upgrade" in " ".join(done.stderr.split()), (command, done.stderr)
         assert "Traceback" not in done.stderr, (command, done.stderr)
+
+
+def test_a_0001_database_with_data_upgrades_to_head_without_losing_a_record_and_decides_the_same(
+    engine: Engine, scripts: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """0003 re-keys the roster and adds the registry's history: every row stays, each assessment and
+    certification gets its status as its first period, and every decision of today comes out the same."""
+    for script in (scripts / "versions").glob("*.py"):
+        if not script.name.startswith("0001_"):
+            script.unlink()
+    with monkeypatch.context() as patch:
+        patch.setattr(gateway.migrations, "SCRIPTS", scripts)
+        assert upgrade(engine).after == "0001"
+    bundle = parse_bundle(json.dumps(rules_bundle()))
+    with engine.begin() as conn:
+        for name in ORDER:
+            rows = [_row(name, entry, None) for entry in getattr(bundle, name) if name != "documents"]  # type: ignore[arg-type]
+            if name == "documents":
+                rows = [
+                    {"id": d.id, "title": d.title, "designation_id": d.designation_id, "media_type": d.media_type}
+                    | {"size": 0, "sha256": ""}
+                    for d in bundle.documents
+                ]
+            if rows:
+                conn.execute(insert(T[name]), rows)
+        links = [{"contract_id": k.id, "designation_id": d} for k in bundle.contracts for d in k.designation_ids]
+        conn.execute(insert(ContractDesignation.__table__), links)  # type: ignore[attr-defined]
+    tables = [*T.values(), ContractDesignation.__table__]  # type: ignore[attr-defined]
+    with engine.connect() as conn:
+        before_rows = {t.name: sorted(map(tuple, conn.execute(select(t)))) for t in tables}
+        old = build_snapshot(
+            0, **{name: conn.execute(select(model.__table__)).all() for name, model in _SNAPSHOT_TABLES.items()}
+        )  # type: ignore[attr-defined]
+
+    assert upgrade(engine).ran == [("0003", gateway.migrations.revisions().get_revision("0003").doc)]
+    with engine.connect() as conn:
+        assert {t.name: sorted(map(tuple, conn.execute(select(t)))) for t in tables} == before_rows
+        periods = conn.execute(select(StatusPeriod.__table__)).all()  # type: ignore[attr-defined]
+        new = load_snapshot(conn)
+    statuses = {(p.entity, p.entity_id): p.status for p in periods}
+    assert statuses == {("assessment", a.id): a.status for a in bundle.assessments} | {
+        ("certification", c.id): c.status for c in bundle.certifications
+    }
+    policy, today = load_policy(POLICY_DIR), date(2026, 6, 1)
+    for person in bundle.persons:
+        for document in bundle.documents:
+            was = old.decide(person.id, document.id, "read", today, policy)[1]
+            now = new.decide(person.id, document.id, "read", today, policy)[1]
+            assert (now.allowed, now.codes) == (was.allowed, was.codes), (person.id, document.id)

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from gateway.api.registry_admin import router
+from gateway.registry import admin as admin_module
 from models import ChangeEvent, DesignationEvent
 from tests.rules_registry import rules_bundle
 from tests.support import Gateway
@@ -22,8 +23,16 @@ def registry(gateway: Gateway) -> Gateway:
     return gateway
 
 
-def call(gw: Gateway, method: str, path: str, body: Any = None, scope: str = ADMIN, **headers: str) -> Any:
-    kwargs: dict[str, Any] = {"headers": gw.keys.auth(scope) | headers}
+def call(
+    gw: Gateway,
+    method: str,
+    path: str,
+    body: Any = None,
+    scope: str = ADMIN,
+    params: dict[str, str] | None = None,
+    **headers: str,
+) -> Any:
+    kwargs: dict[str, Any] = {"headers": gw.keys.auth(scope) | headers, "params": params}
     if body is not None:
         kwargs["json"] = body
     return gw.client.request(method, "/v1/admin" + path, **kwargs)
@@ -303,7 +312,12 @@ def test_n1_roster_entries_are_added_changed_and_removed_with_their_dates(regist
     count = event_count(registry)
     removed = call(registry, "DELETE", "/rosters/G-ESI/P-NOROSTER")
     assert removed.json()["deleted"]["from"] == "2026-06-02"
-    assert (one_event(registry, count).action, one_event(registry, count).after) == ("roster.remove", None)
+    event = one_event(registry, count)  # N1: the entry is ended, not deleted; it had not begun, so it ends before
+    assert (event.action, event.after["valid_from"], event.after["valid_until"]) == (
+        "roster.remove",
+        "2026-06-02",
+        "2026-06-01",
+    )
     assert_problem(call(registry, "DELETE", "/rosters/G-ESI/P-NOROSTER"), 404, says="not on the roster")
 
 
@@ -759,4 +773,76 @@ def test_every_route_needs_registry_admin(registry: Gateway) -> None:
             assert response.status_code == 403, (method, path, scope, response.text)
         assert registry.client.request(method, concrete).status_code == 401, (method, path)
     assert len(ROUTES) >= 6 + 2 + 2 + 7 * 4 + 1
+    assert event_count(registry) == count
+
+
+# --- reads that mean what they say -----------------------------------------------------------------
+
+LISTS = sorted(admin_module.FILTERS)
+
+
+def _filter_cases() -> list[tuple[str, str, str, list[str]]]:
+    """(list, filter, a value the rules registry has, the ids it must give) for every real filter."""
+    bundle, cases = rules_bundle(), []
+    for plural, names in sorted(admin_module.FILTERS.items()):
+        for name in names:
+            if name == "designation_id":  # contracts: the ones providing the designation (B2)
+                value = "G-SDS"
+                ids = [r["id"] for r in bundle[plural] if value in r["designation_ids"]]
+            else:
+                value = next(r[name] for r in bundle[plural] if r.get(name) is not None)
+                ids = [r["id"] for r in bundle[plural] if r.get(name) == value]
+            cases.append((plural, name, value, sorted(ids)))
+    return cases
+
+
+@pytest.mark.parametrize(("plural", "name", "value", "ids"), _filter_cases())
+def test_each_list_filter_gives_only_what_it_names(
+    registry: Gateway, plural: str, name: str, value: str, ids: list[str]
+) -> None:
+    listed = call(registry, "GET", f"/{plural}", params={name: value, "limit": "1000"})
+    assert listed.status_code == 200, listed.text
+    assert [r["id"] for r in listed.json()["items"]] == ids and listed.json()["total"] == len(ids)
+    nothing = call(registry, "GET", f"/{plural}", params={name: "no-such-value"}).json()
+    assert (nothing["items"], nothing["total"]) == ([], 0)  # never ignored
+
+
+@pytest.mark.parametrize("path", [f"/{plural}" for plural in LISTS] + ["/rosters", "/expiring"])
+def test_a_list_refuses_a_filter_it_does_not_have_instead_of_ignoring_it(registry: Gateway, path: str) -> None:
+    """GET /v1/admin/assessments?person_id=P-0001 once listed everyone's assessments."""
+    assert_problem(call(registry, "GET", path, params={"colour": "red"}), 400, "/query/colour", "not a filter")
+    if path == "/persons":
+        repeated = call(registry, "GET", "/persons?kind=government&kind=contractor")
+        assert_problem(repeated, 400, "/query/kind", "more than once")
+
+
+def test_the_assessments_of_one_person_are_hers_alone(registry: Gateway) -> None:
+    listed = call(registry, "GET", "/assessments?person_id=P-OK").json()["items"]
+    assert listed and {a["person_id"] for a in listed} == {"P-OK"}
+
+
+def test_n1_rosters_are_listed_by_designation_by_person_or_both(registry: Gateway) -> None:
+    expected = [r for r in rules_bundle()["rosters"] if r["designation_id"] == "G-SDS"]
+    by_designation = call(registry, "GET", "/rosters?designation=G-SDS").json()
+    assert by_designation["items"] == sorted(expected, key=lambda r: r["person_id"])
+    assert by_designation["total"] == len(expected)
+    by_person = call(registry, "GET", "/rosters?person=P-OK").json()["items"]
+    assert {(r["designation_id"], r["person_id"]) for r in by_person} == {
+        (g, "P-OK") for g in ("G-ESI", "G-SDS", "G-CAN", "G-FUT", "G-LONG")
+    }
+    both = call(registry, "GET", "/rosters?designation=G-SDS&person=P-OK").json()["items"]
+    assert both == [{"designation_id": "G-SDS", "person_id": "P-OK", "from": "2025-06-01", "until": None}]
+    paged = call(registry, "GET", "/rosters?limit=2&offset=1").json()
+    assert len(paged["items"]) == 2 and paged["total"] == len(rules_bundle()["rosters"])
+
+
+def test_n1_a_designations_record_includes_its_roster_and_round_trips(registry: Gateway) -> None:
+    record = call(registry, "GET", "/designations/G-SDS").json()
+    assert [(r["person_id"], r["from"], r["until"]) for r in record["roster"]] == [
+        ("C-SDS", "2025-06-01", None),
+        ("P-OK", "2025-06-01", None),
+        ("P-SDS", "2025-06-01", None),
+    ]
+    count = event_count(registry)
+    assert call(registry, "PUT", "/designations/G-SDS", record).status_code == 200  # the roster is read-only here
     assert event_count(registry) == count

@@ -28,6 +28,7 @@ def call(gw: Gateway, method: str, path: str, body: Any = None) -> None:
     assert response.status_code in (200, 201), response.text
 
 
+PARTS = ("persons", "documents", "designations", "assessments", "certifications", "contracts", "roster", "history")
 CHANGES: list[tuple[str, str, str, Any]] = [
     ("suspend an assessment", "POST", "/assessments/A-OK/suspend", None),
     ("reinstate it", "POST", "/assessments/A-OK/reinstate", None),
@@ -35,6 +36,8 @@ CHANGES: list[tuple[str, str, str, Any]] = [
     ("add a roster entry", "PUT", "/rosters/G-SDS/P-NOROSTER", {"valid_from": "2026-01-01"}),
     ("change its dates", "PUT", "/rosters/G-SDS/P-NOROSTER", {"valid_from": "2026-02-01", "valid_until": "2026-12-31"}),
     ("remove a roster entry", "DELETE", "/rosters/G-ESI/P-OK", None),
+    ("put them back on it: a second period", "PUT", "/rosters/G-ESI/P-OK", {"valid_from": "2026-06-10"}),
+    ("extend a designation", "POST", "/designations/G-SDS/extend", {"expires_on": "2031-05-31"}),
     ("cancel a designation", "POST", "/designations/G-ESI/cancel", {"cancelled_on": "2026-07-01"}),
     (
         "move a person to another department",
@@ -85,7 +88,7 @@ def test_every_kind_of_change_is_patched_to_what_a_full_read_gives(gateway: Gate
         assert resolver.rebuilds == rebuilds + 1
         fresh = whole(gateway)
         assert patched.version == fresh.version, what
-        for part in ("persons", "documents", "designations", "assessments", "certifications", "contracts", "roster"):
+        for part in PARTS:
             assert getattr(patched, part) == getattr(fresh, part), f"{what}: {part} differs"
 
 
@@ -135,6 +138,6 @@ def test_an_import_that_updates_records_is_patched_too(gateway: Gateway) -> None
     patched = resolver.current()
     assert resolver.patches == patches + 1
     fresh = whole(gateway)
-    for part in ("persons", "documents", "designations", "assessments", "certifications", "contracts", "roster"):
+    for part in PARTS:
         assert getattr(patched, part) == getattr(fresh, part), part
     assert gateway.codes("P-OK", "D-ESI") == ["clearance_suspended", "not_on_roster"]

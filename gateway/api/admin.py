@@ -9,13 +9,12 @@ from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict
 
-from gateway.api.deps import ContainerDep, bounded_body, request_id, scoped
+from gateway.api.deps import ContainerDep, bounded_body, change_actor, scoped
 from gateway.auth import Caller
 from gateway.decision.policy import PolicyError
 from gateway.errors import FieldError, PolicyRefused
 from gateway.registry import documents
 from gateway.registry.bundles import parse_checked
-from gateway.registry.changes import Actor
 from gateway.registry.importer import import_bundle
 
 router = APIRouter(prefix="/v1/admin", tags=["administration"])
@@ -30,7 +29,7 @@ async def registry_import(
     request: Request, container: ContainerDep, caller: Caller = scoped("registry:admin")
 ) -> dict[str, Any]:
     bundle = await run_in_threadpool(parse_checked, container.engine, await bounded_body(request))
-    actor = Actor(caller.sub, request_id(request))
+    actor = change_actor(request, caller)
     result = await run_in_threadpool(import_bundle, container.engine, bundle, actor, container.store)
     return result.as_dict()
 
@@ -91,7 +90,7 @@ async def upload_document(
         documents.upload,
         container.engine,
         container.store,
-        Actor(caller.sub, request_id(request)),
+        change_actor(request, caller),
         document_id=id,
         title=title,
         media_type=media_type or file.content_type or "application/octet-stream",
@@ -114,5 +113,5 @@ async def classify_document(
     caller: Caller = scoped("registry:admin"),
 ) -> dict[str, Any]:
     return await run_in_threadpool(
-        documents.classify, container.engine, Actor(caller.sub, request_id(request)), document_id, body.designation_id
+        documents.classify, container.engine, change_actor(request, caller), document_id, body.designation_id
     )

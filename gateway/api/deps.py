@@ -10,7 +10,9 @@ from pydantic import BaseModel, ValidationError
 
 from gateway.auth import Caller
 from gateway.container import Container
+from gateway.decision.calendar import local_day
 from gateway.errors import FieldError, InvalidInput, Problem
+from gateway.registry.changes import Actor
 
 
 class BodyTooLarge(Problem):
@@ -55,6 +57,13 @@ def scoped(*scopes: str) -> Any:
 
 def request_id(request: Request) -> str | None:
     return getattr(request.state, "request_id", None)
+
+
+def change_actor(request: Request, caller: Caller) -> Actor:
+    """Who makes a change, and when by the gateway's clock: the registry's history dates it so."""
+    container: Container = request.app.state.container
+    now = container.decisions.clock()
+    return Actor(caller.sub, request_id(request), now, local_day(now, container.settings.zone))
 
 
 async def json_body(request: Request) -> Any:

@@ -13,13 +13,12 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from gateway.api.deps import ContainerDep, bounded_body, json_body, request_id, scoped
+from gateway.api.deps import ContainerDep, bounded_body, change_actor, json_body, scoped
 from gateway.auth import Caller
 from gateway.container import Container
 from gateway.decision.calendar import local_day
 from gateway.errors import FieldError, InvalidInput
-from gateway.registry import admin
-from gateway.registry.changes import Actor
+from gateway.registry import admin, rosters
 from gateway.registry.importer import from_pydantic
 from models.bundle import Bundle
 
@@ -50,10 +49,6 @@ class RosterPeriod(BaseModel):
     valid_until: date | None = Field(default=None, alias="until")
 
 
-def _actor(request: Request, caller: Caller) -> Actor:
-    return Actor(caller.sub, request_id(request))
-
-
 def _today(container: Container) -> date:
     """Today in the configured zone, by the gateway's clock (C3)."""
     return local_day(container.decisions.clock(), container.settings.zone)
@@ -68,6 +63,22 @@ async def _body(request: Request, model: type[M], *, optional: bool = False) -> 
         return model.model_validate_json(raw, strict=True)
     except ValidationError as exc:
         raise InvalidInput(f"the body does not match {model.__name__}", from_pydantic(exc.errors())) from exc
+
+
+def _filters(request: Request, allowed: tuple[str, ...], *, paged: bool = True) -> dict[str, str]:
+    """The query's filters: each one this list knows, given once; anything else is a 400 naming it,
+    never silently ignored."""
+    known = {*allowed, *(("limit", "offset") if paged else ())}
+    errors = []
+    for name in dict.fromkeys(request.query_params.keys()):
+        if name not in known:
+            takes = ", ".join(sorted(known))
+            errors.append(FieldError(("query", name), f"not a filter of this list; it takes: {takes}"))
+        elif len(request.query_params.getlist(name)) > 1:
+            errors.append(FieldError(("query", name), "given more than once; give each filter once"))
+    if errors:
+        raise InvalidInput("the query names what this list cannot filter by; nothing was listed", errors)
+    return {name: request.query_params[name] for name in allowed if name in request.query_params}
 
 
 def _schema(model: type[BaseModel]) -> dict[str, Any]:
@@ -88,7 +99,7 @@ def _add_transition(plural: str, name: str) -> None:
     async def endpoint(
         entity_id: EntityId, request: Request, container: ContainerDep, caller: AdminCaller
     ) -> dict[str, Any]:
-        actor = _actor(request, caller)
+        actor = change_actor(request, caller)
         return await run_in_threadpool(admin.transition, container.engine, actor, plural, entity_id, name)
 
     sources, target = admin.TRANSITIONS[name]
@@ -123,7 +134,7 @@ async def extend_designation(
     return await run_in_threadpool(
         admin.extend,
         container.engine,
-        _actor(request, caller),
+        change_actor(request, caller),
         entity_id,
         body.expires_on,
         body.cabinet_approval_ref,
@@ -141,7 +152,7 @@ async def cancel_designation(
 ) -> dict[str, Any]:
     body = await _body(request, Cancellation)
     return await run_in_threadpool(
-        admin.cancel, container.engine, _actor(request, caller), entity_id, body.cancelled_on
+        admin.cancel, container.engine, change_actor(request, caller), entity_id, body.cancelled_on
     )
 
 
@@ -163,9 +174,9 @@ async def put_roster_entry(
 ) -> dict[str, Any]:
     body = await _body(request, RosterPeriod, optional=True)
     entry, created = await run_in_threadpool(
-        admin.put_roster,
+        rosters.put_roster,
         container.engine,
-        _actor(request, caller),
+        change_actor(request, caller),
         designation_id,
         person_id,
         body.valid_from,
@@ -176,12 +187,31 @@ async def put_roster_entry(
     return entry
 
 
+@router.get("/rosters", summary="Roster entries (every period) by designation and/or person (N1)")
+async def list_roster_entries(
+    request: Request,
+    container: ContainerDep,
+    caller: AdminCaller,
+    designation: Annotated[str | None, Query(description="a designation's id")] = None,
+    person: Annotated[str | None, Query(description="a person's id")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    _filters(request, ("designation", "person"))
+    return await run_in_threadpool(rosters.list_roster, container.engine, designation, person, limit, offset)
+
+
 @router.delete("/rosters/{designation_id}/{person_id}", summary="Take a person off a designation's roster")
 async def delete_roster_entry(
     designation_id: str, person_id: str, request: Request, container: ContainerDep, caller: AdminCaller
 ) -> dict[str, Any]:
     entry = await run_in_threadpool(
-        admin.delete_roster, container.engine, _actor(request, caller), designation_id, person_id
+        rosters.delete_roster,
+        container.engine,
+        change_actor(request, caller),
+        designation_id,
+        person_id,
+        _today(container),
     )
     return {"deleted": entry}
 
@@ -191,10 +221,12 @@ async def delete_roster_entry(
 
 @router.get("/expiring", summary="Clearances, contracts and designations whose last day is near")
 async def expiring(
+    request: Request,
     container: ContainerDep,
     caller: AdminCaller,
     within: Annotated[str, Query(description="the window: 90d, 12w or a number of days")] = "90d",
 ) -> dict[str, Any]:
+    _filters(request, ("within",), paged=False)
     try:
         days = admin.parse_window(within)
     except ValueError as exc:
@@ -212,12 +244,14 @@ def _add_record_routes(plural: str) -> None:
     entry_model = Bundle.model_fields[plural].annotation.__args__[0]  # type: ignore[union-attr]
 
     async def list_page(
+        request: Request,
         container: ContainerDep,
         caller: AdminCaller,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
         offset: Annotated[int, Query(ge=0)] = 0,
     ) -> dict[str, Any]:
-        return await run_in_threadpool(admin.list_records, container.engine, plural, limit, offset)
+        filters = _filters(request, admin.FILTERS[plural])
+        return await run_in_threadpool(admin.list_records, container.engine, plural, limit, offset, filters)
 
     async def get_one(entity_id: EntityId, container: ContainerDep, caller: AdminCaller) -> dict[str, Any]:
         return await run_in_threadpool(admin.get_record, container.engine, plural, entity_id)
@@ -227,7 +261,13 @@ def _add_record_routes(plural: str) -> None:
     ) -> dict[str, Any]:
         data = await json_body(request)
         record, created = await run_in_threadpool(
-            admin.put_record, container.engine, _actor(request, caller), plural, entity_id, data, _today(container)
+            admin.put_record,
+            container.engine,
+            change_actor(request, caller),
+            plural,
+            entity_id,
+            data,
+            _today(container),
         )
         response.status_code = 201 if created else 200
         return record
@@ -236,7 +276,7 @@ def _add_record_routes(plural: str) -> None:
         entity_id: EntityId, request: Request, container: ContainerDep, caller: AdminCaller
     ) -> dict[str, Any]:
         record = await run_in_threadpool(
-            admin.delete_record, container.engine, _actor(request, caller), plural, entity_id
+            admin.delete_record, container.engine, change_actor(request, caller), plural, entity_id
         )
         return {"deleted": record}
 
@@ -246,7 +286,8 @@ def _add_record_routes(plural: str) -> None:
         list_page,
         methods=["GET"],
         name=f"list_{plural}",
-        summary=f"List {plural} by id, a page at a time",
+        summary=f"List {plural} by id, a page at a time"
+        + (f"; filter by {', '.join(admin.FILTERS[plural])}" if admin.FILTERS[plural] else ""),
     )
     add(f"/{plural}/{{id}}", get_one, methods=["GET"], name=f"get_{singular}", summary=f"One {singular}")
     add(

@@ -66,13 +66,19 @@ class ContractFact:
 
 @dataclass(frozen=True, slots=True)
 class RosterFact:
+    """N1: a person's roster entry for a designation: its latest period, and any earlier periods
+    (a removal ends a period; a later addition starts another), oldest first."""
+
     designation_id: str
     person_id: str
     valid_from: date
     valid_until: date | None = None
+    earlier: tuple[tuple[date, date | None], ...] = ()
 
     def is_in_force(self, on: date) -> bool:
-        return self.valid_from <= on and (self.valid_until is None or on <= self.valid_until)
+        if self.valid_from <= on and (self.valid_until is None or on <= self.valid_until):
+            return True
+        return any(start <= on and (until is None or on <= until) for start, until in self.earlier)
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,15 +151,20 @@ def facts_record(facts: Facts) -> dict[str, Any]:
             for k in facts.contracts
             if k.organ_id in organs
         ],
-        "roster": [
-            facts.roster.designation_id,
-            facts.roster.person_id,
-            _day(facts.roster.valid_from),
-            _day(facts.roster.valid_until),
-        ]
-        if facts.roster
-        else None,
+        "roster": _roster_record(facts.roster) if facts.roster else None,
     }
+
+
+def _roster_record(roster: RosterFact) -> list[Any]:
+    record: list[Any] = [roster.designation_id, roster.person_id, _day(roster.valid_from), _day(roster.valid_until)]
+    if roster.earlier:
+        record.append([[_day(start), _day(until)] for start, until in roster.earlier])
+    return record
+
+
+def _roster_fact(record: list[Any]) -> RosterFact:
+    earlier = tuple((_date(start), _date(until)) for start, until in record[4]) if len(record) > 4 else ()
+    return RosterFact(record[0], record[1], _date(record[2]), _date(record[3]), earlier)  # type: ignore[arg-type]
 
 
 def facts_from_record(person_id: str, document_id: str, record: dict[str, Any]) -> Facts:
@@ -177,5 +188,5 @@ def facts_from_record(person_id: str, document_id: str, record: dict[str, Any]) 
             ContractFact(i, o, _date(s), _date(e), frozenset(ds), frozenset(deps))  # type: ignore[arg-type]
             for i, o, s, e, ds, deps in record.get("contracts", [])
         ),
-        roster=RosterFact(roster[0], roster[1], _date(roster[2]), _date(roster[3])) if roster else None,  # type: ignore[arg-type]
+        roster=_roster_fact(roster) if roster else None,
     )

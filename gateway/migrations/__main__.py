@@ -20,7 +20,7 @@ from gateway.settings import Settings
 
 
 def draft(message: str) -> Path:
-    number = f"{len(list(revisions().walk_revisions())) + 1:04d}"
+    number = f"{max(int(r.revision) for r in revisions().walk_revisions()) + 1:04d}"
     with tempfile.TemporaryDirectory() as scratch:
         engine = make_engine(Settings(database_url=f"sqlite:///{Path(scratch) / 'head.db'}"))
         try:

@@ -27,9 +27,10 @@ from gateway.decision.policy import Policy
 from gateway.errors import Conflict, FieldError, InvalidInput, NotFound
 from gateway.registry.changes import Actor, record_changes
 from gateway.registry.importer import ENTITY, T, _contract_links, parse_bundle, validate
+from gateway.registry.recording import FIRST_DAY, record_statuses, record_versions
 from gateway.registry.validation import extension_problem
-from models import ContractDesignation, DesignationEvent
-from models.bundle import Bundle, RosterIn
+from models import ContractDesignation, DesignationEvent, StatusPeriod
+from models.bundle import Bundle
 
 RECORDS = ("organs", "operators", "persons", "assessments", "certifications", "designations", "contracts")
 SINGULAR = {plural: ENTITY[plural] for plural in RECORDS}
@@ -42,7 +43,19 @@ TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
 }
 _LINKS: Table = ContractDesignation.__table__  # type: ignore[attr-defined]
 _LEDGER: Table = DesignationEvent.__table__  # type: ignore[attr-defined]
+_PERIODS: Table = StatusPeriod.__table__  # type: ignore[attr-defined]
 _OWNED = {"contracts": {"contract_designations"}}  # rows deleted with their owner, not references to it
+# The filters each list takes (column = value); any other query parameter is refused, never ignored.
+FILTERS: dict[str, tuple[str, ...]] = {
+    "organs": (),
+    "operators": ("corporate_number",),
+    "persons": ("kind", "organ_id", "operator_id", "department", "office"),
+    "assessments": ("person_id", "organ_id", "scheme", "result", "status"),
+    "certifications": ("operator_id", "organ_id", "status"),
+    "designations": ("organ_id", "scheme", "category"),
+    "contracts": ("operator_id", "organ_id", "designation_id"),
+}
+READ_ONLY_FIELDS = {"roster", "status_history"}  # shown with a record, never written through it
 _WINDOW = re.compile(r"^\s*(\d{1,6})\s*([dw]?)\s*$", re.IGNORECASE)
 MAX_WINDOW_DAYS = 36_500
 
@@ -71,17 +84,46 @@ def _existing(conn: Connection, plural: str, entity_id: str, *, lock: bool = Fal
     return record
 
 
+def _view(conn: Connection, plural: str, record: dict[str, Any]) -> dict[str, Any]:
+    """A record as administrators read it: a designation with its roster (N1), an assessment or a
+    certification with its dated status periods (C7, B3)."""
+    if plural == "designations":
+        table = T["rosters"]
+        query = select(table).where(table.c.designation_id == record["id"])
+        rows = conn.execute(query.order_by(table.c.person_id, table.c.valid_from))
+        return record | {"roster": [roster_view(dict(r._mapping)) for r in rows]}
+    if plural in WITH_STATUS:
+        periods = _PERIODS
+        query = select(periods).where(periods.c.entity == SINGULAR[plural], periods.c.entity_id == record["id"])
+        history = [
+            {"status": r.status, "from": r.starts_on, "recorded_at": r.recorded_at}
+            for r in conn.execute(query.order_by(periods.c.seq))
+        ]
+        return record | {"status_history": history}
+    return record
+
+
 def get_record(engine: Engine, plural: str, entity_id: str) -> dict[str, Any]:
-    with engine.connect().execution_options(**READ_ONLY) as conn:
-        return _existing(conn, plural, entity_id)
-
-
-def list_records(engine: Engine, plural: str, limit: int = 100, offset: int = 0) -> dict[str, Any]:
-    """A page of records ordered by id, and how many there are in all."""
-    table = T[plural]
     with engine.connect().execution_options(**READ_ONLY) as conn, conn.begin():
-        total = conn.execute(select(func.count()).select_from(table)).scalar_one()
-        page = select(table).order_by(table.c.id).limit(limit).offset(offset)
+        return _view(conn, plural, _existing(conn, plural, entity_id))
+
+
+def list_records(
+    engine: Engine, plural: str, limit: int = 100, offset: int = 0, filters: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """A page of the records that match every filter (FILTERS), ordered by id, and how many match."""
+    table = T[plural]
+    where = []
+    for name, value in (filters or {}).items():
+        if name not in FILTERS[plural]:
+            raise ValueError(f"{plural} cannot be filtered by {name!r}")
+        if name == "designation_id":  # B2: the contracts that provide the designation
+            where.append(table.c.id.in_(select(_LINKS.c.contract_id).where(_LINKS.c.designation_id == value)))
+        else:
+            where.append(table.c[name] == value)
+    with engine.connect().execution_options(**READ_ONLY) as conn, conn.begin():
+        total = conn.execute(select(func.count()).select_from(table).where(*where)).scalar_one()
+        page = select(table).where(*where).order_by(table.c.id).limit(limit).offset(offset)
         items = [dict(row._mapping) for row in conn.execute(page)]
         if plural == "contracts" and items:
             covered: dict[str, list[str]] = {item["id"]: [] for item in items}
@@ -154,6 +196,7 @@ def transition(engine: Engine, actor: Actor, plural: str, entity_id: str, name: 
         if before["status"] not in sources:
             raise _refused(plural, entity_id, before["status"], name)
         conn.execute(update(table).where(table.c.id == entity_id).values(status=target))
+        record_statuses(conn, actor, SINGULAR[plural], [(entity_id, target, None)])
         after = {**before, "status": target}
         _event(conn, actor, f"{SINGULAR[plural]}.{name}", SINGULAR[plural], entity_id, before, after)
     return {"before": before, "after": after}
@@ -184,6 +227,7 @@ def extend(
                 status=422,
             )
         conn.execute(update(table).where(table.c.id == designation_id).values(expires_on=expires_on))
+        record_versions(conn, actor, "designation", {designation_id: before})
         _ledger(conn, designation_id, "extended", today, expires_on, ref)
         after = {**before, "expires_on": expires_on}
         _event(
@@ -222,6 +266,7 @@ def cancel(engine: Engine, actor: Actor, designation_id: str, cancelled_on: date
                 status=422,
             )
         conn.execute(update(table).where(table.c.id == designation_id).values(cancelled_on=cancelled_on))
+        record_versions(conn, actor, "designation", {designation_id: before})
         _ledger(conn, designation_id, "cancelled", cancelled_on, None, None)
         after = {**before, "cancelled_on": cancelled_on}
         _event(conn, actor, "designation.cancel", "designation", designation_id, before, after)
@@ -241,65 +286,6 @@ def roster_view(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _roster_row(conn: Connection, designation_id: str, person_id: str) -> dict[str, Any] | None:
-    table = T["rosters"]
-    query = select(table).where(table.c.designation_id == designation_id, table.c.person_id == person_id)
-    row = conn.execute(query.with_for_update()).first()
-    return dict(row._mapping) if row else None
-
-
-def put_roster(
-    engine: Engine,
-    actor: Actor,
-    designation_id: str,
-    person_id: str,
-    valid_from: date | None,
-    valid_until: date | None,
-    today: date,
-) -> tuple[dict[str, Any], bool]:
-    """N1: put a person on a designation's roster, or change the entry's dates: (entry, created).
-
-    Without `valid_from` a new entry starts today and an existing one keeps its start.
-    """
-    table = T["rosters"]
-    with _writing(engine) as conn:
-        _existing(conn, "designations", designation_id)
-        _existing(conn, "persons", person_id)
-        before = _roster_row(conn, designation_id, person_id)
-        start = valid_from or (before["valid_from"] if before else today)
-        entry = RosterIn(designation_id=designation_id, person_id=person_id, valid_from=start, valid_until=valid_until)
-        errors = _local(validate(Bundle(rosters=[entry]), conn))
-        if errors:
-            raise InvalidInput("the roster entry is refused; nothing was changed", errors, status=422)
-        after = {
-            "designation_id": designation_id,
-            "person_id": person_id,
-            "valid_from": start,
-            "valid_until": valid_until,
-        }
-        if after != before:
-            if before is None:
-                conn.execute(insert(table).values(**after))
-            else:
-                where = (table.c.designation_id == designation_id, table.c.person_id == person_id)
-                conn.execute(update(table).where(*where).values(valid_from=start, valid_until=valid_until))
-            action = "roster.add" if before is None else "roster.change"
-            _event(conn, actor, action, "roster_entry", f"{designation_id}/{person_id}", before, after)
-    return roster_view(after), before is None
-
-
-def delete_roster(engine: Engine, actor: Actor, designation_id: str, person_id: str) -> dict[str, Any]:
-    """N1: take a person off a designation's roster (404 when they are not on it)."""
-    table = T["rosters"]
-    with _writing(engine) as conn:
-        before = _roster_row(conn, designation_id, person_id)
-        if before is None:
-            raise NotFound(f"person {person_id!r} is not on the roster of designation {designation_id!r}")
-        conn.execute(delete(table).where(table.c.designation_id == designation_id, table.c.person_id == person_id))
-        _event(conn, actor, "roster.remove", "roster_entry", f"{designation_id}/{person_id}", before, None)
-    return roster_view(before)
-
-
 # --- records, one at a time ----------------------------------------------------------------------
 
 
@@ -313,6 +299,7 @@ def _one(plural: str, data: Any, entity_id: str) -> Bundle:
     singular = SINGULAR[plural]
     if not isinstance(data, dict):
         raise InvalidInput(f"a {singular} is a JSON object", [FieldError((), "expected a JSON object")])
+    data = {k: v for k, v in data.items() if k not in READ_ONLY_FIELDS}
     if data.get("id", entity_id) != entity_id:
         message = f"the body's id {data['id']!r} is not the id in the path, {entity_id!r}"
         raise InvalidInput(f"the {singular} is invalid", [FieldError(("id",), message)])
@@ -362,6 +349,22 @@ def _designation_ledger(
         _ledger(conn, designation_id, "cancelled", after["cancelled_on"], None, None)
 
 
+def _keep_history(
+    conn: Connection, actor: Actor, plural: str, before: dict[str, Any] | None, row: dict[str, Any], entry: Any
+) -> None:
+    """A record's first status period, a status change (C7, B3), or the version a replacement ends."""
+    singular = SINGULAR[plural]
+    if plural in WITH_STATUS:
+        if before is None:
+            record_statuses(conn, actor, singular, [(entry.id, entry.status, row[FIRST_DAY[singular]])])
+        elif before["status"] != entry.status:
+            record_statuses(conn, actor, singular, [(entry.id, entry.status, None)])
+    elif plural in ("designations", "contracts") and before is not None:
+        new = row | ({"designation_ids": sorted(set(entry.designation_ids))} if plural == "contracts" else {})
+        if any(before.get(k) != v for k, v in new.items()):
+            record_versions(conn, actor, singular, {entry.id: before})
+
+
 def put_record(
     engine: Engine, actor: Actor, plural: str, entity_id: str, data: Any, today: date
 ) -> tuple[dict[str, Any], bool]:
@@ -377,6 +380,7 @@ def put_record(
         _put_conflict(plural, before, entry)
         columns = set(table.c.keys())
         row = {k: v for k, v in entry.model_dump().items() if k in columns}
+        _keep_history(conn, actor, plural, before, row, entry)
         if before is None:
             conn.execute(insert(table).values(**row))
         else:
@@ -389,7 +393,8 @@ def put_record(
         if after != before:
             action = f"{singular}.create" if before is None else f"{singular}.replace"
             _event(conn, actor, action, singular, entity_id, before, after)
-    return after, before is None
+        shown = _view(conn, plural, after)
+    return shown, before is None
 
 
 def _references(conn: Connection, plural: str, entity_id: str) -> list[dict[str, Any]]:

@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError as DBIntegrityError
 
 from gateway.errors import FieldError, InvalidInput
 from gateway.registry.changes import Actor, record_changes
+from gateway.registry.recording import FIRST_DAY, record_statuses, record_versions, roster_periods, roster_version
 from gateway.registry.validation import (
     corporate_number_is_valid,
     expected_check_digit,
@@ -132,7 +133,7 @@ def validate(bundle: Bundle, conn: Connection) -> list[FieldError]:
     for name in ORDER:
         seen: dict[Any, int] = {}
         for i, entry in enumerate(getattr(bundle, name)):
-            key = (entry.designation_id, entry.person_id) if name == "rosters" else entry.id
+            key = (entry.designation_id, entry.person_id, entry.valid_from) if name == "rosters" else entry.id
             if key in seen:
                 bad((name, i), f"duplicate of {name}[{seen[key]}]")
             seen.setdefault(key, i)
@@ -321,6 +322,7 @@ def import_on(
         raise InvalidInput("The registry bundle is invalid; nothing was imported", errors, status=422)
     result = ImportResult()
     changes = result.changes
+    _keep_history(conn, actor, bundle)
     for name in ORDER:
         entries = getattr(bundle, name)
         rows = [_row(name, e, store) for e in entries]
@@ -362,7 +364,7 @@ def _row(name: str, entry: Any, store: DocumentStore) -> dict[str, Any]:
 
 
 def _key(name: str, row: dict[str, Any]) -> Any:
-    return (row["designation_id"], row["person_id"]) if name == "rosters" else row["id"]
+    return (row["designation_id"], row["person_id"], row["valid_from"]) if name == "rosters" else row["id"]
 
 
 def _upsert(
@@ -374,7 +376,7 @@ def _upsert(
     changed: dict[tuple[str, ...], list[dict[str, Any]]] = {}  # by the columns that change
     for row in rows:
         old = before.get(_key(name, row))
-        entity_id = "/".join(_key(name, row)) if name == "rosters" else row["id"]
+        entity_id = f"{row['designation_id']}/{row['person_id']}" if name == "rosters" else row["id"]
         if old is None:
             fresh.append(row)
             created += 1
@@ -415,7 +417,7 @@ def _upsert(
 
 
 def _pk(name: str, row: dict[str, Any]) -> tuple[Any, ...]:
-    return (row["designation_id"], row["person_id"]) if name == "rosters" else (row["id"],)
+    return (row["designation_id"], row["person_id"], row["valid_from"]) if name == "rosters" else (row["id"],)
 
 
 def _existing_rows(conn: Connection, name: str, rows: list[dict[str, Any]]) -> dict[Any, dict[str, Any]]:
@@ -425,8 +427,64 @@ def _existing_rows(conn: Connection, name: str, rows: list[dict[str, Any]]) -> d
     out = {}
     for chunk in _chunks(sorted({r["person_id"] for r in rows})):
         for row in conn.execute(select(table).where(table.c.person_id.in_(chunk))):
-            out[(row.designation_id, row.person_id)] = dict(row._mapping)
+            out[(row.designation_id, row.person_id, row.valid_from)] = dict(row._mapping)
     return out
+
+
+def _keep_history(conn: Connection, actor: Actor, bundle: Bundle) -> None:
+    """Before the bundle is written: the first status period of each new assessment and certification
+    and a new period for each status it changes (C7, B3); the versions of the designations, contracts
+    and roster entries it changes (history.py: a change never reaches back)."""
+    for name in ("assessments", "certifications"):
+        entries = getattr(bundle, name)
+        singular = ENTITY[name]
+        current = _rows(conn, name, [e.id for e in entries], ["id", "status"])
+        periods = [
+            (e.id, e.status, None if e.id in current else getattr(e, FIRST_DAY[singular]))
+            for e in entries
+            if current.get(e.id, {}).get("status") != e.status
+        ]
+        record_statuses(conn, actor, singular, periods)
+    for name in ("designations", "contracts"):
+        entries = getattr(bundle, name)
+        current = _rows(conn, name, [e.id for e in entries])
+        if name == "contracts":
+            for contract_id, designations in _links_of(conn, list(current)).items():
+                current[contract_id]["designation_ids"] = designations
+        changed = {}
+        for e in entries:
+            before = current.get(e.id)
+            if before is None:
+                continue
+            new = _row(name, e, None) | (
+                {"designation_ids": sorted(set(e.designation_ids))} if name == "contracts" else {}
+            )  # type: ignore[arg-type]
+            if any(before.get(k, []) != v for k, v in new.items()):
+                changed[e.id] = before
+        record_versions(conn, actor, ENTITY[name], changed)
+    pairs = {(r.designation_id, r.person_id) for r in bundle.rosters}
+    before_periods = roster_periods(conn, pairs)
+    after_periods: dict[tuple[str, str], dict[Any, Any]] = {
+        pair: {p["valid_from"]: p["valid_until"] for p in periods} for pair, periods in before_periods.items()
+    }
+    for r in bundle.rosters:
+        after_periods.setdefault((r.designation_id, r.person_id), {})[r.valid_from] = r.valid_until
+    changed_rosters = {
+        f"{d}/{p}": roster_version(periods)
+        for (d, p), periods in before_periods.items()
+        if {x["valid_from"]: x["valid_until"] for x in periods} != after_periods[(d, p)]
+    }
+    record_versions(conn, actor, "roster_entry", changed_rosters)
+
+
+def _links_of(conn: Connection, contract_ids: list[str]) -> dict[str, list[str]]:
+    link = ContractDesignation.__table__  # type: ignore[attr-defined]
+    found: dict[str, list[str]] = {i: [] for i in contract_ids}
+    for chunk in _chunks(contract_ids):
+        query = select(link.c.contract_id, link.c.designation_id).where(link.c.contract_id.in_(chunk))
+        for contract_id, designation_id in conn.execute(query.order_by(link.c.designation_id)):
+            found[contract_id].append(designation_id)
+    return found
 
 
 def _contract_links(conn: Connection, bundle: Bundle) -> None:

@@ -16,12 +16,12 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import date, datetime
 from types import SimpleNamespace
 from typing import Any
 
 import structlog
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, func, select, tuple_
 from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.db import READ_ONLY
@@ -39,6 +39,7 @@ from gateway.decision.facts import (
 )
 from gateway.decision.policy import NO_CONTEXT, Policy
 from gateway.decision.policy_context import RequestContext
+from gateway.registry.history import History, Key
 from models import (
     Assessment,
     Certification,
@@ -49,13 +50,19 @@ from models import (
     Designation,
     Document,
     Person,
+    RecordVersion,
     RosterEntry,
+    StatusPeriod,
 )
 from models.bundle import Bundle
 from models.identifiers import MAX_ID_LENGTH
 
 log = structlog.get_logger("gateway.registry")
 _DECISIONS_KEPT = 65_536  # per snapshot: enough for every (person, document) pair asked about in a day
+
+
+# (person, document, action, day, policy version, request context, changes before the instant asked about)
+_Memo = dict[tuple[str, str, str, date, str, RequestContext, int], tuple[Facts, Decision, dict[str, Any]]]
 
 
 @dataclass(frozen=True)
@@ -68,9 +75,8 @@ class RegistrySnapshot:
     certifications: dict[str, tuple[CertificationFact, ...]] = field(default_factory=dict)  # by operator
     contracts: dict[str, tuple[ContractFact, ...]] = field(default_factory=dict)  # by operator
     roster: dict[tuple[str, str], RosterFact] = field(default_factory=dict)  # (designation, person)
-    _decided: dict[tuple[str, str, str, date, str, RequestContext], tuple[Facts, Decision, dict[str, Any]]] = field(
-        default_factory=dict, repr=False, compare=False
-    )
+    history: History = field(default_factory=History)  # the facts of earlier instants (history.py)
+    _decided: _Memo = field(default_factory=dict, repr=False, compare=False)
 
     def decide(
         self,
@@ -81,21 +87,24 @@ class RegistrySnapshot:
         policy: Policy,
         ctx: RequestContext = NO_CONTEXT,
         *,
+        at: datetime | None = None,
         memo_only: bool = False,
     ) -> tuple[Facts, Decision, dict[str, Any]]:
-        """(facts, decision, facts as logged for replay), memoized.
+        """(facts, decision, facts as logged for replay), memoized; `at`: the instant asked about
+        (context.time), on whose facts the decision is made; None for the present.
 
-        A decision depends on nothing but the facts of the pair (fixed for this snapshot), the action,
-        the calendar day and the policy (its version is a hash of its files), so the same question on
-        the same day in the same request context is answered from memory until the registry or the
-        policy changes. The memo is bounded in entries, and each entry in bytes: only ids within the id
-        rules' length and a small request context are kept (the HTTP layer refuses longer ids before
-        deciding; this holds whoever calls).
+        A decision depends on nothing but the facts of the pair (fixed for this snapshot and the
+        changes recorded before `at`), the action, the calendar day, the request context and the policy
+        (its version is a hash of its files), so the same question on the same day in the same context is
+        answered from memory until the registry or the policy changes. The memo is bounded in entries, and
+        each entry in bytes: only ids within the id rules' length and a small request context are kept
+        (the HTTP layer refuses longer ids before deciding; this holds whoever calls).
         """
-        key = (person_id, document_id, action, day, policy.version, ctx)
+        cut = self.history.cut(at)
+        key = (person_id, document_id, action, day, policy.version, ctx, cut)
         known = self._decided.get(key)
         if known is None:
-            facts = self.facts(person_id, document_id)
+            facts = self.facts(person_id, document_id, at if cut < len(self.history.instants) else None)
             known = (facts, decide(facts, action, day, policy, ctx, memo_only=memo_only), facts_record(facts))
             if max(len(person_id), len(document_id), len(action)) <= MAX_ID_LENGTH and len(repr(ctx)) <= 1024:
                 if len(self._decided) >= _DECISIONS_KEPT:
@@ -103,7 +112,14 @@ class RegistrySnapshot:
                 self._decided[key] = known
         return known
 
-    def facts(self, person_id: str, document_id: str) -> Facts:
+    def facts(self, person_id: str, document_id: str, at: datetime | None = None) -> Facts:
+        """The facts of (person, document) in force at instant `at` (None: now, today's registry)."""
+        facts = self._facts(person_id, document_id)
+        if at is None or self.history.cut(at) == len(self.history.instants):
+            return facts
+        return self.history.as_of(facts, at)
+
+    def _facts(self, person_id: str, document_id: str) -> Facts:
         person = self.persons.get(person_id)
         document = self.documents.get(document_id)
         designation = None
@@ -135,7 +151,72 @@ def registry_version(conn: Connection) -> int:
 def load_snapshot(conn: Connection) -> RegistrySnapshot:
     """Read the whole registry in one transaction (one consistent view) into indexed records."""
     rows = {name: conn.execute(select(table.__table__)).all() for name, table in _TABLES.items()}  # type: ignore[attr-defined]
-    return build_snapshot(registry_version(conn), **rows)
+    snapshot = build_snapshot(registry_version(conn), **rows)
+    return replace(snapshot, history=load_history(conn))
+
+
+_PERIODS = StatusPeriod.__table__  # type: ignore[attr-defined]
+_VERSIONS = RecordVersion.__table__  # type: ignore[attr-defined]
+
+
+def load_history(conn: Connection, keys: Iterable[Key] | None = None) -> History:
+    """The status periods of records whose status changed and the earlier versions of records, all
+    or those of `keys` only."""
+    periods, versions = select(_PERIODS).order_by(_PERIODS.c.seq), select(_VERSIONS).order_by(_VERSIONS.c.seq)
+    if keys is None:
+        changed = select(_PERIODS.c.entity, _PERIODS.c.entity_id).group_by(_PERIODS.c.entity, _PERIODS.c.entity_id)
+        changed = changed.having(func.count() > 1)
+        period_rows = conn.execute(periods.where(tuple_(_PERIODS.c.entity, _PERIODS.c.entity_id).in_(changed))).all()
+        version_rows = conn.execute(versions).all()
+    else:
+        period_rows, version_rows = [], []
+        by_entity: dict[str, list[str]] = defaultdict(list)
+        for entity, entity_id in keys:
+            by_entity[entity].append(entity_id)
+        for entity, ids in by_entity.items():
+            for start in range(0, len(ids), 500):
+                chunk = sorted(ids)[start : start + 500]
+                period_rows += conn.execute(
+                    periods.where(_PERIODS.c.entity == entity, _PERIODS.c.entity_id.in_(chunk))
+                ).all()
+                version_rows += conn.execute(
+                    versions.where(_VERSIONS.c.entity == entity, _VERSIONS.c.entity_id.in_(chunk))
+                ).all()
+        period_rows.sort(key=lambda r: r.seq)
+        version_rows.sort(key=lambda r: r.seq)
+    statuses: dict[Key, list[tuple[datetime, str]]] = defaultdict(list)
+    for r in period_rows:
+        statuses[(r.entity, r.entity_id)].append((r.recorded_at, r.status))
+    earlier: dict[Key, list[tuple[datetime, Any]]] = defaultdict(list)
+    for r in version_rows:
+        earlier[(r.entity, r.entity_id)].append((r.superseded_at, _version_fact(r.entity, r.entity_id, r.record)))
+    return History.of(
+        {key: tuple(p) for key, p in statuses.items() if len(p) > 1},
+        {key: tuple(sorted(v, key=lambda pair: pair[0])) for key, v in earlier.items()},
+    )
+
+
+def _version_fact(entity: str, entity_id: str, record: dict[str, Any]) -> Any:
+    """The fact a record_versions row describes (dates are ISO strings in its JSON)."""
+    fields = {k: date.fromisoformat(v) if k in _DATES and v is not None else v for k, v in record.items()}
+    if entity == "designation":
+        return _designation(SimpleNamespace(**fields))
+    if entity == "contract":
+        return _contract(SimpleNamespace(**fields), fields.get("designation_ids", ()))
+    designation_id, person_id = entity_id.split("/", 1)
+    periods = [
+        SimpleNamespace(
+            designation_id=designation_id,
+            person_id=person_id,
+            valid_from=date.fromisoformat(p["valid_from"]),
+            valid_until=date.fromisoformat(p["valid_until"]) if p["valid_until"] else None,
+        )
+        for p in fields["periods"]
+    ]
+    return _roster(periods) if periods else None
+
+
+_DATES = {"designated_on", "expires_on", "cancelled_on", "starts_on", "ends_on"}
 
 
 _TABLES = {
@@ -193,8 +274,15 @@ def build_snapshot(
         assessments=_grouped(assessments, "person_id", _assessment),
         certifications=_grouped(certifications, "operator_id", _certification),
         contracts=_grouped(contracts, "operator_id", lambda r: _contract(r, covered[r.id])),
-        roster={(r.designation_id, r.person_id): _roster(r) for r in roster},
+        roster=_rosters(roster),
     )
+
+
+def _rosters(rows: Iterable[Any]) -> dict[tuple[str, str], RosterFact]:
+    periods: dict[tuple[str, str], list[Any]] = defaultdict(list)
+    for r in rows:
+        periods[(r.designation_id, r.person_id)].append(r)
+    return {key: _roster(p) for key, p in periods.items()}
 
 
 PATCH_LIMIT = 5_000  # change events applied one by one; beyond this (a big import) the snapshot is rebuilt
@@ -274,8 +362,14 @@ def patch_snapshot(conn: Connection, snapshot: RegistrySnapshot) -> RegistrySnap
         keys = touched["roster_entry"]
         designations = {d for d, _ in keys}
         rows = _rows(conn, RosterEntry, RosterEntry.designation_id, designations)  # type: ignore[arg-type]
-        fresh = {(r.designation_id, r.person_id): _roster(r) for r in rows if (r.designation_id, r.person_id) in keys}
+        fresh = _rosters(r for r in rows if (r.designation_id, r.person_id) in keys)
         changes["roster"] = _replaced(snapshot.roster, keys, fresh)
+    historic: set[Key] = {(entity, i) for entity, ids in grouped_ids.items() for i in ids}
+    historic |= {("designation", i) for i in touched["designation"]}
+    historic |= {("roster_entry", f"{d}/{p}") for d, p in touched["roster_entry"]}
+    if historic:
+        fresh_history = load_history(conn, historic)
+        changes["history"] = snapshot.history.replaced(fresh_history.statuses, fresh_history.versions, historic)
     return replace(snapshot, version=version, _decided={}, **changes)
 
 
@@ -344,8 +438,12 @@ def _contract(r: Any, covered: Iterable[str]) -> ContractFact:
     return ContractFact(r.id, r.organ_id, r.starts_on, r.ends_on, frozenset(covered), frozenset(r.departments))
 
 
-def _roster(r: Any) -> RosterFact:
-    return RosterFact(r.designation_id, r.person_id, r.valid_from, r.valid_until)
+def _roster(periods: list[Any]) -> RosterFact:
+    """N1: the periods of one (designation, person): the latest, and the earlier ones."""
+    ordered = sorted(periods, key=lambda r: r.valid_from)
+    last = ordered[-1]
+    earlier = tuple((r.valid_from, r.valid_until) for r in ordered[:-1])
+    return RosterFact(last.designation_id, last.person_id, last.valid_from, last.valid_until, earlier)
 
 
 class FactResolver:
