@@ -240,7 +240,8 @@ def test_audit_decisions_and_report_fit_80_columns_with_the_api_filters(
 
 
 def test_audit_show_gives_reasons_and_fact_ids_in_jst(database: str) -> None:
-    denied = json.loads(run("audit", "decisions", "--json", "--decision", "deny", "--limit", "1").stdout)
+    newest = run("audit", "decisions", "--json", "--decision", "deny", "--no-simulation", "--limit", "1")
+    denied = json.loads(newest.stdout)
     shown = run("audit", "show", denied["decision_id"])
     assert shown.exit_code == 0, shown.output
     labelled = [line for line in shown.stdout.splitlines() if not line.startswith(("fact", "evaluated", "reason"))]
