@@ -21,7 +21,14 @@ RegistryOpt = Annotated[
     Path | None,
     typer.Option("--registry", help="a registry bundle file (JSON or YAML) instead of the database", exists=True),
 ]
-AtOpt = Annotated[datetime | None, typer.Option("--at", help="the instant, with its offset (default: now)")]
+AtOpt = Annotated[
+    datetime | None,
+    typer.Option(
+        "--at",
+        help="the instant, with its offset (default: now); a past instant is decided on the database's registry "
+        "as it stood then (statuses, versions and roster entries in force at that instant)",
+    ),
+]
 ContextOpt = Annotated[
     list[str] | None, typer.Option("--context", help="a declared context attribute, NAME=VALUE (repeatable)")
 ]
@@ -115,6 +122,10 @@ def diff_command(
     day = _day(at, settings)
     ctx = _context(after, "evaluation", context)
     snapshot = _snapshot(registry, settings)
+    if at is not None:
+        from gateway.registry.past import registry_at
+
+        snapshot = registry_at(snapshot, at)
     designations = len({d.designation_id for d in snapshot.documents.values()})
     columns = (TextColumn("registry"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=err, transient=True) as progress:
@@ -191,7 +202,7 @@ def eval_command(
     policy = load_or_exit(policy_dir or settings.policy_dir)
     day = _day(at, settings)
     ctx = _context(policy, channel, context)
-    facts = _snapshot(registry, settings).facts(person, document)
+    facts = _snapshot(registry, settings).facts(person, document, at)
     decision = decide(facts, action, day, policy, ctx)
     sub, obj, _ = classify(facts, day, policy)
     verdict = "[green]ALLOW[/]" if decision.allowed else "[red]DENY[/]"

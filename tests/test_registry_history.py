@@ -7,13 +7,19 @@ instant of each change; an instant in the future, on today's registry.
 
 from __future__ import annotations
 
+import json
+import shutil
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
+from gateway.cli import app as cli
+from gateway.registry.past import registry_at
 from tests.rules_registry import rules_bundle
-from tests.support import Gateway
+from tests.support import POLICY_DIR, Gateway
 
 BEFORE_NOON = "2026-06-01T02:00:00+00:00"  # the same day, an hour before the changes below are made
 LAST_MONTH = "2026-05-15T12:00:00+09:00"
@@ -155,3 +161,46 @@ def test_the_past_never_changes_a_decision_about_an_instant_is_the_one_made_then
     registry.clock.set("2026-07-01T00:00:00+00:00")
     for instant, decisions in answered.items():
         assert {pair: registry.codes(*pair, at=instant) for pair in PAIRS} == decisions, instant
+
+
+def test_the_whole_registry_rewound_to_an_instant_gives_each_pair_its_facts_at_that_instant(registry: Gateway) -> None:
+    """`policy diff --at` and other whole-registry reports rewind every record at once (past.py); for
+    every pair that must equal rewinding the pair alone, at every instant before and after each change."""
+    instants = []
+    for clock, method, path, body in STEPS:
+        registry.clock.set(clock.replace(":00:00+00:00", ":10:00+00:00"))
+        admin(registry, method, path, body)
+        instants += [datetime.fromisoformat(clock), datetime.fromisoformat(clock.replace(":00:00", ":30:00"))]
+    snapshot = registry.container.resolver.current()
+    persons, documents = sorted(snapshot.persons), sorted(snapshot.documents)
+    for at in [datetime.fromisoformat(LAST_MONTH), *instants]:
+        past = registry_at(snapshot, at)
+        assert past.history.instants == () or (past is snapshot and at > instants[-2])  # after the last change
+        for person in persons:
+            for document in documents:
+                assert past.facts(person, document) == snapshot.facts(person, document, at), (at, person, document)
+    assert registry_at(snapshot, datetime(2030, 1, 1, tzinfo=UTC)) is snapshot  # the future: today's registry
+
+
+def test_policy_diff_and_eval_at_a_past_instant_use_the_registry_as_it_stood(registry: Gateway, tmp_path: Path) -> None:
+    """Issue 14: the diff over the whole registry at a chosen instant, on the registry's history."""
+    admin(registry, "DELETE", "/rosters/G-ESI/P-OK")  # today, 12:00 in Japan
+    candidate = tmp_path / "candidate"
+    shutil.copytree(POLICY_DIR, candidate, ignore=shutil.ignore_patterns("examples", "tests"))
+    requirements = candidate / "requirements.csv"
+    rows = [r for r in requirements.read_text().splitlines(keepends=True) if not r.rstrip().endswith("not_on_roster")]
+    requirements.write_text("".join(rows))
+    env = {"GATEWAY_DATABASE_URL": registry.settings.database_url, "GATEWAY_POLICY_DIR": str(POLICY_DIR)}
+
+    def widening(at: str) -> int:
+        args = ["policy", "diff", "--candidate", str(candidate), "--at", at, "--json"]
+        result = CliRunner().invoke(cli, args, env=env)
+        assert result.exit_code == 0, result.output
+        return int(json.loads(result.output)["registry"]["widening"])
+
+    # P-OK left G-ESI's roster at noon: after it, deleting the roster rule opens D-ESI to one more person
+    assert widening("2026-06-01T13:00:00+09:00") > widening(LAST_MONTH) == widening("2026-06-01T11:00:00+09:00")
+    now = CliRunner().invoke(cli, ["policy", "eval", "P-OK", "D-ESI", "--at", "2026-06-01T13:00:00+09:00"], env=env)
+    then = CliRunner().invoke(cli, ["policy", "eval", "P-OK", "D-ESI", "--at", LAST_MONTH], env=env)
+    assert now.stdout.startswith("DENY") and "not_on_roster" in now.stdout, now.output
+    assert then.stdout.startswith("ALLOW"), then.output

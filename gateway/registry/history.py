@@ -97,9 +97,9 @@ class History:
         """Today's facts of one (person, document) as they stood at `at`."""
         changes: dict[str, Any] = {}
         if any(("assessment", a.id) in self.statuses for a in facts.assessments):
-            changes["assessments"] = tuple(self._with_status("assessment", a, at) for a in facts.assessments)
+            changes["assessments"] = tuple(self.with_status("assessment", a, at) for a in facts.assessments)
         if any(("certification", c.id) in self.statuses for c in facts.certifications):
-            changes["certifications"] = tuple(self._with_status("certification", c, at) for c in facts.certifications)
+            changes["certifications"] = tuple(self.with_status("certification", c, at) for c in facts.certifications)
         if facts.designation is not None:
             found, earlier = self.version(("designation", facts.designation.id), at)
             if found:
@@ -116,6 +116,6 @@ class History:
                 changes["roster"] = earlier
         return replace(facts, **changes) if changes else facts
 
-    def _with_status(self, entity: str, record: Any, at: datetime) -> Any:
+    def with_status(self, entity: str, record: Any, at: datetime) -> Any:
         status = self.status((entity, record.id), at)
         return record if status is None or status == record.status else replace(record, status=status)
