@@ -11,7 +11,6 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from gateway.settings import Settings
 
@@ -155,28 +154,35 @@ def diff_command(
 
 
 def _print_registry(report: Any, before: Any, after: Any) -> None:
+    """Readable at 80 columns: one line a group (kind, action, count, the rule behind it), its examples
+    indented below, ids never wrapped."""
     changed = sum(c.count for c in report.changes.values())
+    actions = len(report.actions)
     out.print(
-        f"Over the whole registry on {report.day}: {report.persons:,} persons x {report.documents:,} documents x "
-        f"{len(report.actions)} actions = {report.decisions:,} decisions, {changed:,} would change"
+        f"Over the whole registry on {report.day}: {report.persons:,} persons x {report.documents:,} documents"
+        f" x {_count(actions, 'action')}\n  = {_count(report.decisions, 'decision')}, {changed:,} would change",
+        highlight=False,
     )
     if not report.changes:
         return
     groups: dict[tuple[str, str, str], list[Any]] = {}
     for change in report.sorted():
         groups.setdefault((change.kind, change.action, "; ".join(change.rules(before, after))), []).append(change)
-    table = Table(title="Changes over the registry, grouped by rule (--json: every was/now pair)")
-    for column in ("", "action", "rule", "decisions", "for example (was -> now)"):
-        table.add_column(column, overflow="fold")
+    out.print("\nChanges grouped by rule (--json: every was/now pair):", highlight=False)
     for (kind, action, rule), changes in groups.items():
         label = {"widens": "[bold red]WIDENS ACCESS[/]", "narrows": "narrows"}.get(kind, kind)
-        examples = [
-            f"{p} on {d}: {_outcome(c.was)} -> {_outcome(c.now)}" for c in changes[:3] for p, d in c.examples[:1]
-        ]
-        table.add_row(label, action, rule, f"{sum(c.count for c in changes):,}", "\n".join(examples))
-    out.print(table)
+        out.print(f"\n{label}  {action}  {_count(sum(c.count for c in changes), 'decision')}", highlight=False)
+        out.print(f"  rule: {rule}", markup=False, highlight=False)
+        for c in changes[:3]:
+            for p, d in c.examples[:1]:
+                example = f"  e.g. {p} on {d}\n       was {_outcome(c.was)}\n       now {_outcome(c.now)}"
+                out.print(example, markup=False, highlight=False)
     if report.widening:
-        out.print(f"[bold red]{report.widening:,} decisions over the registry would WIDEN access.[/]")
+        out.print(f"\n[bold red]{report.widening:,} decisions over the registry would WIDEN access.[/]")
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")
 
 
 def _outcome(outcome: tuple[bool, tuple[str, ...]]) -> str:

@@ -118,8 +118,11 @@ def test_diff_reports_the_widening_from_deleting_the_roster_rule_when_nobody_has
     others = {c["kind"] for c in report["registry"]["changes"]} - {"widens"}
     assert others == {"reasons changed"}  # deny -> deny without not_on_roster is not a narrowing
     assert report["registry"]["widening"] == sum(c["count"] for c in widening)
-    text = runner.invoke(app, ["policy", "diff", "--candidate", str(candidate), "--at", AT], env=env)
+    narrow = {**env, "COLUMNS": "80"}
+    text = runner.invoke(app, ["policy", "diff", "--candidate", str(candidate), "--at", AT], env=narrow)
     assert "WIDENS ACCESS" in text.output and "grouped by rule" in text.output
+    assert "  rule: not_on_roster removed (requirements.csv:25)" in text.output
+    assert [line for line in text.output.splitlines() if len(line) > 80] == []  # readable at 80 columns
 
 
 EDITS = [
