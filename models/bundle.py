@@ -73,6 +73,16 @@ class RosterIn(SQLModel):
     valid_until: date | None = Field(default=None, alias="until")
 
 
+class ProvisionIn(SQLModel):
+    """C5a: a designation provided by its organ to another organ, from a day, until a day."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    designation_id: str
+    organ_id: str
+    valid_from: date = Field(alias="from")
+    valid_until: date | None = Field(default=None, alias="until")
+
+
 class DocumentIn(SQLModel):
     model_config = _STRICT  # type: ignore[assignment]
     id: str
@@ -102,4 +112,5 @@ class Bundle(SQLModel):
     designations: list[DesignationIn] = Field(default_factory=list)
     contracts: list[ContractIn] = Field(default_factory=list)
     rosters: list[RosterIn] = Field(default_factory=list)
+    provisions: list[ProvisionIn] = Field(default_factory=list)
     documents: list[DocumentIn] = Field(default_factory=list)

@@ -147,6 +147,22 @@ class RosterEntry(SQLModel, table=True):
     valid_until: date | None = None
 
 
+class Provision(SQLModel, table=True):
+    """C5a: a designation's information provided by its organ to another organ, from a day, until a
+    day (inclusive). While a provision is in force the receiving organ's cleared staff on the roster
+    may handle it as their own organ's.
+
+    One row per period, as for rosters: ending a provision sets `valid_until`; a later provision to
+    the same organ starts a new period, so the provisions of any earlier day stay readable.
+    """
+
+    __tablename__ = "provisions"
+    designation_id: str = Field(foreign_key="designations.id", primary_key=True, max_length=ID)
+    organ_id: str = Field(foreign_key="organs.id", primary_key=True, max_length=ID, index=True)
+    valid_from: date = Field(primary_key=True)
+    valid_until: date | None = None
+
+
 class StatusPeriod(SQLModel, table=True):
     """C7, B3: an assessment's or certification's status from the instant it was recorded on.
 

@@ -7,7 +7,7 @@ from datetime import date
 from typing import Any
 
 from gateway.decision.calendar import validity_ends_on
-from gateway.decision.facts import AssessmentFact, Facts
+from gateway.decision.facts import AssessmentFact, Facts, ProvisionFact
 from gateway.decision.policy import NO_CONTEXT, ObjectAttributes, Policy, SubjectAttributes
 from gateway.decision.policy_context import RequestContext
 from gateway.decision.reasons import DEFAULT_MESSAGES, TIER_NAMES, Reason
@@ -44,6 +44,7 @@ class _Clearance:
     states: dict[str, tuple[str, AssessmentFact]] = field(default_factory=dict)  # scheme -> (state, record)
     certification: str | None = None  # B1: the certification in force found, if any
     contract: str | None = None  # B1, B2: the covering contract in force found, if any
+    provision: ProvisionFact | None = None  # C5a: the provision to the person's organ in force, if any
 
 
 def decide(
@@ -89,8 +90,11 @@ def classify(facts: Facts, today: date, policy: Policy) -> tuple[SubjectAttribut
     designating = designation.organ_id if designation else None
     # C5: the competent organ is the organ served (staff) or the providing, designating organ (contractor).
     clearance.competent_organ = person.organ_id if person.kind == "government" else designating
-    if designating is not None and clearance.competent_organ == designating:
-        for scheme, record in _latest_by_scheme(facts.assessments, designating, today).items():
+    clearance.provision = _provision(facts, clearance.competent_organ, today)
+    opens_here = clearance.competent_organ == designating or clearance.provision is not None
+    if designating is not None and opens_here:
+        # C5a: staff of an organ the designation is provided to are assessed by their own organ.
+        for scheme, record in _latest_by_scheme(facts.assessments, clearance.competent_organ, today).items():
             clearance.states[scheme] = (_state(record, today, policy), record)
 
     opening = policy.opens.get(tier, frozenset())
@@ -149,6 +153,18 @@ def _state(record: AssessmentFact, today: date, policy: Policy) -> str:
     return "valid"
 
 
+def _provision(facts: Facts, organ: str | None, today: date) -> ProvisionFact | None:
+    """C5a: the provision of the document's designation to `organ` in force on `today`, if any
+    (never one to the designating organ itself, which needs none)."""
+    designation = facts.designation
+    if organ is None or designation is None or organ == designation.organ_id:
+        return None
+    for provision in facts.provisions:
+        if provision.organ_id == organ and provision.designation_id == designation.id and provision.is_in_force(today):
+            return provision
+    return None
+
+
 def _certification(facts: Facts, organ: str, today: date):  # type: ignore[no-untyped-def]
     for cert in facts.certifications:
         if cert.organ_id == organ and cert.status == "active" and cert.certified_on <= today:
@@ -180,6 +196,8 @@ def _facts_used(facts: Facts, clearance: _Clearance, sub: SubjectAttributes) -> 
         chosen = next((rec for state, rec in clearance.states.values() if state == "valid"), None)
         chosen = chosen or next(iter(clearance.states.values()))[1]
         used["clearance"] = chosen.id
+    if clearance.provision is not None:
+        used["provision"] = f"{clearance.provision.designation_id}/{clearance.provision.organ_id}"
     if sub.exempt and facts.person is not None:
         used["exempt_office"] = facts.person.office
     if clearance.certification is not None:
@@ -219,15 +237,21 @@ def explain(code: str, facts: Facts, action: str, today: date, policy: Policy, c
     tier = TIER_NAMES.get(designation.scheme, designation.scheme)
     organ = designation.organ_id
     if code == "clearance_missing":
-        if clearance.competent_organ != organ:
+        if clearance.competent_organ != organ and clearance.provision is None:
             served = clearance.competent_organ or "no organ"
             return (
                 f"{pid} serves {served}; clearances are per organ (C5) and only an assessment by {organ} "
-                f"opens {organ}'s information"
+                f"opens {organ}'s information, unless {organ} has provided designation {designation.id} "
+                f"to {served} (C5a)"
             )
         schemes = " or ".join(TIER_NAMES[s] for s in sorted(policy.opens.get(designation.scheme, ())))
         schemes = schemes or "any scheme"
-        return f"{pid} has no favourable assessment by {organ} under {schemes}, which {tier} information needs"
+        assessor = clearance.competent_organ if clearance.provision is not None else organ
+        provided = f" (provided by {organ}, C5a)" if clearance.provision is not None else ""
+        return (
+            f"{pid} has no favourable assessment by {assessor} under {schemes}, which {tier} "
+            f"information{provided} needs"
+        )
     if code in ("clearance_expired", "clearance_suspended", "clearance_revoked"):
         state = code.removeprefix("clearance_")
         lines = []
@@ -246,7 +270,10 @@ def explain(code: str, facts: Facts, action: str, today: date, policy: Policy, c
         return "; ".join(lines)
     if code == "clearance_insufficient":
         held = sorted(TIER_NAMES[s] for s, (state, _) in clearance.states.items() if state == "valid")
-        return f"{pid} holds a valid {' and '.join(held)} clearance by {organ}, which does not open {tier} information"
+        assessor = clearance.competent_organ if clearance.provision is not None else organ
+        return (
+            f"{pid} holds a valid {' and '.join(held)} clearance by {assessor}, which does not open {tier} information"
+        )
     if code == "employer_not_certified":
         return f"Operator {person.operator_id} has no certification in force from {organ} (B1, B3)"
     if code == "contract_not_in_force":

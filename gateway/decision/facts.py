@@ -82,6 +82,20 @@ class RosterFact:
 
 
 @dataclass(frozen=True, slots=True)
+class ProvisionFact:
+    """C5a: a designation's information provided by its organ to another organ, from a day until a
+    day (inclusive; open-ended when None)."""
+
+    designation_id: str
+    organ_id: str
+    valid_from: date
+    valid_until: date | None = None
+
+    def is_in_force(self, on: date) -> bool:
+        return self.valid_from <= on and (self.valid_until is None or on <= self.valid_until)
+
+
+@dataclass(frozen=True, slots=True)
 class DocumentFact:
     id: str
     designation_id: str | None
@@ -103,6 +117,7 @@ class Facts:
     certifications: tuple[CertificationFact, ...] = ()
     contracts: tuple[ContractFact, ...] = ()
     roster: RosterFact | None = None
+    provisions: tuple[ProvisionFact, ...] = ()  # C5a: every provision period of the designation
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -123,7 +138,7 @@ def facts_record(facts: Facts) -> dict[str, Any]:
     """
     person, document, designation = facts.person, facts.document, facts.designation
     organs = {o for o in (person.organ_id if person else None, designation.organ_id if designation else None) if o}
-    return {
+    record = {
         "person": [person.id, person.kind, person.organ_id, person.operator_id, person.department, person.office]
         if person
         else None,
@@ -153,6 +168,11 @@ def facts_record(facts: Facts) -> dict[str, Any]:
         ],
         "roster": _roster_record(facts.roster) if facts.roster else None,
     }
+    if facts.provisions:  # C5a: only present where the designation was provided, so older rows read alike
+        record["provisions"] = [
+            [v.organ_id, _day(v.valid_from), _day(v.valid_until)] for v in facts.provisions if v.organ_id in organs
+        ]
+    return record
 
 
 def _roster_record(roster: RosterFact) -> list[Any]:
@@ -189,4 +209,10 @@ def facts_from_record(person_id: str, document_id: str, record: dict[str, Any]) 
             for i, o, s, e, ds, deps in record.get("contracts", [])
         ),
         roster=_roster_fact(roster) if roster else None,
+        provisions=tuple(
+            ProvisionFact(d[0], organ, _date(start), _date(until))  # type: ignore[arg-type]
+            for organ, start, until in record.get("provisions", [])
+        )
+        if d
+        else (),
     )

@@ -14,7 +14,7 @@ from sqlalchemy import Connection, Engine, select
 
 from gateway.errors import FieldError, InvalidInput
 from gateway.registry.changes import Actor
-from gateway.registry.importer import ENTITY, ORDER, ImportResult, T, import_on, parse_bundle, validate
+from gateway.registry.importer import ENTITY, ORDER, PERIOD_KEYS, ImportResult, T, import_on, parse_bundle, validate
 from gateway.store import DocumentStore, StoredContent
 from models import ContractDesignation
 from models.bundle import Bundle
@@ -60,7 +60,7 @@ def export_bundle(
 
 def _rows(conn: Connection, section: str) -> Iterable[dict[str, Any]]:
     table = T[section]
-    order = [table.c.designation_id, table.c.person_id] if section == "rosters" else [table.c.id]
+    order = [table.c[c] for c in PERIOD_KEYS[section]] if section in PERIOD_KEYS else [table.c.id]
     for row in conn.execute(select(table).order_by(*order)):
         yield dict(row._mapping)
 
@@ -68,7 +68,7 @@ def _rows(conn: Connection, section: str) -> Iterable[dict[str, Any]]:
 def _entry(
     section: str, row: dict[str, Any], provided: dict[str, list[str]], store: DocumentStore | None
 ) -> dict[str, Any]:
-    if section == "rosters":
+    if section in PERIOD_KEYS:
         row = {**row, "from": row.pop("valid_from"), "until": row.pop("valid_until")}
     elif section == "contracts":
         row = {**row, "designation_ids": provided.get(row["id"], [])}

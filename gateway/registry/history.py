@@ -31,7 +31,8 @@ Key = tuple[str, str]  # (entity, entity id): ("assessment", "A-1"), ("roster_en
 class History:
     """statuses: the status periods (recorded_at, status) of each record whose status changed, oldest
     first; the first holds from the record's own date. versions: (superseded_at, earlier fact) of each
-    designation, contract or roster entry (None: the pair had no period then) that changed, oldest first."""
+    designation, contract or roster entry (None: the pair had no period then), or of a designation's
+    provisions (C5a: every period, keyed by the designation), that changed, oldest first."""
 
     statuses: dict[Key, tuple[tuple[datetime, str], ...]] = field(default_factory=dict)
     versions: dict[Key, tuple[tuple[datetime, Any], ...]] = field(default_factory=dict)
@@ -114,6 +115,9 @@ class History:
             found, earlier = self.version(("roster_entry", f"{facts.designation.id}/{facts.person_id}"), at)
             if found:
                 changes["roster"] = earlier
+            found, earlier = self.version(("provision", facts.designation.id), at)
+            if found:
+                changes["provisions"] = earlier
         return replace(facts, **changes) if changes else facts
 
     def with_status(self, entity: str, record: Any, at: datetime) -> Any:

@@ -14,7 +14,15 @@ from sqlalchemy.exc import IntegrityError as DBIntegrityError
 
 from gateway.errors import FieldError, InvalidInput
 from gateway.registry.changes import Actor, record_changes
-from gateway.registry.recording import FIRST_DAY, record_statuses, record_versions, roster_periods, roster_version
+from gateway.registry.recording import (
+    FIRST_DAY,
+    provision_periods,
+    provision_version,
+    record_statuses,
+    record_versions,
+    roster_periods,
+    roster_version,
+)
 from gateway.registry.validation import (
     corporate_number_is_valid,
     expected_check_digit,
@@ -33,6 +41,7 @@ from models import (
     Operator,
     Organ,
     Person,
+    Provision,
     RosterEntry,
 )
 from models.bundle import Bundle
@@ -49,6 +58,7 @@ T = {
         "designations": Designation,
         "contracts": Contract,
         "rosters": RosterEntry,
+        "provisions": Provision,
         "documents": Document,
     }.items()
 }
@@ -61,6 +71,7 @@ ENTITY = {
     "designations": "designation",
     "contracts": "contract",
     "rosters": "roster_entry",
+    "provisions": "provision",
     "documents": "document",
 }
 ORDER = (
@@ -72,8 +83,24 @@ ORDER = (
     "certifications",
     "contracts",
     "rosters",
+    "provisions",
     "documents",
 )
+# Sections whose entries are periods, keyed by (designation, holder, start) rather than an id.
+PERIOD_KEYS = {
+    "rosters": ("designation_id", "person_id", "valid_from"),  # N1
+    "provisions": ("designation_id", "organ_id", "valid_from"),  # C5a
+}
+
+
+def period_key(name: str, row: Any) -> tuple[Any, ...]:
+    get = row.get if isinstance(row, dict) else lambda k: getattr(row, k)
+    return tuple(get(k) for k in PERIOD_KEYS[name])
+
+
+def entity_id_of(name: str, row: dict[str, Any]) -> str:
+    """The change log's id of an entry: its id, or "designation/holder" for a period."""
+    return "/".join(period_key(name, row)[:2]) if name in PERIOD_KEYS else row["id"]
 
 
 @dataclass
@@ -133,7 +160,7 @@ def validate(bundle: Bundle, conn: Connection) -> list[FieldError]:
     for name in ORDER:
         seen: dict[Any, int] = {}
         for i, entry in enumerate(getattr(bundle, name)):
-            key = (entry.designation_id, entry.person_id, entry.valid_from) if name == "rosters" else entry.id
+            key = period_key(name, entry) if name in PERIOD_KEYS else entry.id
             if key in seen:
                 bad((name, i), f"duplicate of {name}[{seen[key]}]")
             seen.setdefault(key, i)
@@ -246,6 +273,13 @@ def validate(bundle: Bundle, conn: Connection) -> list[FieldError]:
         ref(("rosters", i, "person_id"), "persons", r.person_id)
         if r.valid_until is not None and r.valid_until < r.valid_from:
             bad(("rosters", i, "until"), f"until {r.valid_until} is before from {r.valid_from}")
+    for i, v in enumerate(bundle.provisions):
+        ref(("provisions", i, "designation_id"), "designations", v.designation_id)
+        ref(("provisions", i, "organ_id"), "organs", v.organ_id)
+        if organ_of.get(v.designation_id) == v.organ_id:
+            bad(("provisions", i, "organ_id"), f"designation {v.designation_id!r} is {v.organ_id}'s own (C5a)")
+        if v.valid_until is not None and v.valid_until < v.valid_from:
+            bad(("provisions", i, "until"), f"until {v.valid_until} is before from {v.valid_from}")
     docs = existing.ids("documents")
     for i, doc in enumerate(bundle.documents):
         ref(("documents", i, "designation_id"), "designations", doc.designation_id)
@@ -339,13 +373,8 @@ def import_on(
 
 
 def _row(name: str, entry: Any, store: DocumentStore) -> dict[str, Any]:
-    if name == "rosters":
-        return {
-            "designation_id": entry.designation_id,
-            "person_id": entry.person_id,
-            "valid_from": entry.valid_from,
-            "valid_until": entry.valid_until,
-        }
+    if name in PERIOD_KEYS:
+        return {k: getattr(entry, k) for k in (*PERIOD_KEYS[name], "valid_until")}
     if name == "documents":
         row = {
             "id": entry.id,
@@ -364,7 +393,7 @@ def _row(name: str, entry: Any, store: DocumentStore) -> dict[str, Any]:
 
 
 def _key(name: str, row: dict[str, Any]) -> Any:
-    return (row["designation_id"], row["person_id"], row["valid_from"]) if name == "rosters" else row["id"]
+    return period_key(name, row) if name in PERIOD_KEYS else row["id"]
 
 
 def _upsert(
@@ -376,7 +405,7 @@ def _upsert(
     changed: dict[tuple[str, ...], list[dict[str, Any]]] = {}  # by the columns that change
     for row in rows:
         old = before.get(_key(name, row))
-        entity_id = f"{row['designation_id']}/{row['person_id']}" if name == "rosters" else row["id"]
+        entity_id = entity_id_of(name, row)
         if old is None:
             fresh.append(row)
             created += 1
@@ -417,17 +446,18 @@ def _upsert(
 
 
 def _pk(name: str, row: dict[str, Any]) -> tuple[Any, ...]:
-    return (row["designation_id"], row["person_id"], row["valid_from"]) if name == "rosters" else (row["id"],)
+    return period_key(name, row) if name in PERIOD_KEYS else (row["id"],)
 
 
 def _existing_rows(conn: Connection, name: str, rows: list[dict[str, Any]]) -> dict[Any, dict[str, Any]]:
     table = T[name]
-    if name != "rosters":
+    if name not in PERIOD_KEYS:
         return _rows(conn, name, [r["id"] for r in rows])
+    holder = PERIOD_KEYS[name][1]
     out = {}
-    for chunk in _chunks(sorted({r["person_id"] for r in rows})):
-        for row in conn.execute(select(table).where(table.c.person_id.in_(chunk))):
-            out[(row.designation_id, row.person_id, row.valid_from)] = dict(row._mapping)
+    for chunk in _chunks(sorted({r[holder] for r in rows})):
+        for row in conn.execute(select(table).where(table.c[holder].in_(chunk))):
+            out[period_key(name, row)] = dict(row._mapping)
     return out
 
 
@@ -475,6 +505,19 @@ def _keep_history(conn: Connection, actor: Actor, bundle: Bundle) -> None:
         if {x["valid_from"]: x["valid_until"] for x in periods} != after_periods[(d, p)]
     }
     record_versions(conn, actor, "roster_entry", changed_rosters)
+    designations = {v.designation_id for v in bundle.provisions}
+    before_provisions = provision_periods(conn, designations)
+    after_provisions = {
+        d: {period_key("provisions", p): p["valid_until"] for p in ps} for d, ps in before_provisions.items()
+    }
+    for v in bundle.provisions:
+        after_provisions.setdefault(v.designation_id, {})[period_key("provisions", v)] = v.valid_until
+    changed_provisions = {
+        d: provision_version(periods)
+        for d, periods in before_provisions.items()
+        if {period_key("provisions", p): p["valid_until"] for p in periods} != after_provisions[d]
+    }
+    record_versions(conn, actor, "provision", changed_provisions)
 
 
 def _links_of(conn: Connection, contract_ids: list[str]) -> dict[str, list[str]]:

@@ -2,8 +2,9 @@
 
 A single decision asks `RegistrySnapshot.facts(person, document, at)`, which rewinds one pair's facts.
 `policy diff --at` and other whole-registry reports need every pair at the same instant: this rewinds
-every record once (a status to the period in force, a designation, contract or roster entry to the
-version in force) and gives a snapshot that holds no history, decided as if that instant were now.
+every record once (a status to the period in force, a designation, contract, roster entry or a
+designation's provisions to the version in force) and gives a snapshot that holds no history,
+decided as if that instant were now.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ def registry_at(snapshot: RegistrySnapshot, at: datetime) -> RegistrySnapshot:
         tuple(entity_id.split("/", 1)) for entity, entity_id in history.versions if entity == "roster_entry"
     }
     roster = {pair: version("roster_entry", f"{pair[0]}/{pair[1]}", snapshot.roster.get(pair)) for pair in pairs}
+    provided = set(snapshot.provisions) | {i for entity, i in history.versions if entity == "provision"}
+    provisions = {i: version("provision", i, snapshot.provisions.get(i, ())) for i in provided}
     return replace(
         snapshot,
         designations={i: d for i, d in designations.items() if d is not None},
@@ -47,6 +50,7 @@ def registry_at(snapshot: RegistrySnapshot, at: datetime) -> RegistrySnapshot:
         },
         contracts=contracts,
         roster={pair: entry for pair, entry in roster.items() if entry is not None},
+        provisions={i: periods for i, periods in provisions.items() if periods},
         history=History(),
         _decided={},
     )

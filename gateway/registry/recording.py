@@ -1,5 +1,5 @@
 """Keeping the registry's past, in the transaction of each change: status periods (C7, B3) and the
-earlier versions of designations, contracts and roster entries. history.py reads them back."""
+earlier versions of designations, contracts, roster entries and provisions. history.py reads them back."""
 
 from __future__ import annotations
 
@@ -10,11 +10,12 @@ from typing import Any
 from sqlalchemy import Connection, Table, insert, select
 
 from gateway.registry.changes import Actor, jsonable
-from models import RecordVersion, RosterEntry, StatusPeriod
+from models import Provision, RecordVersion, RosterEntry, StatusPeriod
 
 _PERIODS: Table = StatusPeriod.__table__  # type: ignore[attr-defined]
 _VERSIONS: Table = RecordVersion.__table__  # type: ignore[attr-defined]
 _ROSTER: Table = RosterEntry.__table__  # type: ignore[attr-defined]
+_PROVISIONS: Table = Provision.__table__  # type: ignore[attr-defined]
 FIRST_DAY = {"assessment": "notified_on", "certification": "certified_on"}
 
 
@@ -56,3 +57,25 @@ def roster_periods(conn: Connection, pairs: set[tuple[str, str]]) -> dict[tuple[
 
 def roster_version(periods: list[dict[str, Any]]) -> dict[str, Any]:
     return {"periods": [jsonable(p) for p in periods]}
+
+
+def provision_periods(conn: Connection, designations: set[str]) -> dict[str, list[dict[str, Any]]]:
+    """C5a: every provision period of each designation (those with at least one), by organ and start."""
+    found: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    ids = sorted(designations)
+    for start in range(0, len(ids), 500):
+        query = select(_PROVISIONS).where(_PROVISIONS.c.designation_id.in_(ids[start : start + 500]))
+        for row in conn.execute(query.order_by(_PROVISIONS.c.organ_id, _PROVISIONS.c.valid_from)):
+            found[row.designation_id].append(
+                {
+                    "designation_id": row.designation_id,
+                    "organ_id": row.organ_id,
+                    "valid_from": row.valid_from,
+                    "valid_until": row.valid_until,
+                }
+            )
+    return found
+
+
+def provision_version(periods: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"periods": [jsonable({k: v for k, v in p.items() if k != "designation_id"}) for p in periods]}

@@ -34,6 +34,7 @@ from gateway.decision.facts import (
     DocumentFact,
     Facts,
     PersonFact,
+    ProvisionFact,
     RosterFact,
     facts_record,
 )
@@ -50,6 +51,7 @@ from models import (
     Designation,
     Document,
     Person,
+    Provision,
     RecordVersion,
     RosterEntry,
     StatusPeriod,
@@ -75,6 +77,7 @@ class RegistrySnapshot:
     certifications: dict[str, tuple[CertificationFact, ...]] = field(default_factory=dict)  # by operator
     contracts: dict[str, tuple[ContractFact, ...]] = field(default_factory=dict)  # by operator
     roster: dict[tuple[str, str], RosterFact] = field(default_factory=dict)  # (designation, person)
+    provisions: dict[str, tuple[ProvisionFact, ...]] = field(default_factory=dict)  # C5a, by designation
     history: History = field(default_factory=History)  # the facts of earlier instants (history.py)
     _decided: _Memo = field(default_factory=dict, repr=False, compare=False)
 
@@ -136,6 +139,7 @@ class RegistrySnapshot:
             certifications=self.certifications.get(operator, ()) if operator else (),
             contracts=self.contracts.get(operator, ()) if operator else (),
             roster=self.roster.get((designation.id, person_id)) if designation is not None else None,
+            provisions=self.provisions.get(designation.id, ()) if designation is not None else (),
         )
 
 
@@ -203,6 +207,8 @@ def _version_fact(entity: str, entity_id: str, record: dict[str, Any]) -> Any:
         return _designation(SimpleNamespace(**fields))
     if entity == "contract":
         return _contract(SimpleNamespace(**fields), fields.get("designation_ids", ()))
+    if entity == "provision":  # every provision period of one designation, as they were
+        return _provisions_of(entity_id, fields["periods"])
     designation_id, person_id = entity_id.split("/", 1)
     periods = [
         SimpleNamespace(
@@ -228,6 +234,7 @@ _TABLES = {
     "contract_links": ContractDesignation,
     "contracts": Contract,
     "roster": RosterEntry,
+    "provisions": Provision,
 }
 
 
@@ -247,6 +254,7 @@ def snapshot_from_bundle(bundle: Bundle) -> RegistrySnapshot:
         contract_links=links,
         contracts=bundle.contracts,
         roster=bundle.rosters,
+        provisions=bundle.provisions,
     )
 
 
@@ -261,6 +269,7 @@ def build_snapshot(
     contract_links: Iterable[Any],
     contracts: Iterable[Any],
     roster: Iterable[Any],
+    provisions: Iterable[Any] = (),
 ) -> RegistrySnapshot:
     """Index registry records (rows or bundle entries: anything with the table's attribute names)."""
     covered: dict[str, set[str]] = defaultdict(set)
@@ -275,6 +284,7 @@ def build_snapshot(
         certifications=_grouped(certifications, "operator_id", _certification),
         contracts=_grouped(contracts, "operator_id", lambda r: _contract(r, covered[r.id])),
         roster=_rosters(roster),
+        provisions=_grouped(sorted(provisions, key=_period_order), "designation_id", _provision),
     )
 
 
@@ -317,6 +327,9 @@ def patch_snapshot(conn: Connection, snapshot: RegistrySnapshot) -> RegistrySnap
             # from the record itself, and taken from the event too in case it moved or was deleted.
             grouped_ids[entity].add(entity_id)
             touched[entity].update(side[_GROUPED[entity][1]] for side in sides if _GROUPED[entity][1] in side)
+        elif entity == "provision":  # C5a: entity id "designation/organ"
+            designation_id = next((side["designation_id"] for side in sides if "designation_id" in side), None)
+            touched["provision"].add(designation_id or entity_id.split("/", 1)[0])
         elif entity == "roster_entry":
             key = _roster_key(entity_id, sides)
             if key is None:
@@ -364,7 +377,12 @@ def patch_snapshot(conn: Connection, snapshot: RegistrySnapshot) -> RegistrySnap
         rows = _rows(conn, RosterEntry, RosterEntry.designation_id, designations)  # type: ignore[arg-type]
         fresh = _rosters(r for r in rows if (r.designation_id, r.person_id) in keys)
         changes["roster"] = _replaced(snapshot.roster, keys, fresh)
+    if touched["provision"]:
+        rows = _rows(conn, Provision, Provision.designation_id, touched["provision"])  # type: ignore[arg-type]
+        fresh = _grouped(sorted(rows, key=_period_order), "designation_id", _provision)
+        changes["provisions"] = _replaced(snapshot.provisions, touched["provision"], fresh)
     historic: set[Key] = {(entity, i) for entity, ids in grouped_ids.items() for i in ids}
+    historic |= {("provision", i) for i in touched["provision"]}
     historic |= {("designation", i) for i in touched["designation"]}
     historic |= {("roster_entry", f"{d}/{p}") for d, p in touched["roster_entry"]}
     if historic:
@@ -436,6 +454,27 @@ def _certification(r: Any) -> CertificationFact:
 
 def _contract(r: Any, covered: Iterable[str]) -> ContractFact:
     return ContractFact(r.id, r.organ_id, r.starts_on, r.ends_on, frozenset(covered), frozenset(r.departments))
+
+
+def _period_order(r: Any) -> tuple[str, date]:
+    return r.organ_id, r.valid_from
+
+
+def _provision(r: Any) -> ProvisionFact:
+    return ProvisionFact(r.designation_id, r.organ_id, r.valid_from, r.valid_until)
+
+
+def _provisions_of(designation_id: str, periods: list[dict[str, Any]]) -> tuple[ProvisionFact, ...]:
+    """C5a: a designation's provision periods from their JSON form (a record version)."""
+    return tuple(
+        ProvisionFact(
+            designation_id,
+            p["organ_id"],
+            date.fromisoformat(p["valid_from"]),
+            date.fromisoformat(p["valid_until"]) if p["valid_until"] else None,
+        )
+        for p in periods
+    )
 
 
 def _roster(periods: list[Any]) -> RosterFact:
