@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from gateway import __version__
-from gateway.api import admin, audit, audit_verify, authzen, docs, documents, health, registry_admin
+from gateway.api import admin, audit, audit_verify, authzen, docs, documents, health, provisions_admin, registry_admin
 from gateway.audit.record import clip
 from gateway.container import Container, build_container
 from gateway.errors import PROBLEM_BASE, FieldError, InvalidInput, Problem
@@ -50,6 +50,7 @@ ROUTERS = (
     documents.router,
     admin.router,
     registry_admin.router,
+    provisions_admin.router,
     audit_verify.router,
     audit.router,
     pages.router,

@@ -247,10 +247,11 @@ def _where(settings: Settings) -> str:
 
 def _register_subcommands() -> None:
     """Command groups that live in their own modules."""
-    from gateway import cli_admin, cli_bundle, cli_documents, cli_policy
+    from gateway import cli_admin, cli_bundle, cli_documents, cli_policy, cli_provisions
 
     cli_bundle.register(registry_app)
     cli_admin.register(registry_app)
+    cli_provisions.register(registry_app)
     cli_documents.register(registry_app)
     app.add_typer(cli_policy.app, name="policy")
     from gateway import cli_audit

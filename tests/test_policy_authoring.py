@@ -140,7 +140,15 @@ def test_the_registry_diff_counts_exactly_what_deciding_every_triple_would(
 ) -> None:
     today = date(2026, 6, 1)
     raw = generate_bundle(Shape(persons=60, designations=12, operators=6, unclassified_documents=3), today, seed=3)
+    organs = [o["id"] for o in raw["organs"]]
+    raw["provisions"] = [  # C5a: some designations provided to every other organ, one provision ended
+        {"designation_id": d["id"], "organ_id": o, "from": "2026-01-01", "until": None if i else "2026-03-31"}
+        for i, d in enumerate(raw["designations"][:6])
+        for o in organs
+        if o != d["organ_id"]
+    ]
     snapshot = snapshot_from_bundle(Bundle.model_validate(raw))
+    assert snapshot.provisions
     before, candidate = load_policy(POLICY_DIR), _copy(tmp_path, "candidate", tests=False)
     _edit(candidate, name, old, new)
     after = load_policy(candidate)

@@ -62,6 +62,19 @@ def test_a_suite_that_cannot_load_is_a_failure(policy_copy: Path) -> None:
     assert "cannot run" in result.output
 
 
+def test_a_suite_whose_with_repeats_a_shared_id_cannot_run(policy_copy: Path) -> None:
+    """`with:` adds entries to the shared registry; an entry with a shared id would silently stand in
+    for it (a fixture bug the C5a suite once had), so the suite is refused and says which id."""
+    (policy_copy / "tests" / "twice.yaml").write_text(
+        "suite: x\nregistry: registry.yaml\nwith:\n  assessments:\n"
+        "  - {id: A-OK, person_id: P-OK, organ_id: METI, scheme: esi, result: favourable,"
+        " notified_on: '2025-07-01', status: active}\ncases: []\n"
+    )
+    result = runner.invoke(app, ["policy", "test", str(policy_copy)])
+    assert result.exit_code == 1
+    assert "cannot run" in result.output and "A-OK appear more than once" in result.output
+
+
 def test_check_names_file_and_line_and_dead_rules(policy_copy: Path) -> None:
     assert runner.invoke(app, ["policy", "check", str(policy_copy)]).exit_code == 0
     path = policy_copy / "requirements.csv"

@@ -41,7 +41,7 @@ class Cancellation(BaseModel):
     cancelled_on: date
 
 
-class RosterPeriod(BaseModel):
+class PeriodDates(BaseModel):
     """N1: the entry's first and last day (inclusive); no `from`: today for a new entry, unchanged otherwise."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
@@ -49,12 +49,12 @@ class RosterPeriod(BaseModel):
     valid_until: date | None = Field(default=None, alias="until")
 
 
-def _today(container: Container) -> date:
+def local_today(container: Container) -> date:
     """Today in the configured zone, by the gateway's clock (C3)."""
     return local_day(container.decisions.clock(), container.settings.zone)
 
 
-async def _body(request: Request, model: type[M], *, optional: bool = False) -> M:
+async def model_body(request: Request, model: type[M], *, optional: bool = False) -> M:
     """Strict JSON (dates as YYYY-MM-DD strings, no unknown fields); errors point into the body."""
     raw = await bounded_body(request)
     if optional and not raw.strip():
@@ -65,7 +65,7 @@ async def _body(request: Request, model: type[M], *, optional: bool = False) -> 
         raise InvalidInput(f"the body does not match {model.__name__}", from_pydantic(exc.errors())) from exc
 
 
-def _filters(request: Request, allowed: tuple[str, ...], *, paged: bool = True) -> dict[str, str]:
+def query_filters(request: Request, allowed: tuple[str, ...], *, paged: bool = True) -> dict[str, str]:
     """The query's filters: each one this list knows, given once; anything else is a 400 naming it,
     never silently ignored."""
     known = {*allowed, *(("limit", "offset") if paged else ())}
@@ -130,7 +130,7 @@ for _plural in admin.WITH_STATUS:
 async def extend_designation(
     entity_id: EntityId, request: Request, container: ContainerDep, caller: AdminCaller
 ) -> dict[str, Any]:
-    body = await _body(request, Extension)
+    body = await model_body(request, Extension)
     return await run_in_threadpool(
         admin.extend,
         container.engine,
@@ -138,7 +138,7 @@ async def extend_designation(
         entity_id,
         body.expires_on,
         body.cabinet_approval_ref,
-        _today(container),
+        local_today(container),
     )
 
 
@@ -150,7 +150,7 @@ async def extend_designation(
 async def cancel_designation(
     entity_id: EntityId, request: Request, container: ContainerDep, caller: AdminCaller
 ) -> dict[str, Any]:
-    body = await _body(request, Cancellation)
+    body = await model_body(request, Cancellation)
     return await run_in_threadpool(
         admin.cancel, container.engine, change_actor(request, caller), entity_id, body.cancelled_on
     )
@@ -172,7 +172,7 @@ async def put_roster_entry(
     container: ContainerDep,
     caller: AdminCaller,
 ) -> dict[str, Any]:
-    body = await _body(request, RosterPeriod, optional=True)
+    body = await model_body(request, PeriodDates, optional=True)
     entry, created = await run_in_threadpool(
         rosters.put_roster,
         container.engine,
@@ -181,7 +181,7 @@ async def put_roster_entry(
         person_id,
         body.valid_from,
         body.valid_until,
-        _today(container),
+        local_today(container),
     )
     response.status_code = 201 if created else 200
     return entry
@@ -197,7 +197,7 @@ async def list_roster_entries(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
-    _filters(request, ("designation", "person"))
+    query_filters(request, ("designation", "person"))
     return await run_in_threadpool(rosters.list_roster, container.engine, designation, person, limit, offset)
 
 
@@ -211,7 +211,7 @@ async def delete_roster_entry(
         change_actor(request, caller),
         designation_id,
         person_id,
-        _today(container),
+        local_today(container),
     )
     return {"deleted": entry}
 
@@ -226,12 +226,12 @@ async def expiring(
     caller: AdminCaller,
     within: Annotated[str, Query(description="the window: 90d, 12w or a number of days")] = "90d",
 ) -> dict[str, Any]:
-    _filters(request, ("within",), paged=False)
+    query_filters(request, ("within",), paged=False)
     try:
         days = admin.parse_window(within)
     except ValueError as exc:
         raise InvalidInput("the window is invalid", [FieldError(("query", "within"), str(exc))]) from exc
-    today = _today(container)
+    today = local_today(container)
     items = await run_in_threadpool(admin.expiring, container.engine, days, today, container.policies.current)
     return {"today": today.isoformat(), "within_days": days, "items": [i.as_dict() for i in items]}
 
@@ -250,7 +250,7 @@ def _add_record_routes(plural: str) -> None:
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
         offset: Annotated[int, Query(ge=0)] = 0,
     ) -> dict[str, Any]:
-        filters = _filters(request, admin.FILTERS[plural])
+        filters = query_filters(request, admin.FILTERS[plural])
         return await run_in_threadpool(admin.list_records, container.engine, plural, limit, offset, filters)
 
     async def get_one(entity_id: EntityId, container: ContainerDep, caller: AdminCaller) -> dict[str, Any]:
@@ -267,7 +267,7 @@ def _add_record_routes(plural: str) -> None:
             plural,
             entity_id,
             data,
-            _today(container),
+            local_today(container),
         )
         response.status_code = 201 if created else 200
         return record

@@ -200,6 +200,10 @@ class _Study:
             for contract in contracts:
                 for designation_id in contract.designation_ids:
                     self.operators_of[designation_id].add(operator)
+        self.assessed_staff: dict[str, list[PersonFact]] = defaultdict(list)  # organ -> staff it assessed (C5a)
+        for person in snapshot.persons.values():
+            if person.kind == "government" and person.organ_id and self._interesting(person):
+                self.assessed_staff[person.organ_id].append(person)
         self.on_roster: dict[str, list[str]] = defaultdict(list)  # designation -> persons on its roster today
         for (designation_id, person_id), entry in snapshot.roster.items():
             if entry.is_in_force(day) and person_id in snapshot.persons:
@@ -273,6 +277,7 @@ class _Study:
             designation=designation,
             assessments=self.snapshot.assessments.get(person.id, ()),
             certifications=self.snapshot.certifications.get(operator, ()) if person.kind == "contractor" else (),
+            provisions=self.snapshot.provisions.get(designation.id, ()),
         )
 
     def pair_of(self, person: PersonFact, designation: DesignationFact) -> Pair:
@@ -305,15 +310,37 @@ class _Study:
                 delta[self.moved(pair, "contracted")] += n
                 if self.groups.get(group):
                     examples.setdefault(self.moved(pair, "contracted"), [p.id for p in self.groups[group][:_EXAMPLES]])
+        provided = self._provided(designation, delta, examples)
         for person_id in self.on_roster.get(designation.id, ()):
             person = self.snapshot.persons[person_id]
-            pair = self.pair_of(person, designation)
+            pair = provided.get(person_id) or self.pair_of(person, designation)
             if person.kind == "contractor" and (person.operator_id or "", person.department or "") in covered:
                 pair = self.moved(pair, "contracted")
             delta[pair] -= 1
             delta[self.moved(pair, "on_roster")] += 1
             examples.setdefault(self.moved(pair, "on_roster"), []).append(person_id)
         return delta, examples
+
+    def _provided(
+        self, designation: DesignationFact, delta: Counter[Pair], examples: dict[Pair, list[str]]
+    ) -> dict[str, Pair]:
+        """C5a: staff of an organ the designation is provided to, judged by their own organ's
+        assessments: their pairs for this designation (moved in `delta`), by person."""
+        pairs: dict[str, Pair] = {}
+        for provision in self.snapshot.provisions.get(designation.id, ()):
+            if provision.organ_id == designation.organ_id or not provision.is_in_force(self.day):
+                continue
+            for person in self.assessed_staff.get(provision.organ_id, ()):
+                if person.id in pairs:
+                    continue
+                exact = self._pair(self._facts(person, designation))
+                usual = self.pair_of(person, designation)
+                if exact != usual:
+                    pairs[person.id] = exact
+                    delta[usual] -= 1
+                    delta[exact] += 1
+                    examples.setdefault(exact, []).append(person.id)
+        return pairs
 
     def tally(
         self,
