@@ -130,6 +130,7 @@ EDITS = [
     ("clearance.csv", "g, sds, esi\n", ""),
     ("clearance.csv", "p2, esi, 10, anniversary", "p2, esi, 1, anniversary"),
     ("clearance.csv", "g2, minister_of_state, exempt\n", ""),
+    ("clearance.csv", "conflict, esi, strictest", "conflict, esi, own_result_stands"),
     ("requirements.csv", "!r.sub.contracted, contract", "!r.sub.contracted && !r.sub.on_roster, contract"),
 ]
 

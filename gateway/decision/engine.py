@@ -9,6 +9,7 @@ from typing import Any
 from gateway.decision.calendar import validity_ends_on
 from gateway.decision.facts import AssessmentFact, Facts, ProvisionFact
 from gateway.decision.policy import NO_CONTEXT, ObjectAttributes, Policy, SubjectAttributes
+from gateway.decision.policy_clearance import ADVERSE, DEFAULT_CONFLICT
 from gateway.decision.policy_context import RequestContext
 from gateway.decision.reasons import DEFAULT_MESSAGES, TIER_NAMES, Reason
 from models.identifiers import clip_id
@@ -45,6 +46,7 @@ class _Clearance:
     certification: str | None = None  # B1: the certification in force found, if any
     contract: str | None = None  # B1, B2: the covering contract in force found, if any
     provision: ProvisionFact | None = None  # C5a: the provision to the person's organ in force, if any
+    standing: dict[str, tuple[str, AssessmentFact]] = field(default_factory=dict)  # adverse results that stand
 
 
 def decide(
@@ -99,6 +101,9 @@ def classify(facts: Facts, today: date, policy: Policy) -> tuple[SubjectAttribut
 
     opening = policy.opens.get(tier, frozenset())
     fitting = {state for scheme, (state, _) in clearance.states.items() if scheme in opening}
+    clearance.standing = _adverse_standing(clearance, tier, opening, policy)
+    if clearance.standing:  # C4, C6, C7: an adverse latest result stands; a valid one elsewhere never outweighs it
+        fitting = {state for state, _ in clearance.standing.values()}
     cleared = "valid" in fitting
     contractor = person.kind == "contractor"
     if contractor and designating is not None:
@@ -121,6 +126,22 @@ def classify(facts: Facts, today: date, policy: Policy) -> tuple[SubjectAttribut
         on_roster=facts.roster is not None and facts.roster.is_in_force(today),
     )
     return sub, obj, clearance
+
+
+def _adverse_standing(
+    clearance: _Clearance, tier: str, opening: frozenset[str], policy: Policy
+) -> dict[str, tuple[str, AssessmentFact]]:
+    """C4, C6, C7: the adverse latest results (unfavourable, suspended, revoked) that deny the tier
+    whatever a valid clearance under another scheme says: every opening scheme's (`strictest`, the
+    default), or the tier's own scheme's only (`own_result_stands`), by the policy's conflict row.
+    Empty when no valid clearance is outweighed, so that a denial keeps its usual reasons."""
+    rule = policy.conflicts.get(tier, DEFAULT_CONFLICT)
+    relevant = {s: v for s, v in clearance.states.items() if s in opening}
+    if not any(state == "valid" for state, _ in relevant.values()):
+        return {}
+    return {
+        s: v for s, v in relevant.items() if v[0] in ADVERSE and (rule == DEFAULT_CONFLICT or s == tier)
+    }
 
 
 def _latest_by_scheme(assessments: tuple[AssessmentFact, ...], organ: str, today: date) -> dict[str, AssessmentFact]:
@@ -244,6 +265,8 @@ def explain(code: str, facts: Facts, action: str, today: date, policy: Policy, c
                 f"opens {organ}'s information, unless {organ} has provided designation {designation.id} "
                 f"to {served} (C5a)"
             )
+        if clearance.standing:
+            return _explain_standing(clearance, designation.scheme, policy)
         schemes = " or ".join(TIER_NAMES[s] for s in sorted(policy.opens.get(designation.scheme, ())))
         schemes = schemes or "any scheme"
         assessor = clearance.competent_organ if clearance.provision is not None else organ
@@ -267,6 +290,8 @@ def explain(code: str, facts: Facts, action: str, today: date, policy: Policy, c
                 lines.append(f"{label} is suspended pending re-assessment (C7)")
             else:
                 lines.append(f"{label} was revoked (C7)")
+        if clearance.standing:
+            lines.append(_outweighs(clearance, designation.scheme, policy))
         return "; ".join(lines)
     if code == "clearance_insufficient":
         held = sorted(TIER_NAMES[s] for s, (state, _) in clearance.states.items() if state == "valid")
@@ -288,6 +313,26 @@ def explain(code: str, facts: Facts, action: str, today: date, policy: Policy, c
         window = f"from {roster.valid_from}" + (f" until {roster.valid_until}" if roster.valid_until else "")
         return f"{pid}'s roster entry for designation {designation.id} runs {window}, not on {today} (N1)"
     return code
+
+
+def _explain_standing(clearance: _Clearance, tier: str, policy: Policy) -> str:
+    """clearance_missing where an unfavourable latest result stands against a valid clearance."""
+    lines = [
+        f"the latest {TIER_NAMES[scheme]} assessment {record.id} by {record.organ_id} is unfavourable (C4)"
+        for scheme, (state, record) in sorted(clearance.standing.items())
+        if state == "unfavourable"
+    ]
+    return "; ".join([*lines, _outweighs(clearance, tier, policy)])
+
+
+def _outweighs(clearance: _Clearance, tier: str, policy: Policy) -> str:
+    valid = sorted(
+        f"{TIER_NAMES[s]} assessment {r.id}" for s, (state, r) in clearance.states.items() if state == "valid"
+    )
+    rule = policy.conflicts.get(tier, DEFAULT_CONFLICT)
+    return (
+        f"the valid {' and '.join(valid)} does not stand in for it (C6; policy: conflict, {tier}, {rule})"
+    )
 
 
 def _explain_designation(facts: Facts, today: date) -> str:

@@ -29,6 +29,12 @@ from casbin.model import Model
 from casbin.persist import Adapter
 
 from gateway.decision.calendar import PERIOD_READINGS
+from gateway.decision.policy_clearance import (
+    check_conflict_row,
+    check_override_row,
+    conflicts,
+    widening_problems,
+)
 from gateway.decision.policy_context import (
     GATEWAY_ROWS,
     LOCAL_PREFIX,
@@ -165,6 +171,7 @@ class Policy:
     opens: dict[str, frozenset[str]]  # tier -> schemes whose clearance opens it (C6)
     exempt_offices: frozenset[str]  # C8
     validity: dict[str, Validity]  # scheme -> period (C3)
+    conflicts: dict[str, str]  # tier -> how an adverse result under one scheme and a valid one under another resolve
     deny_codes: tuple[str, ...]
     rows: tuple[Row, ...] = ()
     context: dict[str, ContextAttribute] = field(default_factory=dict)  # r.ctx.<name>, declared by ctx rows
@@ -358,7 +365,7 @@ def _check_rows(rows: list[Row], model: Model) -> list[PolicyProblem]:
         if row.ptype in GATEWAY_ROWS:
             if row.ptype == "ctx" and not has_ctx:
                 bad("a context attribute needs the request `r = sub, obj, act, ctx, probe` in model.conf")
-            for message in (check_ctx_row if row.ptype == "ctx" else check_reason_row)(row.values):
+            for message in _GATEWAY_CHECKS[row.ptype](row.values):
                 bad(message)
             if (row.ptype, row.values[:1]) in seen:
                 bad(f"{row.values[0]} is declared twice")
@@ -385,6 +392,8 @@ def _check_rows(rows: list[Row], model: Model) -> list[PolicyProblem]:
         if check:
             for message in check(row.values):
                 bad(message)
+    for row, message in widening_problems(rows):
+        problems.append(PolicyProblem(row.file, row.line, message))
     return problems
 
 
@@ -460,6 +469,12 @@ _DENY_CODES = frozenset(REASON_CODES) - {"action_not_permitted"}  # that one is 
 
 
 _ROW_CHECKS = {"p2": _check_p2, "g": _check_g, "g2": _check_g2}
+_GATEWAY_CHECKS = {
+    "ctx": check_ctx_row,
+    "reason": check_reason_row,
+    "conflict": check_conflict_row,
+    "override": check_override_row,
+}
 
 
 def _compile(enforcer: casbin.Enforcer, rows: list[Row], directory: Path) -> Policy:
@@ -483,6 +498,7 @@ def _compile(enforcer: casbin.Enforcer, rows: list[Row], directory: Path) -> Pol
         opens=opens,
         exempt_offices=frozenset(office for office, _ in by_type.get("g2", [])),
         validity=validity,
+        conflicts=conflicts(rows),
         deny_codes=tuple(dict.fromkeys(reason for eft, _a, _r, reason in p_rows if eft == "deny")),
         rows=tuple(rows),
         context={r.values[0]: context_attribute(r.values, r.file, r.line) for r in rows if r.ptype == "ctx"},
