@@ -191,13 +191,18 @@ def test_a_refused_extension_changes_nothing(database: str, args: tuple[str, ...
     assert show("designation", "G-ESI")["expires_on"] == "2030-05-31"
 
 
-def test_cancel_once_and_not_before_the_designation(database: str) -> None:
+def test_cancel_once_today_or_later_and_not_before_the_designation(database: str) -> None:
+    today = local_day(datetime.now(UTC), ZoneInfo("Asia/Tokyo"))
     early = run("registry", "cancel", "G-ESI", "--on", "2025-05-31")
     assert early.exit_code == 1 and "$.cancelled_on" in early.stderr
-    result = run("registry", "cancel", "G-ESI", "--on", "2026-07-01")
+    yesterday = (today - timedelta(days=1)).isoformat()
+    backdated = run("registry", "cancel", "G-ESI", "--on", yesterday)  # D3, D6: never back in time
+    assert backdated.exit_code == 1 and f"takes effect today ({today}) or later" in backdated.stderr
+    assert show("designation", "G-ESI")["cancelled_on"] is None
+    result = run("registry", "cancel", "G-ESI", "--on", today.isoformat())
     assert result.exit_code == 0, result.output
-    assert show("designation", "G-ESI")["cancelled_on"] == "2026-07-01"
-    again = run("registry", "cancel", "G-ESI", "--on", "2026-08-01")
+    assert show("designation", "G-ESI")["cancelled_on"] == today.isoformat()
+    again = run("registry", "cancel", "G-ESI", "--on", (today + timedelta(days=1)).isoformat())
     assert again.exit_code == 1 and "already cancelled" in again.stderr
     assert events(database)[-1].action == "designation.cancel"
 

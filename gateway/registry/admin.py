@@ -28,7 +28,7 @@ from gateway.errors import Conflict, FieldError, InvalidInput, NotFound
 from gateway.registry.changes import Actor, record_changes
 from gateway.registry.importer import ENTITY, T, _contract_links, parse_bundle, validate
 from gateway.registry.recording import FIRST_DAY, record_statuses, record_versions
-from gateway.registry.validation import extension_problem
+from gateway.registry.validation import backdated_problem, expired_problem, extension_problem
 from models import ContractDesignation, DesignationEvent, StatusPeriod
 from models.bundle import Bundle
 
@@ -214,11 +214,9 @@ def extend(
             raise Conflict(
                 f"designation {designation_id} was cancelled on {before['cancelled_on']}; it cannot be extended"
             )
-        if before["expires_on"] < today:
-            raise Conflict(
-                f"designation {designation_id} expired on {before['expires_on']}; an extension is made while it is "
-                "in force (D2, D3)"
-            )
+        expired = expired_problem(designation_id, before["expires_on"], today)
+        if expired:
+            raise Conflict(expired)
         problem = extension_problem(before["designated_on"], before["expires_on"], expires_on, ref)
         if problem:
             raise InvalidInput(
@@ -253,8 +251,11 @@ def cancel(engine: Engine, actor: Actor, designation_id: str, cancelled_on: date
                 "is recorded once (D6)",
                 extra={"cancelled_on": before["cancelled_on"].isoformat()},
             )
+        _, today = actor.moment()
         if cancelled_on < before["designated_on"]:
             problem = f"{cancelled_on} is before the designation was made, {before['designated_on']}"
+        elif late := backdated_problem(cancelled_on, today):
+            problem = late
         elif cancelled_on > before["expires_on"]:
             problem = f"the designation expires on {before['expires_on']}; there is nothing to cancel after that"
         else:
@@ -374,7 +375,7 @@ def put_record(
     entry = getattr(bundle, plural)[0]
     with _writing(engine) as conn:
         before = _record(conn, plural, entity_id, lock=True)
-        errors = _local(validate(bundle, conn)) + _put_problems(conn, plural, entry)
+        errors = _local(validate(bundle, conn, today)) + _put_problems(conn, plural, entry)
         if errors:
             raise InvalidInput(f"the {singular} {entity_id} is refused; nothing was written", errors, status=422)
         _put_conflict(plural, before, entry)

@@ -6,6 +6,7 @@ import base64
 import binascii
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from pydantic import ValidationError
@@ -24,8 +25,10 @@ from gateway.registry.recording import (
     roster_version,
 )
 from gateway.registry.validation import (
+    backdated_problem,
     corporate_number_is_valid,
     expected_check_digit,
+    expired_problem,
     extension_problem,
     first_period_problem,
 )
@@ -45,7 +48,6 @@ from models import (
     RosterEntry,
 )
 from models.bundle import Bundle
-from models.types import utcnow
 
 T = {
     name: model.__table__
@@ -149,8 +151,11 @@ class _Existing:
         return self._cache[table]
 
 
-def validate(bundle: Bundle, conn: Connection) -> list[FieldError]:
-    """Every semantic problem, each by its JSON path; empty when the bundle may be written."""
+def validate(bundle: Bundle, conn: Connection, today: date | None = None) -> list[FieldError]:
+    """Every semantic problem, each by its JSON path; empty when the bundle may be written.
+
+    `today` (in the configured zone) is the day the change would be made: what may not reach back
+    before it (D3: a cancellation; D2: reviving an expired designation) is checked only with it."""
     errors: list[FieldError] = []
     existing = _Existing(conn)
 
@@ -239,13 +244,28 @@ def validate(bundle: Bundle, conn: Connection) -> list[FieldError]:
                 bad(("designations", i, "expires_on"), problem)
         else:
             if before["organ_id"] != d.organ_id:
-                bad(("designations", i, "organ_id"), "the designating organ of a designation never changes (D1)")
+                bad(
+                    ("designations", i, "organ_id"),
+                    f"the designating organ of a designation never changes (D1; it is {before['organ_id']}): "
+                    "cancel it and make a new designation",
+                )
+            if before["scheme"] != d.scheme:
+                bad(
+                    ("designations", i, "scheme"),
+                    f"the scheme of a designation never changes (D1; it is {before['scheme']}), since it decides "
+                    "who may read it: cancel it and make a new designation under the other scheme",
+                )
             if before["designated_on"] != d.designated_on:
                 bad(("designations", i, "designated_on"), "designated_on of an existing designation never changes (D6)")
             if d.expires_on != before["expires_on"]:
                 problem = extension_problem(d.designated_on, before["expires_on"], d.expires_on, d.cabinet_approval_ref)
+                problem = problem or (expired_problem(d.id, before["expires_on"], today) if today else None)
                 if problem:
                     bad(("designations", i, "expires_on"), problem)
+            if today is not None and before["cancelled_on"] is None and d.cancelled_on is not None:
+                problem = backdated_problem(d.cancelled_on, today)
+                if problem:
+                    bad(("designations", i, "cancelled_on"), problem)
         if d.cancelled_on is not None and d.cancelled_on < d.designated_on:
             bad(("designations", i, "cancelled_on"), "a designation cannot be cancelled before it was made")
     organ_of = {
@@ -351,7 +371,8 @@ def import_on(
     progress: Callable[[str, int], None] | None = None,
 ) -> ImportResult:
     """The import inside the caller's transaction (a dry run rolls it back)."""
-    errors = validate(bundle, conn)
+    _, today = actor.moment()
+    errors = validate(bundle, conn, today)
     if errors:
         raise InvalidInput("The registry bundle is invalid; nothing was imported", errors, status=422)
     result = ImportResult()
@@ -364,7 +385,7 @@ def import_on(
         if progress:
             progress(name, len(entries))
     _contract_links(conn, bundle)
-    _ledger(conn, changes, {d.id: d.cabinet_approval_ref for d in bundle.designations})
+    _ledger(conn, changes, {d.id: d.cabinet_approval_ref for d in bundle.designations}, today)
     try:
         record_changes(conn, actor, changes)
     except DBIntegrityError as exc:  # a concurrent writer raced us: nothing is written
@@ -548,9 +569,11 @@ def _contract_links(conn: Connection, bundle: Bundle) -> None:
         conn.execute(insert(link), rows)
 
 
-def _ledger(conn: Connection, changes: list[dict[str, Any]], cabinet_refs: dict[str, str | None]) -> None:
-    """D6: designation ledger entries for every designation made, extended (on the day of the extension,
-    with its Cabinet approval reference) or cancelled."""
+def _ledger(
+    conn: Connection, changes: list[dict[str, Any]], cabinet_refs: dict[str, str | None], today: date
+) -> None:
+    """D6: designation ledger entries for every designation made, extended (on the day of the extension
+    in the configured zone, with its Cabinet approval reference) or cancelled."""
     events = []
 
     def entry(designation: str, kind: str, on: Any, expires_on: Any = None, ref: str | None = None) -> None:
@@ -571,7 +594,7 @@ def _ledger(conn: Connection, changes: list[dict[str, Any]], cabinet_refs: dict[
         if before is None:
             entry(designation, "designated", after["designated_on"], after["expires_on"])
         elif "expires_on" in after:
-            entry(designation, "extended", utcnow().date(), after["expires_on"], cabinet_refs.get(designation))
+            entry(designation, "extended", today, after["expires_on"], cabinet_refs.get(designation))
         if after.get("cancelled_on"):
             entry(designation, "cancelled", after["cancelled_on"])
     if events:

@@ -55,3 +55,25 @@ def extension_problem(
     if new_expiry > cap and not cabinet_ref:
         return f"beyond {cap}, thirty years from designation, an extension needs a cabinet_approval_ref (D2)"
     return None
+
+
+def expired_problem(designation_id: str, expires_on: date, today: date) -> str | None:
+    """D2, D3: an extension is made while the designation is in force; one that expired stays expired
+    (a new designation is made instead)."""
+    if expires_on < today:
+        return (
+            f"designation {designation_id} expired on {expires_on}; an extension is made while it is in force "
+            "(D2, D3): make a new designation instead"
+        )
+    return None
+
+
+def backdated_problem(cancelled_on: date, today: date) -> str | None:
+    """D3, D6: a cancellation takes effect today or later; dating it back would rewrite the basis of
+    decisions already made and the figures already reported."""
+    if cancelled_on < today:
+        return (
+            f"a cancellation takes effect today ({today}) or later, not on {cancelled_on}: a cancellation "
+            "dated back would change decisions already made and logged (D3, D6)"
+        )
+    return None
