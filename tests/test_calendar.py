@@ -35,8 +35,23 @@ def test_the_2023_case_is_the_day_before_1_march_2028() -> None:
     assert validity_ends_on(date(2023, 2, 28), 5) == date(2028, 2, 29)
 
 
-def test_conservative_reading_ends_a_day_earlier() -> None:
-    assert validity_ends_on(date(2025, 6, 1), 10, "eve_of_anniversary") == date(2035, 5, 31)
+@pytest.mark.parametrize(
+    ("notified", "years", "last_valid_day"),
+    [
+        (date(2025, 6, 1), 10, date(2035, 5, 31)),  # the day before the anniversary
+        (date(2023, 2, 28), 5, date(2028, 2, 27)),  # not 28 Feb 2028, the anniversary itself (issue 11.12)
+        (date(2027, 2, 28), 5, date(2032, 2, 27)),  # the same into a leap year
+        (date(2026, 2, 28), 5, date(2031, 2, 27)),  # and into a common year
+        (date(2028, 2, 29), 10, date(2038, 2, 27)),  # no 29 Feb in 2038: the anniversary is 28 Feb (earlier)
+        (date(2028, 2, 29), 4, date(2032, 2, 28)),  # 29 Feb 2032 exists: the day before it
+        (date(2025, 3, 1), 5, date(2030, 2, 28)),
+        (date(2027, 3, 1), 5, date(2032, 2, 29)),  # the eve of 1 March in a leap year is 29 Feb
+    ],
+)
+def test_conservative_reading_denies_from_the_notification_days_anniversary(
+    notified: date, years: int, last_valid_day: date
+) -> None:
+    assert validity_ends_on(notified, years, "eve_of_anniversary") == last_valid_day
 
 
 def test_unknown_reading_is_refused() -> None:
@@ -70,7 +85,11 @@ def test_validity_is_about_n_years_and_monotonic(notified: date, years: int) -> 
     # the same calendar day N years on, or the month's last day when that day does not exist
     assert last.month == notified.month or (notified.month, notified.day) == (2, 29) or last.day >= 28
     assert validity_ends_on(notified + timedelta(days=1), years) >= last
-    assert validity_ends_on(notified, years, "eve_of_anniversary") == last - timedelta(days=1)
+    eve = validity_ends_on(notified, years, "eve_of_anniversary")
+    assert last - timedelta(days=2) <= eve <= last - timedelta(days=1)  # 2 days only after a 28 Feb notification
+    anniversary = notified.replace(year=notified.year + years) if (notified.month, notified.day) != (2, 29) else None
+    if anniversary is not None:
+        assert eve == anniversary - timedelta(days=1)  # denied from the anniversary on, never on it
 
 
 @given(st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2070, 1, 1), timezones=st.just(UTC)))

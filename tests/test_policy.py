@@ -154,6 +154,33 @@ def test_the_conservative_reading_of_c3_is_one_changed_word(policy_copy: Path) -
     assert decide(facts, "read", date(2035, 5, 31), conservative).allowed
 
 
+def test_c3_the_conservative_reading_denies_on_the_anniversary_of_a_28_february_notification(
+    policy_copy: Path,
+) -> None:
+    """SDS notified 2023-02-28, five years: the Civil Code reading runs through 29 February 2028 (a
+    leap year); the conservative reading denies from the anniversary, 28 February 2028, on."""
+    sds = AssessmentFact("A-1", "METI", "sds", "favourable", date(2023, 2, 28))
+    facts = Facts(
+        "P-1",
+        "DOC-1",
+        STAFF,
+        DocumentFact("DOC-1", "G-1"),
+        DesignationFact("G-1", "METI", "sds", date(2023, 1, 1), date(2030, 12, 31)),
+        (sds,),
+        (),
+        (),
+        RosterFact("G-1", "P-1", date(2023, 1, 1)),
+    )
+    assert decide(facts, "read", date(2028, 2, 29), SHIPPED).allowed
+    assert decide(facts, "read", date(2028, 3, 1), SHIPPED).codes == ("clearance_expired",)
+    _edit(policy_copy, "clearance.csv", "p2, sds, 5, anniversary", "p2, sds, 5, eve_of_anniversary")
+    conservative = load_policy(policy_copy)
+    assert decide(facts, "read", date(2028, 2, 27), conservative).allowed
+    assert decide(facts, "read", date(2028, 2, 28), conservative).codes == ("clearance_expired",)
+    message = decide(facts, "read", date(2028, 2, 28), conservative).reasons[0].message
+    assert message == "SDS assessment A-1 by METI notified 2023-02-28 ran out on 2028-02-27"
+
+
 def test_a_print_action_for_government_staff_only_is_one_added_row(policy_copy: Path) -> None:
     esi = AssessmentFact("A-1", "METI", "esi", "favourable", date(2025, 6, 1))
     assert decide(_facts(STAFF, esi), "print", TODAY, SHIPPED).codes == ("action_not_permitted",)

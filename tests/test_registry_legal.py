@@ -61,7 +61,9 @@ def ledger(gw: Gateway, designation_id: str) -> list[tuple[str, str]]:
 # --- D1: scheme and organ are fixed once made (fails open otherwise: SDS <-> ESI changes who may read) ---
 
 
-@pytest.mark.parametrize(("field", "value", "says"), [("scheme", "sds", "scheme"), ("organ_id", "MOD", "designating organ")])
+@pytest.mark.parametrize(
+    ("field", "value", "says"), [("scheme", "sds", "scheme"), ("organ_id", "MOD", "designating organ")]
+)
 def test_d1_an_import_cannot_change_a_designations_scheme_or_organ(
     registry: Gateway, field: str, value: str, says: str
 ) -> None:

@@ -28,13 +28,20 @@ def validity_ends_on(notified_on: date, years: int, reading: str = "anniversary"
     Art. 143: it ends on the day before the day corresponding to that start, `years` later; when the
     final month has no such day (a start on 29 February), it ends on that month's last day.
     """
-    start = notified_on + ONE_DAY
-    try:
-        last = start.replace(year=start.year + years) - ONE_DAY
-    except ValueError:  # 29 February in a common year: the month's last day ends the period
-        last = date(start.year + years, start.month, 28)
     if reading == "eve_of_anniversary":
-        return last - ONE_DAY
+        # Denied from the notification day's anniversary on. Counted from the notification day itself,
+        # not as "the Civil Code's last day minus one": after a 28 February notification that last day
+        # is 29 February in a leap year, the day after the anniversary. A 29 February notification's
+        # anniversary in a common year is 28 February (the earlier reading, fail closed).
+        try:
+            anniversary = notified_on.replace(year=notified_on.year + years)
+        except ValueError:
+            anniversary = date(notified_on.year + years, 2, 28)
+        return anniversary - ONE_DAY
     if reading != "anniversary":
         raise ValueError(f"unknown period reading {reading!r}; expected one of {PERIOD_READINGS}")
-    return last
+    start = notified_on + ONE_DAY
+    try:
+        return start.replace(year=start.year + years) - ONE_DAY
+    except ValueError:  # 29 February in a common year: the month's last day ends the period
+        return date(start.year + years, start.month, 28)
