@@ -56,8 +56,8 @@ BROKEN = [
         "actions.csv:5",
         "effect must be allow or deny",
     ),
-    ("clearance.csv", "p2, sds, 5, anniversary", "p2, sds, five, anniversary", "clearance.csv:5", "whole number"),
-    ("clearance.csv", "p2, sds, 5, anniversary", "p2, sds, 5, someday", "clearance.csv:5", "unknown period reading"),
+    ("clearance.csv", "p2, sds, 5, anniversary", "p2, sds, five, anniversary", "clearance.csv:6", "whole number"),
+    ("clearance.csv", "p2, sds, 5, anniversary", "p2, sds, 5, someday", "clearance.csv:6", "unknown period reading"),
     ("clearance.csv", "g, sds, esi", "g, esi, secret", "clearance.csv:", "must be a scheme"),
     ("clearance.csv", "g, sds, esi", "g, sds, esi\ng, sds, esi", "clearance.csv:", "duplicate of clearance.csv:"),
     (
@@ -127,9 +127,54 @@ def test_an_exempt_office_is_one_added_row(policy_copy: Path) -> None:
     adviser = PersonFact("P-2", "government", "METI", office="cabinet_secretary_general")
     assert decide(_facts(adviser), "read", TODAY, SHIPPED).codes == ("clearance_missing",)
     (policy_copy / "clearance.csv").write_text(
-        (policy_copy / "clearance.csv").read_text() + "g2, cabinet_secretary_general, exempt\n"
+        (policy_copy / "clearance.csv").read_text() + "exempt, cabinet_secretary_general, own, *\n"
     )
     assert decide(_facts(adviser), "read", TODAY, load_policy(policy_copy)).allowed
+
+
+def test_c8_an_exemption_can_differ_by_tier(policy_copy: Path) -> None:
+    minister = PersonFact("P-2", "government", "METI", office="minister_of_state")
+    assert decide(_facts(minister), "read", TODAY, SHIPPED).allowed
+    _edit(policy_copy, "clearance.csv", "exempt, minister_of_state, own, *", "exempt, minister_of_state, own, sds")
+    sds_only = load_policy(policy_copy)
+    assert decide(_facts(minister), "read", TODAY, sds_only).codes == ("clearance_missing",)  # METI_ESI: ESI
+    facts = _facts(minister)
+    sds_facts = Facts(
+        facts.person_id,
+        facts.document_id,
+        facts.person,
+        facts.document,
+        DesignationFact("G-1", "METI", "sds", date(2025, 6, 1), date(2030, 5, 31)),
+        (),
+        (),
+        (),
+        facts.roster,
+    )
+    assert decide(sds_facts, "read", TODAY, sds_only).allowed
+
+
+def test_c8_an_exemption_can_name_the_organ_whose_information_it_covers(policy_copy: Path) -> None:
+    deputy = PersonFact("P-3", "government", "CAS", office="deputy_chief_cabinet_secretary")
+    assert decide(_facts(deputy), "read", TODAY, SHIPPED).codes == ("clearance_missing",)  # METI's, not CAS's
+    row = "exempt, deputy_chief_cabinet_secretary, METI, esi\n#"
+    _edit(policy_copy, "clearance.csv", "# Offices a Cabinet Order", row)
+    assert decide(_facts(deputy), "read", TODAY, load_policy(policy_copy)).allowed
+
+
+def test_c8_a_legacy_g2_row_reads_as_own_organ_both_tiers_and_check_says_so(policy_copy: Path) -> None:
+    from gateway.decision.policy_check import check
+
+    _edit(policy_copy, "clearance.csv", "exempt, minister_of_state, own, *", "g2, minister_of_state, exempt")
+    legacy = load_policy(policy_copy)
+    minister = PersonFact("P-2", "government", "METI", office="minister_of_state")
+    assert decide(_facts(minister), "read", TODAY, legacy).allowed
+    other = PersonFact("P-4", "government", "MOD", office="minister_of_state")
+    assert decide(_facts(other), "read", TODAY, legacy).codes == ("clearance_missing",)
+    warnings = [w.message for w in check(policy_copy).warnings]
+    assert (
+        "`g2, minister_of_state, exempt` is read as `exempt, minister_of_state, own, *` (C8); write that row instead"
+        in warnings
+    )
 
 
 def test_the_conservative_reading_of_c3_is_one_changed_word(policy_copy: Path) -> None:

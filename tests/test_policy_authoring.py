@@ -87,7 +87,7 @@ def test_policy_apply_refuses_a_candidate_that_fails_its_tests_and_swaps_one_tha
     assert "tests/clearance.yaml:" in refused.output and "is unchanged" in refused.output
     assert (live / "clearance.csv").read_text() == before
     good = _copy(tmp_path, "good")
-    (good / "clearance.csv").write_text((good / "clearance.csv").read_text() + "g2, vice_minister, exempt\n")
+    (good / "clearance.csv").write_text((good / "clearance.csv").read_text() + "exempt, vice_minister, own, *\n")
     applied = runner.invoke(app, ["policy", "apply", str(good), "--to", str(live)])
     assert applied.exit_code == 0, applied.output
     assert "vice_minister" in (live / "clearance.csv").read_text()
@@ -129,7 +129,8 @@ EDITS = [
     ("requirements.csv", ROSTER_ROW, ""),
     ("clearance.csv", "g, sds, esi\n", ""),
     ("clearance.csv", "p2, esi, 10, anniversary", "p2, esi, 1, anniversary"),
-    ("clearance.csv", "g2, minister_of_state, exempt\n", ""),
+    ("clearance.csv", "exempt, minister_of_state, own, *\n", ""),
+    ("clearance.csv", "exempt, head_of_organ, own, *", "exempt, head_of_organ, own, sds"),
     ("clearance.csv", "conflict, esi, strictest", "conflict, esi, own_result_stands"),
     ("requirements.csv", "!r.sub.contracted, contract", "!r.sub.contracted && !r.sub.on_roster, contract"),
 ]

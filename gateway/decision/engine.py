@@ -7,7 +7,7 @@ from datetime import date
 from typing import Any
 
 from gateway.decision.calendar import validity_ends_on
-from gateway.decision.facts import AssessmentFact, Facts, ProvisionFact
+from gateway.decision.facts import AssessmentFact, Facts, PersonFact, ProvisionFact
 from gateway.decision.policy import NO_CONTEXT, ObjectAttributes, Policy, SubjectAttributes
 from gateway.decision.policy_clearance import ADVERSE, DEFAULT_CONFLICT
 from gateway.decision.policy_context import RequestContext
@@ -114,7 +114,7 @@ def classify(facts: Facts, today: date, policy: Policy) -> tuple[SubjectAttribut
     sub = SubjectAttributes(
         known=True,
         kind=person.kind,
-        exempt=person.office is not None and person.office in policy.exempt_offices,
+        exempt=_exempt(person, designating, clearance, tier, policy),
         cleared=cleared,
         clearance_expired=not cleared and "expired" in fitting,
         clearance_suspended=not cleared and "suspended" in fitting,
@@ -126,6 +126,15 @@ def classify(facts: Facts, today: date, policy: Policy) -> tuple[SubjectAttribut
         on_roster=facts.roster is not None and facts.roster.is_in_force(today),
     )
     return sub, obj, clearance
+
+
+def _exempt(person: PersonFact, designating: str | None, clearance: _Clearance, tier: str, policy: Policy) -> bool:
+    """C8: an exempt office holds for the information of the organ it belongs to and what is provided
+    to that organ (C5a), or of the organ an `exempt` row names, under the tiers the row names."""
+    if person.office is None or designating is None:
+        return False
+    own = person.kind == "government" and (person.organ_id == designating or clearance.provision is not None)
+    return any(e.covers(person.office, own, designating, tier) for e in policy.exemptions)
 
 
 def _adverse_standing(

@@ -200,6 +200,7 @@ class _Study:
             for contract in contracts:
                 for designation_id in contract.designation_ids:
                     self.operators_of[designation_id].add(operator)
+        self.organs = {d.organ_id for d in snapshot.designations.values()}
         self.assessed_staff: dict[str, list[PersonFact]] = defaultdict(list)  # organ -> staff it assessed (C5a)
         for person in snapshot.persons.values():
             if person.kind == "government" and person.organ_id and self._interesting(person):
@@ -213,16 +214,13 @@ class _Study:
         return classify(facts, self.day, self.before)[0], classify(facts, self.day, self.after)[0]
 
     def default(self, person: PersonFact) -> Pair:
-        """The pair of a person with no facts about an organ: only kind and office show."""
-        key = (person.kind, person.office)
+        """The pair of a person with no facts about an organ: only the kind shows (an office-holder,
+        whose exemption depends on the organ and tier (C8), is decided exactly: _interesting)."""
+        key = (person.kind, None)
         pair = self._defaults.get(key)
         if pair is None:
-
-            def vector(policy: Policy) -> SubjectAttributes:
-                exempt = person.office is not None and person.office in policy.exempt_offices
-                return SubjectAttributes(True, person.kind, exempt, *([False] * 8))
-
-            pair = self._defaults[key] = (vector(self.before), vector(self.after))
+            vector = SubjectAttributes(True, person.kind, False, *([False] * 8))
+            pair = self._defaults[key] = (vector, vector)
         return pair
 
     def moved(self, pair: Pair, attribute: str) -> Pair:
@@ -262,6 +260,8 @@ class _Study:
     def _interesting(self, person: PersonFact) -> set[str]:
         """Organs whose designations see this person other than by kind and office."""
         records = self.snapshot.assessments.get(person.id, ())
+        if person.kind == "government" and person.office is not None:
+            return self.organs  # C8: an exemption depends on the organ and the tier
         if person.kind == "government":
             return {person.organ_id} if any(a.organ_id == person.organ_id for a in records) else set()
         certifications = self.snapshot.certifications.get(person.operator_id or "", ())

@@ -30,9 +30,12 @@ from casbin.persist import Adapter
 
 from gateway.decision.calendar import PERIOD_READINGS
 from gateway.decision.policy_clearance import (
+    Exemption,
     check_conflict_row,
+    check_exempt_row,
     check_override_row,
     conflicts,
+    exemptions,
     widening_problems,
 )
 from gateway.decision.policy_context import (
@@ -169,7 +172,7 @@ class Policy:
     files: tuple[str, ...]
     actions: frozenset[str]
     opens: dict[str, frozenset[str]]  # tier -> schemes whose clearance opens it (C6)
-    exempt_offices: frozenset[str]  # C8
+    exemptions: tuple[Exemption, ...]  # C8: which office is exempt for whose information, under which tier
     validity: dict[str, Validity]  # scheme -> period (C3)
     conflicts: dict[str, str]  # tier -> how an adverse result under one scheme and a valid one under another resolve
     deny_codes: tuple[str, ...]
@@ -254,7 +257,8 @@ class Policy:
             "loaded_at": self.loaded_at.isoformat(),
             "files": list(self.files),
             "actions": sorted(self.actions),
-            "exempt_offices": sorted(self.exempt_offices),
+            "exempt_offices": sorted({e.office for e in self.exemptions}),
+            "exemptions": [{"office": e.office, "organ": e.organ, "tier": e.tier} for e in self.exemptions],
             "bridges": {tier: sorted(schemes) for tier, schemes in self.opens.items()},
             "validity": {s: {"years": v.years, "reading": v.reading} for s, v in self.validity.items()},
             "context": {a.name: {"type": a.type, "release_header": a.header} for a in self.context.values()},
@@ -367,9 +371,10 @@ def _check_rows(rows: list[Row], model: Model) -> list[PolicyProblem]:
                 bad("a context attribute needs the request `r = sub, obj, act, ctx, probe` in model.conf")
             for message in _GATEWAY_CHECKS[row.ptype](row.values):
                 bad(message)
-            if (row.ptype, row.values[:1]) in seen:
-                bad(f"{row.values[0]} is declared twice")
-            seen[(row.ptype, row.values[:1])] = row
+            key = row.values if row.ptype == "exempt" else row.values[:1]  # an office may have several scopes
+            if (row.ptype, key) in seen:
+                bad(f"{', '.join(key)} is declared twice")
+            seen[(row.ptype, key)] = row
             continue
         sec = row.ptype[:1]
         known = model.model.get(sec, {}).get(row.ptype)
@@ -474,6 +479,7 @@ _GATEWAY_CHECKS = {
     "reason": check_reason_row,
     "conflict": check_conflict_row,
     "override": check_override_row,
+    "exempt": check_exempt_row,
 }
 
 
@@ -496,7 +502,7 @@ def _compile(enforcer: casbin.Enforcer, rows: list[Row], directory: Path) -> Pol
         files=tuple(p.name for p in policy_files(directory)),
         actions=frozenset(act for eft, act, _rule, _reason in p_rows if eft == "allow"),
         opens=opens,
-        exempt_offices=frozenset(office for office, _ in by_type.get("g2", [])),
+        exemptions=exemptions(rows),
         validity=validity,
         conflicts=conflicts(rows),
         deny_codes=tuple(dict.fromkeys(reason for eft, _a, _r, reason in p_rows if eft == "deny")),

@@ -85,6 +85,11 @@ def check(directory: Path) -> CheckReport:
         if matched is False:
             what = f"deny row for {reason}" if eft == "deny" else f"allow row for {act!r}"
             warnings.append(PolicyProblem(row.file, row.line, f"this {what} can never match"))
+    for row in read_rows(directory, []):
+        if row.ptype == "g2" and len(row.values) == 2:
+            office = row.values[0]
+            message = f"`g2, {office}, exempt` is read as `exempt, {office}, own, *` (C8); write that row instead"
+            warnings.append(PolicyProblem(row.file, row.line, message))
     produced = set(policy.deny_codes) | {"action_not_permitted"}
     denies = [r for r in rows if r.values[0] == "deny"]
     where = denies[-1] if denies else Row("p", (), "model.conf", 1)  # where another deny row would go

@@ -42,7 +42,15 @@ def describe(policy: Policy) -> list[str]:
             scheme, tier = row.values
             lines.append(f"{where}  an {TIER_NAMES[scheme]} clearance opens {TIER_NAMES[tier]} information (C6)")
         elif row.ptype == "g2":
-            lines.append(f"{where}  the office {row.values[0]} is exempt from assessment (C8)")
+            office = row.values[0]
+            lines.append(f"{where}  the office {office} is exempt from assessment for its own organ's information (C8)")
+        elif row.ptype == "exempt":
+            office, organ, tier = row.values
+            whose = f"{organ}'s information"
+            if organ == "own":
+                whose = "its own organ's information (and what is provided to it)"
+            tiers = "both tiers" if tier == "*" else f"{TIER_NAMES[tier]} information"
+            lines.append(f"{where}  the office {office} is exempt from assessment for {whose}, {tiers} (C8)")
         elif row.ptype == "g3":
             lines.append(f"{where}  {row.values[0]} is a listed {row.values[1].replace('_', ' ')}")
         elif row.ptype == "ctx":
