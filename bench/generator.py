@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from gateway.registry.validation import corporate_number_is_valid, years_after
+from gateway.registry.validation import ESI_ACT_IN_FORCE, corporate_number_is_valid, years_after
 
 ORGANS = (
     ("METI", "Ministry of Economy, Trade and Industry", 5),
@@ -45,6 +45,11 @@ class Shape:
     def for_persons(cls, persons: int, designations: int | None = None) -> Shape:
         """`designations` defaults to one for every five persons."""
         return cls(persons, designations or max(10, persons // 5), max(4, persons // 25), max(5, persons // 20))
+
+
+def _transitional(scheme: str, day: date) -> dict[str, bool]:
+    """Synthetic ESI records older than the ESI Act are marked as carried over (they could not exist)."""
+    return {"transitional": True} if scheme == "esi" and day < ESI_ACT_IN_FORCE else {}
 
 
 def corporate_number(body: str) -> str:
@@ -99,7 +104,8 @@ class _Generator:
             scheme = "sds" if self.rng.random() < 0.25 else "esi"
             out.append({"id": f"G-{i:04d}", "organ_id": self.organ(), "scheme": scheme,
                         "category": "bench/synthetic", "summary": f"Synthetic designation {i}",
-                        "designated_on": start.isoformat(), "expires_on": end.isoformat(), **extra})
+                        "designated_on": start.isoformat(), "expires_on": end.isoformat(), **extra,
+                        **_transitional(scheme, start)})
         return out
 
     def rng_between(self, first: date, last: date) -> date:
@@ -134,9 +140,10 @@ class _Generator:
 
         def add(person: str, organ: str, scheme: str, age: int, result: str = "favourable",
                 status: str = "active") -> None:
+            notified = self.day(-age)
             out.append({"id": f"A-{len(out) + 1:06d}", "person_id": person, "organ_id": organ,
-                        "scheme": scheme, "result": result, "notified_on": self.day(-age).isoformat(),
-                        "status": status})
+                        "scheme": scheme, "result": result, "notified_on": notified.isoformat(),
+                        "status": status, **_transitional(scheme, notified)})
 
         for person in persons:
             pid, organ = person["id"], self.competent_organ(person)

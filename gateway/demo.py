@@ -6,6 +6,8 @@ import base64
 from datetime import date, timedelta
 from typing import Any
 
+from gateway.registry.validation import before_act_problem
+
 # (person, document, what the demo shows) — printed by `serve --demo` with a curl line each.
 DEMO_CASES: list[tuple[str, str, str]] = [
     ("P-0001", "DOC-0001", "allow: METI staff, ESI clearance, on the roster"),
@@ -63,7 +65,7 @@ def demo_bundle(today: date) -> dict[str, Any]:
         ("A-0012", "P-0012", "METI", "sds", "favourable", recent, "active"),
     ]
     everyone = [p[0] for p in persons if p[0] != "P-0011"]
-    return {
+    bundle = {
         "organs": [
             {"id": "METI", "name": "Ministry of Economy, Trade and Industry"},
             {"id": "MOD", "name": "Ministry of Defense"},
@@ -179,3 +181,10 @@ def demo_bundle(today: date) -> dict[str, Any]:
             },
         ],
     }
+    # An expired ESI clearance, or a lapsed ESI designation, is older than the ESI Act (2025-05-16) and
+    # can only be a record carried over: the demo marks such records so.
+    for section, day in (("assessments", "notified_on"), ("designations", "designated_on")):
+        for entry in bundle[section]:
+            if before_act_problem(entry["scheme"], date.fromisoformat(entry[day]), False, section):
+                entry["transitional"] = True
+    return bundle

@@ -62,6 +62,8 @@ class AssessmentBase(SQLModel):
     result: str = Field(max_length=16)  # favourable | unfavourable
     notified_on: date
     status: str = Field(default="active", max_length=16)  # active | suspended | revoked
+    # An ESI record dated before the ESI Act took effect (2025-05-16), carried over on purpose.
+    transitional: bool = Field(default=False, sa_column_kwargs={"server_default": "0"})
 
 
 class Assessment(AssessmentBase, table=True):
@@ -93,6 +95,7 @@ class DesignationBase(SQLModel):
     designated_on: date
     expires_on: date
     cancelled_on: date | None = None
+    transitional: bool = Field(default=False, sa_column_kwargs={"server_default": "0"})  # as for assessments
 
 
 class Designation(DesignationBase, table=True):

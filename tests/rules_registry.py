@@ -66,7 +66,7 @@ def rules_bundle() -> dict[str, Any]:
         _designation("G-CAN", "METI", "esi", *ESI_SPAN, cancelled_on="2026-04-01"),
         _designation("G-FUT", "METI", "esi", "2027-01-01", "2031-12-31"),
         _designation("G-LONG", "METI", "esi", "2033-01-01", "2037-12-31"),
-        _designation("G-LEAP", "METI", "esi", "2030-01-01", "2034-12-31"),
+        _designation("G-LEAP", "METI", "esi", "2035-01-01", "2039-12-31"),
         _designation("G-SDS30", "METI", "sds", "2026-01-01", "2030-12-31"),
         _designation("G-MOD", "MOD", "sds", *ESI_SPAN),
     ]
@@ -108,7 +108,7 @@ def rules_bundle() -> dict[str, Any]:
     ]
     assessments = [
         _assess("A-OK", "P-OK"),
-        _assess("A-LEAP", "P-LEAP", notified="2024-02-29"),
+        _assess("A-LEAP", "P-LEAP", notified="2028-02-29"),
         _assess("A-SDS", "P-SDS", scheme="sds"),
         _assess("A-SUPER-1", "P-SUPER"),
         _assess("A-SUPER-2", "P-SUPER", notified="2026-03-01", result="unfavourable"),

@@ -17,6 +17,8 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine, insert, inspect, select
+from sqlalchemy import column as sa_column
+from sqlalchemy import table as sa_table
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import SQLModel
 from typer.testing import CliRunner
@@ -45,7 +47,7 @@ from models import ChainHead, ContractDesignation, DecisionRecord, StatusPeriod
 from tests.rules_registry import rules_bundle
 from tests.support import POLICY_DIR, REPO, Keys, running_gateway
 
-REVISIONS = ["0001", "0003", "0005"]  # in order; 0003: the registry as it stood on any day; 0005: provisions (C5a)
+REVISIONS = ["0001", "0003", "0005", "0006"]  # 0003: the registry on any day; 0005: provisions; 0006: transitional
 HEAD = REVISIONS[-1]
 NEXT = f"{int(HEAD) + 1:04d}"  # what a newer gateway (or the next draft) adds
 GENESIS = "0" * 64
@@ -351,7 +353,11 @@ def test_a_0001_database_with_data_upgrades_to_head_without_losing_a_record_and_
     bundle = parse_bundle(json.dumps(rules_bundle()))
     with engine.begin() as conn:
         for name in ORDER:
-            rows = [_row(name, entry, None) for entry in getattr(bundle, name) if name != "documents"]  # type: ignore[arg-type]
+            rows = [
+                {k: v for k, v in _row(name, entry, None).items() if k != "transitional"}  # type: ignore[arg-type]
+                for entry in getattr(bundle, name)
+                if name != "documents"
+            ]  # 0006 adds `transitional`
             if name == "documents":
                 rows = [
                     {"id": d.id, "title": d.title, "designation_id": d.designation_id, "media_type": d.media_type}
@@ -359,17 +365,21 @@ def test_a_0001_database_with_data_upgrades_to_head_without_losing_a_record_and_
                     for d in bundle.documents
                 ]
             if rows:
-                conn.execute(insert(T[name]), rows)
+                columns = (sa_column(k, T[name].c[k].type) for k in rows[0])
+                conn.execute(insert(sa_table(T[name].name, *columns)), rows)
         links = [{"contract_id": k.id, "designation_id": d} for k in bundle.contracts for d in k.designation_ids]
         conn.execute(insert(ContractDesignation.__table__), links)  # type: ignore[attr-defined]
+        old_esi = {"id": "A-OLD", "person_id": "P-NONE", "organ_id": "METI", "scheme": "esi", "result": "favourable"}
+        old_esi |= {"notified_on": date(2024, 1, 1), "status": "active"}  # accepted before 0006's floor
+        conn.execute(insert(sa_table("assessments", *(sa_column(k) for k in old_esi))), [old_esi])
     later = {"provisions"}  # tables a later revision makes (0005)
     tables = [*(t for t in T.values() if t.name not in later), ContractDesignation.__table__]  # type: ignore[attr-defined]
     with engine.connect() as conn:
-        before_rows = {t.name: sorted(map(tuple, conn.execute(select(t)))) for t in tables}
+        before_rows = {t.name: sorted(map(tuple, conn.execute(select(*_at_0001(t))))) for t in tables}
         old = build_snapshot(
             0,
             **{
-                name: conn.execute(select(model.__table__)).all()  # type: ignore[attr-defined]
+                name: conn.execute(select(*_at_0001(model.__table__))).all()  # type: ignore[attr-defined]
                 for name, model in _SNAPSHOT_TABLES.items()
                 if model.__tablename__ not in later
             },
@@ -377,11 +387,16 @@ def test_a_0001_database_with_data_upgrades_to_head_without_losing_a_record_and_
 
     assert [revision for revision, _ in upgrade(engine).ran] == REVISIONS[1:]
     with engine.connect() as conn:
-        assert {t.name: sorted(map(tuple, conn.execute(select(t)))) for t in tables} == before_rows
+        assert {t.name: sorted(map(tuple, conn.execute(select(*_at_0001(t))))) for t in tables} == before_rows
         periods = conn.execute(select(StatusPeriod.__table__)).all()  # type: ignore[attr-defined]
+        table = T["assessments"]
+        marked = set(conn.execute(select(table.c.id).where(table.c.transitional.is_(True))).scalars())
+        assert marked == {"A-OLD"}  # 0006: the ESI record older than the Act is marked, no other
         new = load_snapshot(conn)
     statuses = {(p.entity, p.entity_id): p.status for p in periods}
     assert statuses == {("assessment", a.id): a.status for a in bundle.assessments} | {
+        ("assessment", "A-OLD"): "active"
+    } | {
         ("certification", c.id): c.status for c in bundle.certifications
     }
     policy, today = load_policy(POLICY_DIR), date(2026, 6, 1)
@@ -390,3 +405,8 @@ def test_a_0001_database_with_data_upgrades_to_head_without_losing_a_record_and_
             was = old.decide(person.id, document.id, "read", today, policy)[1]
             now = new.decide(person.id, document.id, "read", today, policy)[1]
             assert (now.allowed, now.codes) == (was.allowed, was.codes), (person.id, document.id)
+
+
+def _at_0001(table: Any) -> list[Any]:
+    """The columns a table had at 0001 (0006 adds `transitional`)."""
+    return [c for c in table.c if c.name != "transitional"]

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from gateway.registry.bundles import export_bundle
 from models import DesignationEvent
 from tests.rules_registry import rules_bundle
 from tests.support import Gateway
@@ -45,8 +46,8 @@ def problem_at(response: Any, status: int, pointer: str) -> str:
     return details[0]
 
 
-def stored(gw: Gateway, designation_id: str) -> dict[str, Any]:
-    response = admin(gw, "GET", f"/designations/{designation_id}")
+def stored(gw: Gateway, entity_id: str, plural: str = "designations") -> dict[str, Any]:
+    response = admin(gw, "GET", f"/{plural}/{entity_id}")
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -151,3 +152,57 @@ def test_d6_an_extension_by_import_is_dated_in_the_ledger_on_the_day_in_japan(re
     response = post_import(registry, {"designations": [designation(expires_on="2031-05-31")]})
     assert response.status_code == 200, response.text
     assert ledger(registry, "G-ESI")[-1] == ("extended", "2026-06-02")
+
+
+# --- the ESI Act took effect on 2025-05-16: no ESI record before it, unless carried over ----------------
+
+
+def assessment(**fields: Any) -> dict[str, Any]:
+    base = {"id": "A-NEW", "person_id": "P-NOROSTER", "organ_id": "METI", "scheme": "esi", "result": "favourable"}
+    return {**base, "notified_on": "2025-05-16", "status": "active", **fields}
+
+
+@pytest.mark.parametrize(
+    ("entry", "pointer"),
+    [
+        ({"assessments": [assessment(notified_on="2025-05-15")]}, "/assessments/0/notified_on"),
+        (
+            {"designations": [designation(id="G-NEW", designated_on="2025-05-15", expires_on="2030-05-14")]},
+            "/designations/0/designated_on",
+        ),
+    ],
+)
+def test_an_esi_record_before_the_act_is_refused_unless_marked_transitional(
+    registry: Gateway, entry: dict[str, Any], pointer: str
+) -> None:
+    detail = problem_at(post_import(registry, entry), 422, pointer)
+    assert detail.startswith("an ESI ") and "predates the ESI Act (2025-05-16)" in detail
+    assert '"transitional": true' in detail
+    section = next(iter(entry))
+    marked = {section: [{**entry[section][0], "transitional": True}]}
+    assert post_import(registry, marked).status_code == 200
+    record = stored(registry, "G-NEW" if section == "designations" else "A-NEW", section)
+    assert record["transitional"] is True
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        {"assessments": [assessment()]},  # the day the Act took effect
+        {"assessments": [assessment(scheme="sds", notified_on="2020-04-01")]},  # SDS records are older
+        {"designations": [designation(id="G-NEW", scheme="sds", designated_on="2021-06-01", expires_on="2026-05-31")]},
+    ],
+)
+def test_records_the_act_allows_import_unmarked(registry: Gateway, entry: dict[str, Any]) -> None:
+    assert post_import(registry, entry).status_code == 200, entry
+
+
+def test_the_admin_api_applies_the_same_floor(registry: Gateway) -> None:
+    body = {k: v for k, v in assessment(notified_on="2024-12-31").items() if k != "id"}
+    problem_at(admin(registry, "PUT", "/assessments/A-NEW", body), 422, "/notified_on")
+
+
+def test_an_export_shows_the_mark_only_where_it_is_set(registry: Gateway) -> None:
+    post_import(registry, {"assessments": [assessment(notified_on="2020-01-01", transitional=True)]})
+    entries = {a["id"]: a for a in export_bundle(registry.container.engine)["assessments"]}
+    assert entries["A-NEW"]["transitional"] is True and "transitional" not in entries["A-OK"]

@@ -34,8 +34,8 @@ CASES = [
     ("P-OK", "D-LONG", "2035-06-01T14:59:59Z", [], "C3: 14:59:59Z is still 2035-06-01 in Japan"),
     ("P-OK", "D-LONG", "2035-06-01T15:30:00Z", ["clearance_expired"], "C3: 15:30Z is 2035-06-02 00:30 JST"),
     ("P-OK", "D-LONG", "2035-06-01T08:30:00-07:00", ["clearance_expired"], "C3: any offset, same instant"),
-    ("P-LEAP", "D-LEAP", "2034-02-28" + JST_LAST_SECOND, [], "C3: notified 2024-02-29, valid through 2034-02-28"),
-    ("P-LEAP", "D-LEAP", "2034-03-01" + JST_MIDNIGHT, ["clearance_expired"], "C3: leap day, denied from 2034-03-01"),
+    ("P-LEAP", "D-LEAP", "2038-02-28" + JST_LAST_SECOND, [], "C3: notified 2028-02-29, valid through 2038-02-28"),
+    ("P-LEAP", "D-LEAP", "2038-03-01" + JST_MIDNIGHT, ["clearance_expired"], "C3: leap day, denied from 2038-03-01"),
     ("P-SDS", "D-SDS30", "2030-06-01" + JST_LAST_SECOND, [], "C3: SDS 5 years valid through 2030-06-01"),
     ("P-SDS", "D-SDS30", "2030-06-02" + JST_MIDNIGHT, ["clearance_expired"], "C3: SDS denied from 2030-06-02"),
     # --- C4: the most recent assessment counts -----------------------------------------------------

@@ -81,6 +81,8 @@ def _entry(
     exclude = {"content_base64"} if section == "documents" and store is None else set()
     if section == "designations":
         exclude.add("cabinet_approval_ref")  # kept in the ledger, with the extension it approved
+    if section in ("assessments", "designations") and not row.get("transitional"):
+        exclude.add("transitional")  # the mark shows only where it is set
     return entry.model_dump(mode="json", by_alias=True, exclude=exclude)
 
 

@@ -26,6 +26,7 @@ from gateway.registry.recording import (
 )
 from gateway.registry.validation import (
     backdated_problem,
+    before_act_problem,
     corporate_number_is_valid,
     expected_check_digit,
     expired_problem,
@@ -231,12 +232,16 @@ def validate(bundle: Bundle, conn: Connection, today: date | None = None) -> lis
     for i, a in enumerate(bundle.assessments):
         ref(("assessments", i, "person_id"), "persons", a.person_id)
         ref(("assessments", i, "organ_id"), "organs", a.organ_id)
+        if early := before_act_problem(a.scheme, a.notified_on, a.transitional, "assessment notified"):
+            bad(("assessments", i, "notified_on"), early)
     for i, c in enumerate(bundle.certifications):
         ref(("certifications", i, "operator_id"), "operators", c.operator_id)
         ref(("certifications", i, "organ_id"), "organs", c.organ_id)
     current = _rows(conn, "designations", [d.id for d in bundle.designations])
     for i, d in enumerate(bundle.designations):
         ref(("designations", i, "organ_id"), "organs", d.organ_id)
+        if early := before_act_problem(d.scheme, d.designated_on, d.transitional, "designation made"):
+            bad(("designations", i, "designated_on"), early)
         before = current.get(d.id)
         if before is None:
             problem = first_period_problem(d.designated_on, d.expires_on)

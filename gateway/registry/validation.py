@@ -77,3 +77,17 @@ def backdated_problem(cancelled_on: date, today: date) -> str | None:
             "dated back would change decisions already made and logged (D3, D6)"
         )
     return None
+
+
+ESI_ACT_IN_FORCE = date(2025, 5, 16)  # the ESI Act's operative provisions took effect on this day
+
+
+def before_act_problem(scheme: str, day: date, transitional: bool, what: str) -> str | None:
+    """An ESI record dated before the ESI Act took effect cannot exist, unless it is carried over on
+    purpose and marked so (`"transitional": true`)."""
+    if scheme != "esi" or day >= ESI_ACT_IN_FORCE or transitional:
+        return None
+    return (
+        f"an ESI {what} on {day} predates the ESI Act ({ESI_ACT_IN_FORCE}); correct the date, or mark the "
+        'record "transitional": true if it is carried over on purpose'
+    )
