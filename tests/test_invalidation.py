@@ -83,7 +83,7 @@ CHANGES = [
         "D-ESI",
         "POST",
         "/designations/G-ESI/cancel",
-        {"cancelled_on": "2026-05-01"},
+        {"cancelled_on": "2026-06-01"},
         "designation_not_in_force",
     ),
 ]
