@@ -103,7 +103,8 @@ class _Generator:
                 end = start + timedelta(days=1000)
             scheme = "sds" if self.rng.random() < 0.25 else "esi"
             out.append({"id": f"G-{i:04d}", "organ_id": self.organ(), "scheme": scheme,
-                        "category": "bench/synthetic", "summary": f"Synthetic designation {i}",
+                        "category": "supply-chain" if scheme == "esi" else "defence",
+                        "summary": f"Synthetic designation {i}",
                         "designated_on": start.isoformat(), "expires_on": end.isoformat(), **extra,
                         **_transitional(scheme, start)})
         return out

@@ -22,6 +22,7 @@ from rich.table import Table
 from sqlalchemy import Engine
 
 from gateway.decision.calendar import local_day
+from gateway.decision.policy_registry import RegistryRules
 from gateway.errors import Problem
 from gateway.registry import admin, rosters
 from gateway.registry.changes import Actor
@@ -84,6 +85,17 @@ def _registry() -> Iterator[tuple[Settings, Engine]]:
         raise typer.Exit(1) from exc
     finally:
         engine.dispose()
+
+
+def _rules(settings: Settings) -> RegistryRules:
+    """The policy's registry rules (D2 limits, D4 catalogue); a policy that does not load exits 1."""
+    from gateway.decision.policy import PolicyError, load_policy
+
+    try:
+        return load_policy(settings.policy_dir).registry
+    except PolicyError as exc:
+        err.print(f"[red]The policy in {settings.policy_dir} does not load:[/] {escape(str(exc))}", highlight=False)
+        raise typer.Exit(1) from exc
 
 
 def refuse_missing_database(settings: Settings) -> None:
@@ -228,11 +240,14 @@ def extend(
 ) -> None:
     """Extend a designation's period (D2).
 
-    Each extension adds at most 5 years; past 30 years from the designation only with --cabinet-ref.
-    The extension is entered in the designation's ledger (D6).
+    The policy's limits for the designation's scheme apply (policy/designations.csv; shipped: each
+    extension adds at most 5 years, past 30 years from the designation only with --cabinet-ref). The
+    extension is entered in the designation's ledger (D6).
     """
     with _registry() as (settings, engine):
-        after = admin.extend(engine, _actor(actor, settings), designation, to, cabinet_ref, _today(settings))
+        after = admin.extend(
+            engine, _actor(actor, settings), designation, to, cabinet_ref, _today(settings), _rules(settings)
+        )
     out.print(f"designation {designation} is now in force through [bold]{after['expires_on']}[/]")
 
 

@@ -42,6 +42,7 @@ def registry_import(
     """Import a registry bundle into the configured database: all of it, or nothing."""
     from gateway.cli import _engine_at_head
     from gateway.container import _master_key
+    from gateway.decision.policy import PolicyError, load_policy
     from gateway.registry.bundles import dry_run as preview
     from gateway.registry.bundles import parse_checked
     from gateway.registry.changes import Actor
@@ -51,13 +52,20 @@ def registry_import(
     settings = Settings()
     engine = _engine_at_head(settings)
     try:
-        bundle = parse_checked(engine, file.read_bytes())
+        rules = load_policy(settings.policy_dir).registry
+    except PolicyError as exc:  # D2, D4: designations are checked against the policy's rules
+        err.print(f"[red]The policy in {settings.policy_dir} does not load, so nothing can be checked:[/] {exc}")
+        raise typer.Exit(1) from exc
+    try:
+        bundle = parse_checked(engine, file.read_bytes(), rules)
         if dry_run:
-            result = preview(engine, bundle, Actor.now(actor, settings.zone))
+            result = preview(engine, bundle, Actor.now(actor, settings.zone), rules)
         else:
             store = DocumentStore(FilesystemBackend(settings.document_dir), _master_key(settings))
             with _sections("importing") as step:
-                result = import_bundle(engine, bundle, Actor.now(actor, settings.zone), store, progress=step)
+                result = import_bundle(
+                    engine, bundle, Actor.now(actor, settings.zone), store, progress=step, rules=rules
+                )
     except InvalidInput as exc:
         err.print(f"[red]{escape(exc.detail)}[/]")
         for error in exc.errors:

@@ -69,7 +69,9 @@ def import_demo(container: Container, where: str) -> None:
         return
     today = local_day(datetime.now(UTC), container.settings.zone)
     bundle = parse_bundle(json.dumps(demo_bundle(today)))
-    result = import_bundle(container.engine, bundle, Actor.now("cli:demo", container.settings.zone), container.store)
+    actor = Actor.now("cli:demo", container.settings.zone)
+    rules = container.policies.current.registry
+    result = import_bundle(container.engine, bundle, actor, container.store, rules=rules)
     out.print(
         f"[green]Demo registry loaded[/] ({sum(result.created.values())} entries created, "
         f"dated relative to {today})."

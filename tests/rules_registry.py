@@ -13,7 +13,7 @@ def _designation(id_: str, organ: str, scheme: str, start: str, end: str, **extr
         "id": id_,
         "organ_id": organ,
         "scheme": scheme,
-        "category": "test/category",
+        "category": "infrastructure/vulnerabilities" if scheme == "esi" else "defence",
         "summary": f"{id_} summary",
         "designated_on": start,
         "expires_on": end,

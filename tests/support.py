@@ -177,3 +177,17 @@ def running_gateway(
     app = create_app(settings, clock=clock)
     with TestClient(app, raise_server_exceptions=False) as client:
         yield Gateway(client, keys, clock, settings)
+
+
+def carried_over(bundle: dict[str, Any]) -> dict[str, Any]:
+    """A fixture that tests other rules with ESI records dated before the ESI Act (2025-05-16) marks
+    them as carried over (`"transitional": true`), as an organ migrating older records would."""
+    from datetime import date
+
+    from gateway.registry.validation import ESI_ACT_IN_FORCE
+
+    for section, day in (("assessments", "notified_on"), ("designations", "designated_on")):
+        for entry in bundle.get(section, []):
+            if entry.get("scheme") == "esi" and date.fromisoformat(entry[day]) < ESI_ACT_IN_FORCE:
+                entry["transitional"] = True
+    return bundle

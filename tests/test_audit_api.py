@@ -22,7 +22,7 @@ from gateway.audit.export import safe_cell
 from gateway.audit.query import DecisionFilter, decision_chunks
 from gateway.audit.record import decision_row
 from models import ChangeEvent, DecisionRecord
-from tests.support import Clock, Gateway, Keys, fresh_database, running_gateway
+from tests.support import Clock, Gateway, Keys, carried_over, fresh_database, running_gateway
 
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 AUDIT = "audit:read"
@@ -76,7 +76,7 @@ def _designation(id_: str, organ: str, start: str, end: str, cancelled: str | No
         "id": id_,
         "organ_id": organ,
         "scheme": "esi" if organ == "METI" else "sds",
-        "category": "test/category",
+        "category": "infrastructure" if organ == "METI" else "defence",
         "summary": f"{id_} summary",
         "designated_on": start,
         "expires_on": end,
@@ -90,7 +90,7 @@ def _document(id_: str, designation: str | None) -> dict[str, Any]:
 
 def audit_bundle() -> dict[str, Any]:
     """Two organs; METI staff, a METI contractor, MOD staff; one designation each."""
-    return {
+    return carried_over({
         "organs": [{"id": "METI", "name": "METI"}, {"id": "MOD", "name": "MOD"}],
         "operators": [{"id": "ACME", "name": "Acme", "corporate_number": "7000012050002"}],
         "persons": [_person("P-A"), _person("P-B"), _person("P-M", "MOD"), _person("C-X", None, "ACME")],
@@ -135,7 +135,7 @@ def audit_bundle() -> dict[str, Any]:
             _document("D-M", "G-M"),
             _document("D-P", None),
         ],
-    }
+    })
 
 
 # (caller, person, document, simulated instant): one decision an hour from T0
@@ -885,7 +885,7 @@ def test_change_events_page_newest_first_and_filter_by_time(gateway: Gateway) ->
 def report_bundle() -> dict[str, Any]:
     """Designations, assessments and certifications at the edges of calendar year 2026."""
     persons = [_person(f"P-R{n}") for n in range(1, 6)]
-    return {
+    return carried_over({
         "organs": [{"id": "METI", "name": "METI"}, {"id": "MOD", "name": "MOD"}, {"id": "NPA", "name": "NPA"}],
         "operators": [
             {"id": "ACME", "name": "Acme", "corporate_number": "7000012050002"},
@@ -924,7 +924,7 @@ def report_bundle() -> dict[str, Any]:
                 "status": "revoked",
             },
         ],
-    }
+    })
 
 
 def _figures(made: int, in_force: int, cancelled: int, expired: int, a: tuple[int, int, int], c: int) -> Any:

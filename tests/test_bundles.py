@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from gateway.cli import app
+from gateway.decision.policy import load_policy
 from gateway.demo import demo_bundle
 from gateway.errors import InvalidInput
 from gateway.registry.bundles import bundle_schema, dry_run, export_bundle, parse_checked
@@ -27,6 +28,8 @@ from tests.support import POLICY_DIR, REPO, Gateway
 EXAMPLE = REPO / "docs" / "examples" / "bundle.json"
 runner = CliRunner()
 
+RULES = load_policy(POLICY_DIR).registry
+
 
 def example() -> dict[str, Any]:
     return json.loads(EXAMPLE.read_text(encoding="utf-8"))
@@ -34,7 +37,7 @@ def example() -> dict[str, Any]:
 
 def problems(engine: Any, bundle: dict[str, Any]) -> dict[str, str]:
     with pytest.raises(InvalidInput) as refused:
-        parse_checked(engine, json.dumps(bundle))
+        parse_checked(engine, json.dumps(bundle), RULES)
     return {e.path: e.detail for e in refused.value.errors}
 
 
@@ -86,8 +89,8 @@ def test_dry_run_lists_every_change_and_writes_nothing(gateway: Gateway) -> None
     changed = example()
     changed["designations"][0]["expires_on"] = "2031-05-31"
     changed["organs"].append({"id": "MIC", "name": "Ministry of Internal Affairs and Communications"})
-    bundle = parse_checked(gateway.container.engine, json.dumps(changed))
-    result = dry_run(gateway.container.engine, bundle, Actor("dry"))
+    bundle = parse_checked(gateway.container.engine, json.dumps(changed), RULES)
+    result = dry_run(gateway.container.engine, bundle, Actor("dry"), RULES)
     assert [(c["entity"], c["entity_id"], c["before"] is None) for c in result.changes] == [
         ("organ", "MIC", True),
         ("designation", "G-0001", False),

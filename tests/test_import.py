@@ -16,6 +16,7 @@ from sqlalchemy import event, func, select
 
 from bench.generator import Shape, generate_bundle
 from gateway.db import make_engine, upgrade
+from gateway.decision.policy import load_policy
 from gateway.registry.changes import Actor
 from gateway.registry.importer import ORDER, import_bundle, parse_bundle
 from gateway.settings import Settings
@@ -23,7 +24,7 @@ from gateway.store import DocumentStore, FilesystemBackend
 from gateway.store.envelope import MasterKey
 from models import ChangeEvent, Person, RosterEntry
 from tests.rules_registry import rules_bundle
-from tests.support import Gateway
+from tests.support import POLICY_DIR, Gateway
 
 
 def _post(gw: Gateway, body: Any, scope: str = "registry:admin"):  # type: ignore[no-untyped-def]
@@ -268,7 +269,7 @@ def test_an_import_reads_each_section_a_few_times_whatever_its_size(tmp_path: Pa
     event.listen(engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
     store = DocumentStore(FilesystemBackend(tmp_path / "documents"), MasterKey(os.urandom(32)))
     try:
-        result = import_bundle(engine, bundle, Actor("test"), store)
+        result = import_bundle(engine, bundle, Actor("test"), store, rules=load_policy(POLICY_DIR).registry)
     finally:
         engine.dispose()
     entries = sum(len(getattr(bundle, name)) for name in ORDER)

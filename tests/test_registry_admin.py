@@ -12,7 +12,7 @@ from gateway.api.registry_admin import router
 from gateway.registry import admin as admin_module
 from models import ChangeEvent, DesignationEvent
 from tests.rules_registry import rules_bundle
-from tests.support import Gateway
+from tests.support import Gateway, carried_over
 
 ADMIN = "registry:admin"
 
@@ -533,7 +533,7 @@ INVALID = [
         {
             "organ_id": "METI",
             "scheme": "esi",
-            "category": "c",
+            "category": "supply-chain",
             "summary": "s",
             "designated_on": "2026-05-01",
             "expires_on": "2031-05-01",
@@ -659,7 +659,7 @@ def _designation(id_: str, start: str, end: str, **extra: str) -> dict[str, Any]
         "id": id_,
         "organ_id": "METI",
         "scheme": "esi",
-        "category": "c",
+        "category": "supply-chain",
         "summary": "s",
         "designated_on": start,
         "expires_on": end,
@@ -681,7 +681,7 @@ def _contract(id_: str, end: str) -> dict[str, Any]:
 def expiring_bundle() -> dict[str, Any]:
     """Today is 2026-06-01; a 90-day window runs through 2026-08-30."""
     persons = ["P-EDGE", "P-TODAY", "P-GONE", "P-OUT", "P-SDS", "P-RENEWED", "P-SUSP", "P-UNFAV"]
-    return {
+    return carried_over({
         "organs": [{"id": "METI", "name": "METI"}],
         "operators": [{"id": "ACME", "name": "Acme", "corporate_number": "7000012050002"}],
         "persons": [{"id": p, "name": p, "kind": "government", "organ_id": "METI"} for p in persons],
@@ -708,7 +708,7 @@ def expiring_bundle() -> dict[str, Any]:
             _contract("K-OUT", "2026-08-31"),
             _contract("K-GONE", "2026-05-31"),
         ],
-    }
+    })
 
 
 WINDOWS = [

@@ -27,6 +27,8 @@ def registry(gateway: Gateway) -> Gateway:
 
 def designation(**fields: Any) -> dict[str, Any]:
     base = next(d for d in rules_bundle()["designations"] if d["id"] == "G-ESI")
+    if fields.get("scheme") == "sds" and "category" not in fields:
+        fields["category"] = "defence"  # D4: a category of the SDS catalogue
     return {**base, **fields}
 
 

@@ -28,9 +28,12 @@ router = APIRouter(prefix="/v1/admin", tags=["administration"])
 async def registry_import(
     request: Request, container: ContainerDep, caller: Caller = scoped("registry:admin")
 ) -> dict[str, Any]:
-    bundle = await run_in_threadpool(parse_checked, container.engine, await bounded_body(request))
+    rules = container.policies.current.registry  # D2, D4: checked against the running policy
+    bundle = await run_in_threadpool(parse_checked, container.engine, await bounded_body(request), rules)
     actor = change_actor(request, caller)
-    result = await run_in_threadpool(import_bundle, container.engine, bundle, actor, container.store)
+    result = await run_in_threadpool(
+        lambda: import_bundle(container.engine, bundle, actor, container.store, rules=rules)
+    )
     return result.as_dict()
 
 

@@ -139,6 +139,7 @@ async def extend_designation(
         body.expires_on,
         body.cabinet_approval_ref,
         local_today(container),
+        container.policies.current.registry,
     )
 
 
@@ -268,6 +269,7 @@ def _add_record_routes(plural: str) -> None:
             entity_id,
             data,
             local_today(container),
+            container.policies.current.registry,
         )
         response.status_code = 201 if created else 200
         return record

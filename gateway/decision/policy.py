@@ -51,6 +51,7 @@ from gateway.decision.policy_context import (
     local_reason,
     request_context,
 )
+from gateway.decision.policy_registry import RegistryRules, check_category_row, check_limit_row, registry_rules
 from gateway.decision.reasons import REASON_CODES
 
 # Casbin logs the whole model at every load and a warning with the request at every deny; the
@@ -175,6 +176,7 @@ class Policy:
     exemptions: tuple[Exemption, ...]  # C8: which office is exempt for whose information, under which tier
     validity: dict[str, Validity]  # scheme -> period (C3)
     conflicts: dict[str, str]  # tier -> how an adverse result under one scheme and a valid one under another resolve
+    registry: RegistryRules  # D2 limits and the D4 catalogue the registry's checks read
     deny_codes: tuple[str, ...]
     rows: tuple[Row, ...] = ()
     context: dict[str, ContextAttribute] = field(default_factory=dict)  # r.ctx.<name>, declared by ctx rows
@@ -371,7 +373,7 @@ def _check_rows(rows: list[Row], model: Model) -> list[PolicyProblem]:
                 bad("a context attribute needs the request `r = sub, obj, act, ctx, probe` in model.conf")
             for message in _GATEWAY_CHECKS[row.ptype](row.values):
                 bad(message)
-            key = row.values if row.ptype == "exempt" else row.values[:1]  # an office may have several scopes
+            key = row.values if row.ptype == "exempt" else row.values[: 2 if row.ptype in ("category", "limit") else 1]
             if (row.ptype, key) in seen:
                 bad(f"{', '.join(key)} is declared twice")
             seen[(row.ptype, key)] = row
@@ -399,6 +401,9 @@ def _check_rows(rows: list[Row], model: Model) -> list[PolicyProblem]:
                 bad(message)
     for row, message in widening_problems(rows):
         problems.append(PolicyProblem(row.file, row.line, message))
+    if not problems:
+        for _, message in registry_rules(rows)[1]:
+            problems.append(PolicyProblem("designations.csv" if "limit" in message else "categories.csv", 1, message))
     return problems
 
 
@@ -480,6 +485,8 @@ _GATEWAY_CHECKS = {
     "conflict": check_conflict_row,
     "override": check_override_row,
     "exempt": check_exempt_row,
+    "category": check_category_row,
+    "limit": check_limit_row,
 }
 
 
@@ -505,6 +512,7 @@ def _compile(enforcer: casbin.Enforcer, rows: list[Row], directory: Path) -> Pol
         exemptions=exemptions(rows),
         validity=validity,
         conflicts=conflicts(rows),
+        registry=registry_rules(rows)[0],
         deny_codes=tuple(dict.fromkeys(reason for eft, _a, _r, reason in p_rows if eft == "deny")),
         rows=tuple(rows),
         context={r.values[0]: context_attribute(r.values, r.file, r.line) for r in rows if r.ptype == "ctx"},

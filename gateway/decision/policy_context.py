@@ -23,7 +23,15 @@ from typing import Any
 CHANNELS = ("evaluation", "release")
 TYPES: dict[str, type] = {"string": str, "bool": bool, "int": int}
 LOCAL_PREFIX = "local:"
-GATEWAY_ROWS = ("ctx", "reason", "conflict", "override", "exempt")  # the last three: policy_clearance.py
+GATEWAY_ROWS = (
+    "ctx",
+    "reason",
+    "conflict",  # policy_clearance.py
+    "override",
+    "exempt",
+    "category",  # policy_registry.py
+    "limit",
+)
 _NAME = re.compile(r"[a-z][a-z0-9_]*")
 _HEADER = re.compile(r"[A-Za-z0-9-]+|-")
 

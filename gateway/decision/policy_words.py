@@ -53,6 +53,11 @@ def describe(policy: Policy) -> list[str]:
             lines.append(f"{where}  the office {office} is exempt from assessment for {whose}, {tiers} (C8)")
         elif row.ptype == "g3":
             lines.append(f"{where}  {row.values[0]} is a listed {row.values[1].replace('_', ' ')}")
+        elif row.ptype == "category":
+            scheme, category = row.values[0], row.values[1]
+            lines.append(f"{where}  {TIER_NAMES[scheme]} category {category}: {', '.join(row.values[2:])} (D4)")
+        elif row.ptype == "limit":
+            lines.append(f"{where}  {_limit_in_words(*row.values)} (D2)")
         elif row.ptype == "ctx":
             attribute = policy.context[row.values[0]]
             source = f"header {attribute.header} at release" if attribute.header else "not available at release"
@@ -61,3 +66,16 @@ def describe(policy: Policy) -> list[str]:
             lines.append(f"{where}  local reason {row.values[0]}: {policy.local_reasons[row.values[0]].message}")
     lines.append("Everything else is denied: an action no row grants is action_not_permitted.")
     return lines
+
+
+def _limit_in_words(scheme: str, name: str, years: str) -> str:
+    tier = TIER_NAMES[scheme]
+    if name == "first_period":
+        return f"an {tier} designation's first period runs at most {years} years"
+    if name == "extension":
+        return f"each extension of an {tier} designation adds at most {years} years"
+    if name == "total_without_cabinet":
+        return f"an {tier} designation runs past {years} years in all only with Cabinet approval"
+    if years == "-":
+        return f"with Cabinet approval an {tier} designation has no further cap"
+    return f"an {tier} designation runs at most {years} years in all, even with Cabinet approval"

@@ -28,7 +28,7 @@ from gateway.errors import Conflict, FieldError, InvalidInput, NotFound
 from gateway.registry.changes import Actor, record_changes
 from gateway.registry.importer import ENTITY, T, _contract_links, parse_bundle, validate
 from gateway.registry.recording import FIRST_DAY, record_statuses, record_versions
-from gateway.registry.validation import backdated_problem, expired_problem, extension_problem
+from gateway.registry.validation import RegistryRules, backdated_problem, expired_problem
 from models import ContractDesignation, DesignationEvent, StatusPeriod
 from models.bundle import Bundle
 
@@ -203,9 +203,16 @@ def transition(engine: Engine, actor: Actor, plural: str, entity_id: str, name: 
 
 
 def extend(
-    engine: Engine, actor: Actor, designation_id: str, expires_on: date, cabinet_approval_ref: str | None, today: date
+    engine: Engine,
+    actor: Actor,
+    designation_id: str,
+    expires_on: date,
+    cabinet_approval_ref: str | None,
+    today: date,
+    rules: RegistryRules,
 ) -> dict[str, Any]:
-    """D2: push a designation's expiry out by at most five years; past thirty only with a Cabinet approval."""
+    """D2: push a designation's expiry out within the policy's limits for its scheme (by default five
+    years at a time; past thirty in all only with a Cabinet approval)."""
     ref = (cabinet_approval_ref or "").strip() or None
     table = T["designations"]
     with _writing(engine) as conn:
@@ -217,7 +224,9 @@ def extend(
         expired = expired_problem(designation_id, before["expires_on"], today)
         if expired:
             raise Conflict(expired)
-        problem = extension_problem(before["designated_on"], before["expires_on"], expires_on, ref)
+        problem = rules.extension_problem(
+            before["scheme"], before["designated_on"], before["expires_on"], expires_on, ref
+        )
         if problem:
             raise InvalidInput(
                 f"designation {designation_id} cannot be extended to {expires_on}; nothing was changed",
@@ -367,7 +376,7 @@ def _keep_history(
 
 
 def put_record(
-    engine: Engine, actor: Actor, plural: str, entity_id: str, data: Any, today: date
+    engine: Engine, actor: Actor, plural: str, entity_id: str, data: Any, today: date, rules: RegistryRules
 ) -> tuple[dict[str, Any], bool]:
     """Create or replace one record by id, validated as an import of it would be: (record, created)."""
     singular, table = SINGULAR[plural], T[plural]
@@ -375,7 +384,7 @@ def put_record(
     entry = getattr(bundle, plural)[0]
     with _writing(engine) as conn:
         before = _record(conn, plural, entity_id, lock=True)
-        errors = _local(validate(bundle, conn, today)) + _put_problems(conn, plural, entry)
+        errors = _local(validate(bundle, conn, today, rules)) + _put_problems(conn, plural, entry)
         if errors:
             raise InvalidInput(f"the {singular} {entity_id} is refused; nothing was written", errors, status=422)
         _put_conflict(plural, before, entry)

@@ -15,6 +15,7 @@ from sqlalchemy import Connection, Engine, select
 from gateway.errors import FieldError, InvalidInput
 from gateway.registry.changes import Actor
 from gateway.registry.importer import ENTITY, ORDER, PERIOD_KEYS, ImportResult, T, import_on, parse_bundle, validate
+from gateway.registry.validation import RegistryRules
 from gateway.store import DocumentStore, StoredContent
 from models import ContractDesignation
 from models.bundle import Bundle
@@ -97,17 +98,17 @@ class _DigestOnly:
         return StoredContent(size=size, sha256=digest.hexdigest())
 
 
-def dry_run(engine: Engine, bundle: Bundle, actor: Actor) -> ImportResult:
+def dry_run(engine: Engine, bundle: Bundle, actor: Actor, rules: RegistryRules) -> ImportResult:
     """What the import would do, record by record, inside a transaction that is rolled back."""
     with engine.connect() as conn:
         transaction = conn.begin()
         try:
-            return import_on(conn, bundle, actor, _DigestOnly())  # type: ignore[arg-type]
+            return import_on(conn, bundle, actor, _DigestOnly(), rules=rules)  # type: ignore[arg-type]
         finally:
             transaction.rollback()
 
 
-def parse_checked(engine: Engine, raw: bytes | str) -> Bundle:
+def parse_checked(engine: Engine, raw: bytes | str, rules: RegistryRules) -> Bundle:
     """parse_bundle, but a bundle with shape errors also gets its references checked, so one report says all.
 
     The entries that have the right shape are checked against each other and the registry; a reference
@@ -121,7 +122,7 @@ def parse_checked(engine: Engine, raw: bytes | str) -> Bundle:
             raise
         bundle, where, left_out = salvaged
         with engine.connect() as conn:
-            more = validate(bundle, conn)
+            more = validate(bundle, conn, rules=rules)
         errors = shape.errors + [_relocated(e, where) for e in more if e.detail not in left_out]
         errors.sort(key=lambda e: _order(e.location))
         raise InvalidInput(shape.detail, errors, status=shape.status) from shape

@@ -25,13 +25,12 @@ from gateway.registry.recording import (
     roster_version,
 )
 from gateway.registry.validation import (
+    RegistryRules,
     backdated_problem,
     before_act_problem,
     corporate_number_is_valid,
     expected_check_digit,
     expired_problem,
-    extension_problem,
-    first_period_problem,
 )
 from gateway.store import DocumentStore
 from models import (
@@ -152,11 +151,17 @@ class _Existing:
         return self._cache[table]
 
 
-def validate(bundle: Bundle, conn: Connection, today: date | None = None) -> list[FieldError]:
+def validate(
+    bundle: Bundle, conn: Connection, today: date | None = None, rules: RegistryRules | None = None
+) -> list[FieldError]:
     """Every semantic problem, each by its JSON path; empty when the bundle may be written.
 
     `today` (in the configured zone) is the day the change would be made: what may not reach back
-    before it (D3: a cancellation; D2: reviving an expired designation) is checked only with it."""
+    before it (D3: a cancellation; D2: reviving an expired designation) is checked only with it.
+    `rules` (the policy's D2 limits and D4 catalogue) are what a bundle with designations is checked
+    against; only a bundle without designations (a roster entry, a provision) goes without them."""
+    if rules is None and bundle.designations:
+        raise ValueError("designations are validated against the policy's registry rules: pass them")
     errors: list[FieldError] = []
     existing = _Existing(conn)
 
@@ -242,9 +247,12 @@ def validate(bundle: Bundle, conn: Connection, today: date | None = None) -> lis
         ref(("designations", i, "organ_id"), "organs", d.organ_id)
         if early := before_act_problem(d.scheme, d.designated_on, d.transitional, "designation made"):
             bad(("designations", i, "designated_on"), early)
+        assert rules is not None
+        if wrong := rules.category_problem(d.scheme, d.category):
+            bad(("designations", i, "category"), wrong)
         before = current.get(d.id)
         if before is None:
-            problem = first_period_problem(d.designated_on, d.expires_on)
+            problem = rules.first_period_problem(d.scheme, d.designated_on, d.expires_on)
             if problem:
                 bad(("designations", i, "expires_on"), problem)
         else:
@@ -263,7 +271,9 @@ def validate(bundle: Bundle, conn: Connection, today: date | None = None) -> lis
             if before["designated_on"] != d.designated_on:
                 bad(("designations", i, "designated_on"), "designated_on of an existing designation never changes (D6)")
             if d.expires_on != before["expires_on"]:
-                problem = extension_problem(d.designated_on, before["expires_on"], d.expires_on, d.cabinet_approval_ref)
+                problem = rules.extension_problem(
+                    d.scheme, d.designated_on, before["expires_on"], d.expires_on, d.cabinet_approval_ref
+                )
                 problem = problem or (expired_problem(d.id, before["expires_on"], today) if today else None)
                 if problem:
                     bad(("designations", i, "expires_on"), problem)
@@ -362,10 +372,13 @@ def import_bundle(
     actor: Actor,
     store: DocumentStore,
     progress: Callable[[str, int], None] | None = None,
+    *,
+    rules: RegistryRules,
 ) -> ImportResult:
-    """Validate, then write every entry in one transaction. Raises InvalidInput and changes nothing."""
+    """Validate (against the policy's registry `rules`), then write every entry in one transaction.
+    Raises InvalidInput and changes nothing."""
     with engine.begin() as conn:
-        return import_on(conn, bundle, actor, store, progress)
+        return import_on(conn, bundle, actor, store, progress, rules=rules)
 
 
 def import_on(
@@ -374,10 +387,12 @@ def import_on(
     actor: Actor,
     store: DocumentStore,
     progress: Callable[[str, int], None] | None = None,
+    *,
+    rules: RegistryRules,
 ) -> ImportResult:
     """The import inside the caller's transaction (a dry run rolls it back)."""
     _, today = actor.moment()
-    errors = validate(bundle, conn, today)
+    errors = validate(bundle, conn, today, rules)
     if errors:
         raise InvalidInput("The registry bundle is invalid; nothing was imported", errors, status=422)
     result = ImportResult()

@@ -1,13 +1,13 @@
-"""Registry rules that do not fit in a field's type: check digits (B1) and designation periods (D2)."""
+"""Registry rules that do not fit in a field's type: check digits (B1), what may not reach back (D2, D3), the
+ESI Act's start. Designation periods (D2) and categories (D4) are policy: RegistryRules."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 
-FIRST_PERIOD_YEARS = 5
-EXTENSION_YEARS = 5
-TOTAL_YEARS_WITHOUT_CABINET = 30
+from gateway.decision.policy_registry import RegistryRules, years_after
 
+__all__ = ["RegistryRules", "years_after"]  # D2's periods and D4's catalogue are policy (policy_registry.py)
 
 def corporate_number_is_valid(number: str) -> bool:
     """B1: a 13-digit corporate number (法人番号) whose first digit checks the other twelve."""
@@ -22,39 +22,6 @@ def expected_check_digit(number: str) -> int:
     body = number[1:]
     total = sum(int(d) * (1 if i % 2 == 0 else 2) for i, d in enumerate(reversed(body)))
     return 9 - total % 9
-
-
-def years_after(start: date, years: int) -> date:
-    """The last day of a period of `years` years that includes `start` (29 Feb runs to 28 Feb)."""
-    try:
-        return start.replace(year=start.year + years) - timedelta(days=1)
-    except ValueError:
-        return date(start.year + years, 2, 28)
-
-
-def first_period_problem(designated_on: date, expires_on: date) -> str | None:
-    """D2: the first period ends on or after its start and lasts at most five years."""
-    if expires_on < designated_on:
-        return f"expires_on {expires_on} is before designated_on {designated_on}"
-    limit = years_after(designated_on, FIRST_PERIOD_YEARS)
-    if expires_on > limit:
-        return f"the first period may run at most {FIRST_PERIOD_YEARS} years: through {limit} at the latest (D2)"
-    return None
-
-
-def extension_problem(
-    designated_on: date, current_expiry: date, new_expiry: date, cabinet_ref: str | None
-) -> str | None:
-    """D2: each extension adds at most five years; beyond thirty in total only with Cabinet approval."""
-    if new_expiry <= current_expiry:
-        return f"the new expires_on {new_expiry} does not extend the current one, {current_expiry}"
-    step = years_after(current_expiry + timedelta(days=1), EXTENSION_YEARS)
-    if new_expiry > step:
-        return f"an extension adds at most {EXTENSION_YEARS} years: through {step} at the latest (D2)"
-    cap = years_after(designated_on, TOTAL_YEARS_WITHOUT_CABINET)
-    if new_expiry > cap and not cabinet_ref:
-        return f"beyond {cap}, thirty years from designation, an extension needs a cabinet_approval_ref (D2)"
-    return None
 
 
 def expired_problem(designation_id: str, expires_on: date, today: date) -> str | None:

@@ -29,7 +29,7 @@ PAGES = [
     "/audit/reports/annual?year=2025",
     "/audit/signout",
 ]
-LEAP_NOTIFIED = "2024-02-29"  # A-LEAP's notified_on: in the decision's raw inputs, never on a page (C9)
+LEAP_NOTIFIED = "2028-02-29"  # A-LEAP's notified_on: in the decision's raw inputs, never on a page (C9)
 
 
 # --- in the browser ------------------------------------------------------------------------------
