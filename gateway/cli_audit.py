@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterator
 from contextlib import contextmanager
+from enum import StrEnum
 from pathlib import Path
 from typing import IO, Annotated, Any
 
@@ -22,7 +23,15 @@ from sqlalchemy.engine import make_url
 from gateway import cli_audit_filters as f
 from gateway.audit import export as exports
 from gateway.audit.query import count_decisions, decision_chunks
-from gateway.audit.report import ASSESSMENT_FIGURES, DESIGNATION_FIGURES, MAX_YEAR, MIN_YEAR, annual_report, flat_rows
+from gateway.audit.report import (
+    ACTS,
+    ASSESSMENT_FIGURES,
+    DESIGNATION_FIGURES,
+    MAX_YEAR,
+    MIN_YEAR,
+    annual_report,
+    flat_rows,
+)
 from gateway.db import READ_ONLY, make_engine
 from gateway.settings import Settings
 
@@ -104,25 +113,36 @@ def _write(sink: IO[bytes], fmt: exports.ExportFormat, chunks: Iterator[list[dic
     sink.flush()
 
 
+class Scheme(StrEnum):
+    esi = "esi"
+    sds = "sds"
+
+
 @app.command("report")
 def report_command(
     year: Annotated[int, typer.Option(min=MIN_YEAR, max=MAX_YEAR, help="the calendar year, YYYY")],
     csv_file: Annotated[
         Path | None, typer.Option("--csv", dir_okay=False, help="also write the figures as CSV here")
     ] = None,
+    scheme: Annotated[
+        Scheme | None, typer.Option(help="one Act only: esi or sds (default: both, each apart)")
+    ] = None,
 ) -> None:
-    """The figures of rule R3 per organ for a calendar year (counts only, never who).
+    """The figures of rule R3 per organ for a calendar year, each Act apart (counts only, never who).
 
-    Designations made, in force at year-end, cancelled and expired; assessments carried out,
-    favourable and unfavourable (per assessing organ); certifications of operators.
+    Per Act: designations made, in force at year-end, cancelled and expired; assessments carried
+    out, favourable and unfavourable (per assessing organ); designations per category. Then the
+    certifications of operators, which name no Act.
     """
+    schemes = (scheme.value,) if scheme else tuple(ACTS)
     with _database() as engine, engine.connect().execution_options(**READ_ONLY) as conn, conn.begin():
-        report = annual_report(conn, year)
+        report = annual_report(conn, year, schemes)
     rows = flat_rows(report)
-    for table in _tables(year, rows):
+    for table in _tables(report):
         out.print(table)
-    for row in rows[:-1]:
-        out.print(f"{row['organ_id']}: {row['name']}", highlight=False, markup=False)
+    for row in rows:
+        if not row["scheme"] and row["organ_id"]:
+            out.print(f"{row['organ_id']}: {row['name']}", highlight=False, markup=False)
     if csv_file is not None:
         with csv_file.open("w", newline="", encoding="utf-8") as sink:
             writer = csv.DictWriter(sink, fieldnames=list(rows[0]))
@@ -131,25 +151,40 @@ def report_command(
         err.print(f"figures written to {csv_file}", highlight=False)
 
 
-def _tables(year: int, rows: list[dict[str, Any]]) -> list[Table]:
-    """Two narrow tables (readable at 80 columns): designations, then assessments and certifications."""
-    designations = Table(title=f"Annual report {year} (R3): designations per organ")
-    assessments = Table(title=f"Annual report {year} (R3): assessments and certifications per organ")
-    for table, figures in ((designations, DESIGNATION_FIGURES), (assessments, ASSESSMENT_FIGURES)):
-        table.add_column("organ", no_wrap=True)
-        for figure in figures:
-            table.add_column(figure.replace("_", " ").replace("in force at year end", "in force 31 Dec"),
-                             justify="right")
-    assessments.add_column("certifications", justify="right")
-    for i, row in enumerate(rows):
-        total = i == len(rows) - 1
-        style, organ = ("bold", "Total") if total else (None, row["organ_id"])
-        last = i == len(rows) - 2
-        designations.add_row(organ, *(str(row[f"designations_{f}"]) for f in DESIGNATION_FIGURES), style=style,
-                             end_section=last)
-        assessments.add_row(organ, *(str(row[f"assessments_{f}"]) for f in ASSESSMENT_FIGURES),
-                            str(row["certifications"]), style=style, end_section=last)
-    return [designations, assessments]
+def _tables(report: dict[str, Any]) -> list[Table]:
+    """Narrow tables (readable at 80 columns): per Act, its designations, its assessments and its
+    categories; then the certifications of operators."""
+    year, tables = report["year"], []
+    for scheme, act in report["acts"].items():
+        name = scheme.upper()
+        for title, group, figures in (
+            ("designations per organ", "designations", DESIGNATION_FIGURES),
+            ("assessments per organ", "assessments", ASSESSMENT_FIGURES),
+        ):
+            table = Table(title=f"Annual report {year}, {name} Act (R3): {title}")
+            table.add_column("organ", no_wrap=True)
+            for figure in figures:
+                label = figure.replace("_", " ").replace("in force at year end", "in force 31 Dec")
+                table.add_column(label, justify="right")
+            for organ in act["organs"]:
+                table.add_row(organ["organ_id"], *(str(organ[group][f]) for f in figures))
+            table.add_row("Total", *(str(act["totals"][group][f]) for f in figures), style="bold")
+            tables.append(table)
+        if act["categories"]:
+            table = Table(title=f"Annual report {year}, {name} Act (R3): designations per category (D4)")
+            table.add_column("category", overflow="fold")
+            table.add_column("made", justify="right")
+            table.add_column("in force 31 Dec", justify="right")
+            for c in act["categories"]:
+                table.add_row(c["category"], str(c["made"]), str(c["in_force_at_year_end"]))
+            tables.append(table)
+    certified = Table(title=f"Annual report {year} (R3): operators certified (B1; no Act named)")
+    certified.add_column("organ", no_wrap=True)
+    certified.add_column("certified", justify="right")
+    for organ in report["certifications"]["organs"]:
+        certified.add_row(organ["organ_id"], str(organ["certified"]))
+    certified.add_row("Total", str(report["certifications"]["total"]), style="bold")
+    return [*tables, certified]
 
 
 @app.command("verify")

@@ -927,27 +927,31 @@ def report_bundle() -> dict[str, Any]:
     })
 
 
-def _figures(made: int, in_force: int, cancelled: int, expired: int, a: tuple[int, int, int], c: int) -> Any:
+def _figures(made: int, in_force: int, cancelled: int, expired: int, a: tuple[int, int, int]) -> Any:
     return {
         "designations": {"made": made, "in_force_at_year_end": in_force, "cancelled": cancelled, "expired": expired},
         "assessments": {"carried_out": a[0], "favourable": a[1], "unfavourable": a[2]},
-        "certifications": c,
     }
 
 
+# R3: each Act apart. METI's designations and assessments are ESI, MOD's SDS (RA-5: a METI official
+# assessed by MOD under SDS), so each Act's figures hold only its own.
 REPORT_CASES = [
-    # METI 2026: made R-DEC31, R-CAN31; in force R-DEC31, R-CANJAN, R-EXP31; cancelled R-CAN31, R-CANEXP;
-    # expired R-EXP, R-EXP31; assessed RA-1 (favourable), RA-2 (unfavourable); certified RC-1
-    (2026, "METI", _figures(2, 3, 2, 2, (2, 1, 1), 1)),
-    (2026, "MOD", _figures(1, 1, 0, 0, (1, 1, 0), 1)),
-    (2026, "NPA", _figures(0, 0, 0, 0, (0, 0, 0), 0)),
-    (2026, "totals", _figures(3, 4, 2, 2, (3, 2, 1), 2)),
+    # METI 2026, ESI: made R-DEC31, R-CAN31; in force R-DEC31, R-CANJAN, R-EXP31; cancelled R-CAN31, R-CANEXP;
+    # expired R-EXP, R-EXP31; assessed RA-1 (favourable), RA-2 (unfavourable)
+    (2026, "esi", "METI", _figures(2, 3, 2, 2, (2, 1, 1))),
+    (2026, "esi", "MOD", _figures(0, 0, 0, 0, (0, 0, 0))),  # MOD's SDS figures are never ESI's
+    (2026, "sds", "MOD", _figures(1, 1, 0, 0, (1, 1, 0))),
+    (2026, "sds", "METI", _figures(0, 0, 0, 0, (0, 0, 0))),
+    (2026, "esi", "NPA", _figures(0, 0, 0, 0, (0, 0, 0))),
+    (2026, "esi", "totals", _figures(2, 3, 2, 2, (2, 1, 1))),
+    (2026, "sds", "totals", _figures(1, 1, 0, 0, (1, 1, 0))),
     # METI 2027: made R-JAN1; in force R-DEC31, R-JAN1; cancelled R-CANJAN; assessed RA-4
-    (2027, "METI", _figures(1, 2, 1, 0, (1, 1, 0), 0)),
-    # METI 2025: made R-CANJAN; in force R-CANJAN, R-EXP, R-EXP31, R-CANEXP; assessed RA-3; certified RC-2
-    (2025, "METI", _figures(1, 4, 0, 0, (1, 1, 0), 1)),
+    (2027, "esi", "METI", _figures(1, 2, 1, 0, (1, 1, 0))),
+    # METI 2025: made R-CANJAN; in force R-CANJAN, R-EXP, R-EXP31, R-CANEXP; assessed RA-3
+    (2025, "esi", "METI", _figures(1, 4, 0, 0, (1, 1, 0))),
     # METI 2024: R-OLD runs through Dec 31, so it is both in force at year-end and expired in the year
-    (2024, "METI", _figures(0, 4, 0, 1, (0, 0, 0), 0)),
+    (2024, "esi", "METI", _figures(0, 4, 0, 1, (0, 0, 0))),
 ]
 
 
@@ -957,16 +961,50 @@ def reported(gateway: Gateway) -> Gateway:
     return gateway
 
 
-@pytest.mark.parametrize(("year", "organ", "expected"), REPORT_CASES)
-def test_annual_report_figures(reported: Gateway, year: int, organ: str, expected: dict[str, Any]) -> None:
-    response = reported.client.get("/v1/audit/reports/annual", params={"year": year}, headers=reported.keys.auth(AUDIT))
+def _report(gw: Gateway, **params: Any) -> Any:
+    return gw.client.get("/v1/audit/reports/annual", params=params, headers=gw.keys.auth(AUDIT))
+
+
+@pytest.mark.parametrize(("year", "scheme", "organ", "expected"), REPORT_CASES)
+def test_r3_annual_report_figures_each_act_apart(
+    reported: Gateway, year: int, scheme: str, organ: str, expected: dict[str, Any]
+) -> None:
+    response = _report(reported, year=year)
     assert response.status_code == 200, response.text
     report = response.json()
-    assert report["year"] == year
-    assert [o["organ_id"] for o in report["organs"]] == ["METI", "MOD", "NPA"]
-    shown = report["totals"] if organ == "totals" else next(o for o in report["organs"] if o["organ_id"] == organ)
+    assert report["year"] == year and list(report["acts"]) == ["esi", "sds"]
+    act = report["acts"][scheme]
+    assert act["scheme"] == scheme and act["act"].startswith("Act on the Protection")
+    assert [o["organ_id"] for o in act["organs"]] == ["METI", "MOD", "NPA"]
+    shown = act["totals"] if organ == "totals" else next(o for o in act["organs"] if o["organ_id"] == organ)
     assert {k: shown[k] for k in expected} == expected
     assert "P-R" not in response.text  # C9: counts, never who
+
+
+def test_r3_certifications_name_no_act_and_are_reported_once(reported: Gateway) -> None:
+    report = _report(reported, year=2026).json()
+    assert report["certifications"] == {
+        "organs": [
+            {"organ_id": "METI", "name": "METI", "certified": 1},  # RC-1
+            {"organ_id": "MOD", "name": "MOD", "certified": 1},  # RC-3, revoked since: certified in the year
+            {"organ_id": "NPA", "name": "NPA", "certified": 0},
+        ],
+        "total": 2,
+    }
+    assert all("certifications" not in o for act in report["acts"].values() for o in act["organs"])
+
+
+def test_r3_the_report_counts_designations_by_category(reported: Gateway) -> None:
+    acts = _report(reported, year=2026).json()["acts"]
+    assert acts["esi"]["categories"] == [{"category": "infrastructure", "made": 2, "in_force_at_year_end": 3}]
+    assert acts["sds"]["categories"] == [{"category": "defence", "made": 1, "in_force_at_year_end": 1}]
+
+
+def test_r3_one_act_only(reported: Gateway) -> None:
+    report = _report(reported, year=2026, scheme="sds").json()
+    assert list(report["acts"]) == ["sds"]
+    refused = _report(reported, year=2026, scheme="both")
+    assert [e["pointer"] for e in _problem(refused, 400)["errors"]] == ["/query/scheme"]
 
 
 @pytest.mark.parametrize("year", ["0", "10000", "twenty", "2026.5", ""])

@@ -149,8 +149,9 @@ def test_report_prints_a_table_per_organ_with_totals_and_writes_csv(database: st
     target = tmp_path / "r3.csv"
     result = run("audit", "report", "--year", "2026", "--csv", str(target))
     assert result.exit_code == 0, result.output
-    for text in ("Annual report 2026", "METI", "MOD", "NPA", "Total"):
+    for text in ("Annual report 2026, ESI Act", "Annual report 2026, SDS Act", "operators certified", "NPA", "Total"):
         assert text in result.stdout
+    assert max(len(line) for line in result.stdout.splitlines()) <= 80  # tables readable at 80 columns
     assert "P-R" not in result.stdout  # C9: counts, never who
     rows = list(csv.DictReader(target.open(newline="")))
     engine = create_engine(database)
@@ -160,9 +161,13 @@ def test_report_prints_a_table_per_organ_with_totals_and_writes_csv(database: st
     finally:
         engine.dispose()
     assert [{k: str(v) for k, v in row.items()} for row in expected] == rows
-    meti = next(r for r in rows if r["organ_id"] == "METI")
+    meti = next(r for r in rows if (r["scheme"], r["organ_id"]) == ("esi", "METI"))
     assert (meti["designations_made"], meti["designations_cancelled"], meti["designations_expired"]) == ("2", "2", "2")
-    assert rows[-1]["name"] == "Total" and rows[-1]["assessments_carried_out"] == "3"
+    totals = {r["scheme"]: r for r in rows if r["name"] == "Total"}
+    assert (totals["esi"]["assessments_carried_out"], totals["sds"]["assessments_carried_out"]) == ("2", "1")
+    assert totals[""]["certifications"] == "2"  # certifications name no Act: once, beside both
+    sds_only = run("audit", "report", "--year", "2026", "--scheme", "sds")
+    assert sds_only.exit_code == 0 and "SDS Act" in sds_only.stdout and "ESI Act" not in sds_only.stdout
 
 
 @pytest.mark.parametrize("year", ["0", "10000", "twenty"])

@@ -29,7 +29,7 @@ from gateway.audit.query import (
     parse_instant,
     query_key_part,
 )
-from gateway.audit.report import MAX_YEAR, MIN_YEAR, annual_report
+from gateway.audit.report import ACTS, MAX_YEAR, MIN_YEAR, annual_report
 from gateway.db import READ_ONLY
 from gateway.decision.reasons import REASON_CODES
 from gateway.errors import FieldError, InvalidInput, NotFound
@@ -193,8 +193,13 @@ async def changes(
     return _page("changes", items, next_seq, key)
 
 
-@router.get("/reports/annual", summary="Rule R3's figures per organ for a calendar year (counts only)")
+@router.get("/reports/annual", summary="Rule R3's figures per organ for a calendar year, each Act apart (counts only)")
 async def annual(
-    container: ContainerDep, year: Annotated[int, Query(ge=MIN_YEAR, le=MAX_YEAR, description="YYYY")]
+    container: ContainerDep,
+    year: Annotated[int, Query(ge=MIN_YEAR, le=MAX_YEAR, description="YYYY")],
+    scheme: Annotated[
+        Literal["esi", "sds"] | None, Query(description="one Act only: esi or sds (default: both, each apart)")
+    ] = None,
 ) -> dict[str, Any]:
-    return await _read(container.engine, lambda conn: annual_report(conn, year))
+    schemes = (scheme,) if scheme else tuple(ACTS)
+    return await _read(container.engine, lambda conn: annual_report(conn, year, schemes))

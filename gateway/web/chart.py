@@ -1,6 +1,6 @@
 """The annual report's bar chart (R3), laid out here and drawn as inline SVG by annual.html.
 
-Horizontal bars, one group per organ; every bar carries its label and its number as text, so the
+Horizontal bars, one group per Act and organ; every bar carries its label and its number as text, so the
 colours only repeat what the words say. Organs with nothing to show are named, not drawn.
 """
 
@@ -51,7 +51,12 @@ class Chart:
 
 
 def annual_chart(report: dict[str, Any]) -> Chart:
-    figures = [(o, [o[group][key] for group, key, _, _ in SERIES]) for o in report["organs"]]
+    """One group per Act and organ (R3: the Acts' figures are drawn apart, never added together)."""
+    figures = [
+        ({**o, "organ_id": f"{scheme.upper()} · {o['organ_id']}"}, [o[group][key] for group, key, _, _ in SERIES])
+        for scheme, act in report["acts"].items()
+        for o in act["organs"]
+    ]
     drawn = [(o, values) for o, values in figures if any(values)]
     largest = max((max(values) for _, values in drawn), default=0)
     scale = (WIDTH - LABEL_WIDTH - VALUE_SPACE) / largest if largest else 0.0

@@ -137,14 +137,15 @@ def test_an_auditor_signs_in_reads_exports_verifies_and_reports(site: Site, page
     page.get_by_label("Calendar year").fill("2025")
     page.get_by_role("button", name="Show the year").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Annual report 2025")
-    table = page.locator("#report-table")
-    expect(table.locator("tbody th[scope=row]")).to_have_count(2)
-    meti = table.locator("tbody tr", has_text="METI")
-    expect(meti.locator("td").nth(0)).to_have_text("3")  # G-ESI, G-SDS and G-CAN were designated in 2025
+    esi = page.locator("#report-table-esi")  # R3: each Act apart
+    expect(esi.locator("tbody th[scope=row]")).to_have_count(2)
+    expect(esi.locator("tbody tr", has_text="METI").locator("td").nth(0)).to_have_text("2")  # G-ESI, G-CAN
+    sds = page.locator("#report-table-sds")
+    expect(sds.locator("tbody tr", has_text="METI").locator("td").nth(0)).to_have_text("1")  # G-SDS
     chart = page.locator("svg#annual-chart")
     expect(chart).to_have_attribute("role", "img")
-    expect(chart.locator("title")).to_have_text("Designations and assessments per organ, 2025")
-    expect(chart.locator("rect.bar-made")).to_have_count(2)
+    expect(chart.locator("title")).to_have_text("Designations and assessments per Act and organ, 2025")
+    expect(chart.locator("rect.bar-made")).to_have_count(3)  # ESI · METI, SDS · METI, SDS · MOD
     expect(chart).to_contain_text("Ministry of Economy, Trade and Industry")
     _shot(page, screenshots, "step-08-annual-report")
 
