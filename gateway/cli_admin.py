@@ -302,19 +302,26 @@ def roster_list(
     with _registry() as (settings, engine):
         entries = rosters.list_roster(engine, designation, person, limit=None)["items"]
         today = _today(settings)
+    print_periods(entries, "person", "Handler roster entries (N1)", "No roster entries match.", today, as_json)
+
+
+def print_periods(
+    entries: list[dict[str, Any]], holder: str, title: str, none: str, today: date, as_json: bool
+) -> None:
+    """Periods of (designation, holder) (rosters, provisions) as JSON, or a table with each one's state today."""
     if as_json:
         _dump(entries)
         return
     if not entries:
-        out.print("No roster entries match.")
+        out.print(none)
         return
-    table = Table(title="Handler roster entries (N1)")
-    for column in ("designation", "person", "from", "until", "today"):
+    table = Table(title=title)
+    for column in ("designation", holder, "from", "until", "today"):
         table.add_column(column, overflow="fold")
     for e in entries:
         state = _period_state(e["from"], e["until"], today)
         until = e["until"].isoformat() if e["until"] else ""
-        table.add_row(e["designation_id"], e["person_id"], e["from"].isoformat(), until, state)
+        table.add_row(e["designation_id"], e[f"{holder}_id"], e["from"].isoformat(), until, state)
     out.print(table)
 
 

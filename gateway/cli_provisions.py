@@ -6,9 +6,8 @@ from datetime import date
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from gateway.cli_admin import ActorOption, _actor, _date_option, _dump, _period_state, _registry, _today, out
+from gateway.cli_admin import ActorOption, _actor, _date_option, _registry, _today, out, print_periods
 from gateway.registry import provisions
 
 
@@ -55,20 +54,7 @@ def provision_list(
     with _registry() as (settings, engine):
         entries = provisions.list_provisions(engine, designation, organ, limit=None)["items"]
         today = _today(settings)
-    if as_json:
-        _dump(entries)
-        return
-    if not entries:
-        out.print("No provisions match.")
-        return
-    table = Table(title="Provisions to other organs (C5a)")
-    for column in ("designation", "organ", "from", "until", "today"):
-        table.add_column(column, overflow="fold")
-    for e in entries:
-        until = e["until"].isoformat() if e["until"] else ""
-        state = _period_state(e["from"], e["until"], today)
-        table.add_row(e["designation_id"], e["organ_id"], e["from"].isoformat(), until, state)
-    out.print(table)
+    print_periods(entries, "organ", "Provisions to other organs (C5a)", "No provisions match.", today, as_json)
 
 
 def register(registry_app: typer.Typer) -> None:
