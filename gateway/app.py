@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
 import uuid
@@ -31,9 +32,11 @@ from gateway.web import pages
 
 log = structlog.get_logger("gateway.http")
 PROBLEM_JSON = "application/problem+json"
-# AuthZEN: X-Request-ID is "an arbitrary string" and the same one MUST come back. Any printable ASCII
-# is echoed (and logged); only what the log's request_id column cannot hold is replaced by our own.
+# AuthZEN: X-Request-ID is "an arbitrary string" and the same one MUST come back: it is echoed byte for
+# byte, whatever it holds (the header limits bound its size). Where it is stored or logged, printable
+# ASCII up to 200 characters is kept as sent; anything else is escaped and clipped (stored_request_id).
 _REQUEST_ID = re.compile(r"^[\x20-\x7E]{1,200}\Z")
+_STORED_LIMIT = 200
 
 
 DESCRIPTION: dict[str, Any] = {
@@ -137,6 +140,20 @@ def _install_middleware(app: FastAPI, settings: Settings) -> None:
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
 
 
+def stored_request_id(sent: bytes) -> str:
+    """The request id as the logs keep it: as sent when it is printable ASCII of at most 200
+    characters; otherwise every other byte escaped (\\xNN), clipped, with a digest of the whole so
+    that two long ids stay apart."""
+    text = sent.decode("latin-1")
+    if _REQUEST_ID.match(text):
+        return text
+    escaped = "".join(c if "\x20" <= c <= "\x7e" and c != "\\" else f"\\x{ord(c):02x}" for c in text)
+    if len(escaped) <= _STORED_LIMIT:
+        return escaped
+    digest = hashlib.sha256(sent).hexdigest()[:16]
+    return f"{escaped[: _STORED_LIMIT - 18]}~{digest}"
+
+
 class RequestContext:
     """Pure ASGI (no BaseHTTPMiddleware on the hot path): request id, body limit, one access-log event."""
 
@@ -149,8 +166,8 @@ class RequestContext:
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])
-        incoming = headers.get(b"x-request-id", b"").decode("latin-1")
-        request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        sent = headers.get(b"x-request-id")
+        request_id = stored_request_id(sent) if sent else uuid.uuid4().hex
         limit = self.limit_for(scope["path"])
         state = scope.setdefault("state", {})
         state["request_id"], state["body_limit"] = request_id, limit
@@ -158,7 +175,7 @@ class RequestContext:
         structlog.contextvars.bind_contextvars(request_id=request_id)
         started = time.perf_counter()
         status = [0]
-        tag = (b"x-request-id", request_id.encode("latin-1"))
+        tag = (b"x-request-id", sent or request_id.encode("ascii"))
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":

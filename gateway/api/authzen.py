@@ -21,6 +21,14 @@ from gateway.service import Outcome, Question
 
 router = APIRouter(tags=["authzen"])
 SUBJECT_TYPE, RESOURCE_TYPE = "person", "document"
+_JSON_TYPES = {
+    dict: "an object",
+    type(None): "null",
+    str: "a string",
+    int: "a number",
+    float: "a number",
+    bool: "a boolean",
+}
 
 
 class _Open(BaseModel):
@@ -161,7 +169,12 @@ _STOP = {
 async def evaluations(request: Request) -> Response:
     container, caller = hot_path_caller(request, "authz:evaluate")
     body = await json_body(request)
-    if isinstance(body, dict) and not body.get("evaluations"):  # AuthZEN: behaves as a single evaluation
+    if isinstance(body, dict) and "evaluations" in body and not isinstance(body["evaluations"], list):
+        raise InvalidInput(  # {} or null is not an absent array: a caller that meant a batch must hear so
+            "evaluations is an array of evaluations, or left out",
+            [FieldError(("evaluations",), f"expected an array, not {_JSON_TYPES[type(body['evaluations'])]}")],
+        )
+    if isinstance(body, dict) and not body.get("evaluations"):  # AuthZEN: absent or empty, a single evaluation
         item = validated(EvaluationRequest, {k: v for k, v in body.items() if k not in ("evaluations", "options")})
         outcomes = await container.decisions.evaluate(
             [_question(item, caller, (), container.policies.current.context)], caller, request_id=request_id(request)

@@ -1,0 +1,138 @@
+"""AuthZEN 1.0 to the letter: the X-Request-ID comes back as it was sent, and a request body that a
+reader could take two ways is refused rather than guessed at (duplicate keys; `evaluations` that is
+not an array)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from typing import Any
+
+import pytest
+import uvicorn
+from sqlalchemy import select
+
+from gateway.app import RequestContext
+from gateway.app import stored_request_id as escaped_id
+from models import DecisionRecord
+from tests.rules_registry import rules_bundle
+from tests.support import Gateway
+
+EVALUATION, EVALUATIONS = "/access/v1/evaluation", "/access/v1/evaluations"
+ASK = b'{"subject": {"type": "person", "id": "P-OK"}, "resource": {"type": "document", "id": "D-ESI"}, ' \
+    b'"action": {"name": "read"}}'
+
+
+@pytest.fixture
+def gw(gateway: Gateway) -> Gateway:
+    gateway.import_bundle(rules_bundle())
+    return gateway
+
+
+def send(gw: Gateway, path: str, raw: bytes, **headers: Any) -> Any:
+    auth = gw.keys.auth("authz:evaluate")
+    return gw.client.post(path, content=raw, headers={**auth, "Content-Type": "application/json", **headers})
+
+
+def stored_request_id(gw: Gateway, decision_id: str) -> str:
+    table = DecisionRecord.__table__  # type: ignore[attr-defined]
+    with gw.container.engine.connect() as conn:
+        return conn.execute(select(table.c.request_id).where(table.c.decision_id == decision_id)).scalar_one()
+
+
+# --- "Request Identification": an arbitrary string, returned unchanged ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("sent", "stored"),
+    [
+        (b"x" * 300, "x" * 182 + "~"),  # longer than the log keeps: clipped there only (a digest after ~)
+        (b"trace\tone", "trace\\x09one"),  # a tab, escaped where it is kept
+        (b"plain-id-1", "plain-id-1"),
+    ],
+)
+def test_request_identification_is_echoed_and_kept_escaped(gw: Gateway, sent: bytes, stored: str) -> None:
+    response = send(gw, EVALUATION, ASK, **{"X-Request-ID": sent})
+    assert response.status_code == 200, response.text
+    assert response.headers["x-request-id"].encode("latin-1") == sent
+    kept = stored_request_id(gw, response.json()["context"]["decision_id"])
+    assert kept.startswith(stored) and len(kept) <= 200
+
+
+def test_a_non_ascii_request_id_is_kept_as_escaped_bytes() -> None:
+    assert escaped_id("要求-42".encode()) == "\\xe8\\xa6\\x81\\xe6\\xb1\\x82-42"
+    assert escaped_id(b"a" * 300) != escaped_id(b"a" * 301)  # two long ids stay apart
+
+
+@pytest.mark.parametrize("sent", ["要求-42".encode(), b"trace\tone", b"y" * 1000])
+def test_request_identification_comes_back_on_the_wire_unchanged(sent: bytes) -> None:
+    """Through a real HTTP server (the test client cannot carry non-ASCII headers): the bytes sent are
+    the bytes answered."""
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = uvicorn.Config(RequestContext(app, lambda path: 1024), host="127.0.0.1", port=port, lifespan="off",
+                            log_level="error")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not server.started:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
+            conn.sendall(b"GET / HTTP/1.1\r\nHost: t\r\nX-Request-ID: " + sent + b"\r\nConnection: close\r\n\r\n")
+            answer = b""
+            while chunk := conn.recv(65536):
+                answer += chunk
+    finally:
+        server.should_exit = True
+        thread.join(10)
+    assert b"\r\nx-request-id: " + sent + b"\r\n" in answer
+
+
+def test_request_identification_is_echoed_on_a_refusal_too(gw: Gateway) -> None:
+    response = send(gw, EVALUATION, b"{}", **{"X-Request-ID": "trace\tbad"})
+    assert response.status_code == 400
+    assert response.headers["x-request-id"] == "trace\tbad"
+
+
+# --- JSON read one way only --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "raw", "pointer"),
+    [
+        (EVALUATION, ASK[:-1] + b', "subject": {"type": "person", "id": "P-NOROSTER"}}', "/subject"),
+        (EVALUATION, ASK.replace(b'"id": "P-OK"', b'"id": "P-OK", "id": "P-NOROSTER"'), "/subject/id"),
+        (EVALUATIONS, b'{"evaluations": [' + ASK.replace(b'"read"', b'"read", "name": "print"') + b"]}",
+         "/evaluations/0/action/name"),
+    ],
+)
+def test_a_key_named_twice_in_one_object_is_refused(gw: Gateway, path: str, raw: bytes, pointer: str) -> None:
+    response = send(gw, path, raw)
+    assert response.status_code == 400, response.text
+    problem = response.json()
+    assert [e["pointer"] for e in problem["errors"]] == [pointer]
+    assert "appears more than once" in problem["errors"][0]["detail"]
+
+
+@pytest.mark.parametrize(("value", "says"), [(b"{}", "an object"), (b"null", "null"), (b'"all"', "a string")])
+def test_evaluations_that_is_not_an_array_is_refused_not_read_as_absent(gw: Gateway, value: bytes, says: str) -> None:
+    response = send(gw, EVALUATIONS, ASK[:-1] + b', "evaluations": ' + value + b"}")
+    assert response.status_code == 400, response.text
+    (error,) = response.json()["errors"]
+    assert error["pointer"] == "/evaluations" and error["detail"] == f"expected an array, not {says}"
+
+
+def test_an_absent_or_empty_evaluations_array_is_one_evaluation(gw: Gateway) -> None:
+    for raw in (ASK, ASK[:-1] + b', "evaluations": []}'):
+        response = send(gw, EVALUATIONS, raw)
+        assert response.status_code == 200 and response.json()["decision"] is True, response.text
