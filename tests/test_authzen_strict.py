@@ -136,3 +136,91 @@ def test_an_absent_or_empty_evaluations_array_is_one_evaluation(gw: Gateway) -> 
     for raw in (ASK, ASK[:-1] + b', "evaluations": []}'):
         response = send(gw, EVALUATIONS, raw)
         assert response.status_code == 200 and response.json()["decision"] is True, response.text
+
+
+# --- "Errors": an evaluation that cannot be evaluated is answered in its own place -------------------------
+
+
+def ask(person: str = "P-OK", document: str = "D-ESI", subject_type: str = "person", resource_type: str = "document",
+        **extra: Any) -> dict[str, Any]:
+    return {"subject": {"type": subject_type, "id": person}, "resource": {"type": resource_type, "id": document},
+            "action": {"name": "read"}, **extra}
+
+
+def post_json(gw: Gateway, path: str, body: Any, *scopes: str) -> Any:
+    return gw.client.post(path, json=body, headers=gw.keys.auth(*(scopes or ("authz:evaluate",))))
+
+
+@pytest.mark.parametrize(
+    ("body", "code", "says"),
+    [
+        (ask(subject_type="user", person="alice"), "subject_unknown", "The subject is a 'user'"),
+        (ask(resource_type="todo", document="7"), "document_unknown", "The resource is a 'todo'"),
+        (ask(subject_type="user", person="P-OK"), "subject_unknown", "persons only"),  # never the person P-OK
+    ],
+)
+def test_an_entity_of_another_type_is_a_logged_deny_with_its_reason(
+    gw: Gateway, body: dict[str, Any], code: str, says: str
+) -> None:
+    response = post_json(gw, EVALUATION, body)
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert answer["decision"] is False
+    reasons = {r["code"]: r["message"] for r in answer["context"]["reasons"]}
+    assert says in reasons[code]
+    table = DecisionRecord.__table__  # type: ignore[attr-defined]
+    with gw.container.engine.connect() as conn:
+        row = conn.execute(select(table).where(table.c.decision_id == answer["context"]["decision_id"])).one()
+    assert row.allowed is False and "/" in (row.person_id + row.document_id)  # logged under type/id
+
+
+def test_a_batch_answers_each_bad_item_in_its_place_and_decides_the_others(gw: Gateway) -> None:
+    body = {
+        "evaluations": [
+            ask(),
+            ask(person="bad id!"),  # malformed id
+            ask(subject_type="user", person="alice"),  # another type: a decision, not an error
+            ask(person="P-NOROSTER"),
+        ]
+    }
+    response = post_json(gw, EVALUATIONS, body)
+    assert response.status_code == 200, response.text
+    answers = response.json()["evaluations"]
+    assert [a["decision"] for a in answers] == [True, False, False, False]
+    bad = answers[1]["context"]["error"]
+    assert bad["status"] == 400 and [e["pointer"] for e in bad["errors"]] == ["/evaluations/1/subject/id"]
+    assert "decision_id" not in answers[1]["context"]  # nothing was decided for it, nothing logged
+    assert [r["code"] for r in answers[2]["context"]["reasons"]] == ["subject_unknown"]
+    assert [r["code"] for r in answers[3]["context"]["reasons"]] == ["not_on_roster"]
+
+
+@pytest.mark.parametrize(
+    ("semantic", "decisions"),
+    [
+        ("execute_all", [False, True, False]),
+        ("deny_on_first_deny", [False]),  # the error is the first denial: nothing after it is decided
+        ("permit_on_first_permit", [False, True]),  # an error is no permit: the next item is decided
+    ],
+)
+def test_an_item_error_counts_as_a_denial_in_the_semantics(gw: Gateway, semantic: str, decisions: list[bool]) -> None:
+    body = {
+        "evaluations": [ask(person="bad id!"), ask(), ask(person="P-NOROSTER")],
+        "options": {"evaluations_semantic": semantic},
+    }
+    answers = post_json(gw, EVALUATIONS, body).json()["evaluations"]
+    assert [a["decision"] for a in answers] == decisions
+    assert "error" in answers[0]["context"]
+
+
+def test_a_malformed_payload_as_a_whole_is_still_a_problem(gw: Gateway) -> None:
+    response = post_json(gw, EVALUATIONS, {"evaluations": [ask(), 7]})
+    assert response.status_code == 400 and response.headers["content-type"].startswith("application/problem+json")
+
+
+def test_an_item_missing_a_key_no_default_fills_is_an_item_error(gw: Gateway) -> None:
+    body = {"subject": ask()["subject"], "action": {"name": "read"},
+            "evaluations": [{"resource": ask()["resource"]}, {}, {"context": {"time": "tomorrow"}}]}
+    answers = post_json(gw, EVALUATIONS, body, "authz:evaluate", "authz:simulate").json()["evaluations"]
+    assert answers[0]["decision"] is True
+    assert [e["pointer"] for e in answers[1]["context"]["error"]["errors"]] == ["/evaluations/1/resource"]
+    assert "/evaluations/2/resource" in [e["pointer"] for e in answers[2]["context"]["error"]["errors"]]

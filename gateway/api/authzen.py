@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Literal
@@ -21,6 +22,7 @@ from gateway.service import Outcome, Question
 
 router = APIRouter(tags=["authzen"])
 SUBJECT_TYPE, RESOURCE_TYPE = "person", "document"
+_TYPE = re.compile(r"[a-z0-9_-]{1,32}")
 _JSON_TYPES = {
     dict: "an object",
     type(None): "null",
@@ -73,10 +75,9 @@ def _question(
     item: EvaluationRequest, caller: Caller, where: tuple[Any, ...], declared: Mapping[str, ContextAttribute]
 ) -> Question:
     errors = []
-    if item.subject.type != SUBJECT_TYPE:
-        errors.append(FieldError((*where, "subject", "type"), f"unsupported subject type; use {SUBJECT_TYPE!r}"))
-    if item.resource.type != RESOURCE_TYPE:
-        errors.append(FieldError((*where, "resource", "type"), f"unsupported resource type; use {RESOURCE_TYPE!r}"))
+    for role, entity in (("subject", item.subject), ("resource", item.resource)):
+        if not _TYPE.fullmatch(entity.type):
+            errors.append(FieldError((*where, role, "type"), "a type is 1 to 32 lower-case letters, digits, _ or -"))
     errors += id_errors(((*where, "subject", "id"), item.subject.id), ((*where, "resource", "id"), item.resource.id))
     at = _context_time(item.context, where, errors)
     for name, problem in context_problems(declared, item.context).items():
@@ -85,7 +86,12 @@ def _question(
         raise InvalidInput("the evaluation request cannot be evaluated", errors)
     if at is not None and not caller.has("authz:simulate"):
         raise Forbidden("context.time asks for a simulated decision, which needs the scope authz:simulate")
-    return Question(item.subject.id, item.resource.id, item.action.name, at, item.context)
+    # An entity of a type this gateway does not decide for (interop: `user`, `todo`) is answered as
+    # unknown: its id is asked about under its type ("user/alice"), which no registry id can be ("/"
+    # is outside the id alphabet), so it is a deny with subject_unknown or document_unknown, logged.
+    person = item.subject.id if item.subject.type == SUBJECT_TYPE else f"{item.subject.type}/{item.subject.id}"
+    document = item.resource.id if item.resource.type == RESOURCE_TYPE else f"{item.resource.type}/{item.resource.id}"
+    return Question(person, document, item.action.name, at, item.context)
 
 
 def _context_time(context: dict[str, Any] | None, where: tuple[Any, ...], errors: list[FieldError]) -> datetime | None:
@@ -189,22 +195,52 @@ async def evaluations(request: Request) -> Response:
         )
     assert batch.evaluations is not None
     defaults = batch.model_dump(include={"subject", "resource", "action", "context"}, exclude_none=True)
-    questions, errors = [], []
+    items: list[Question | dict[str, Any]] = []  # each place: its question, or its error answer
     declared = container.policies.current.context
     for i, raw in enumerate(batch.evaluations):
         where = ("evaluations", i)
         try:
             item = validated(EvaluationRequest, {**defaults, **raw}, where)
-            questions.append(_question(item, caller, where, declared))
-        except InvalidInput as exc:
-            errors += exc.errors
-    if errors:
-        raise InvalidInput("some evaluations cannot be evaluated; none was", errors)
+            items.append(_question(item, caller, where, declared))
+        except InvalidInput as exc:  # a missing scope (Forbidden) is the caller's, not the item's: a 403
+            items.append(_item_error(exc))
     semantic = batch.options.evaluations_semantic if batch.options else "execute_all"
-    outcomes = await container.decisions.evaluate(
-        questions, caller, request_id=request_id(request), stop_after=_STOP[semantic]
-    )
-    return _json({"evaluations": [_decision(o, caller) for o in outcomes]})
+    if semantic == "deny_on_first_deny":  # an item in error is a denial: nothing after it is decided
+        first_error = next((i for i, x in enumerate(items) if isinstance(x, dict)), len(items))
+        items = items[: first_error + 1]
+    questions = [x for x in items if isinstance(x, Question)]
+    outcomes: list[Outcome] = []
+    if questions:
+        outcomes = await container.decisions.evaluate(
+            questions, caller, request_id=request_id(request), stop_after=_STOP[semantic]
+        )
+    return _json({"evaluations": _in_place(items, [_decision(o, caller) for o in outcomes], len(questions))})
+
+
+def _item_error(exc: InvalidInput) -> dict[str, Any]:
+    """AuthZEN "Errors": an evaluation that cannot be evaluated is answered in its own place, closed."""
+    error: dict[str, Any] = {"status": exc.status, "message": exc.detail}
+    if exc.errors:
+        error["errors"] = [e.as_dict() for e in exc.errors]
+    return {"decision": False, "context": {"error": error}}
+
+
+def _in_place(items: list[Question | dict[str, Any]], answers: list[dict[str, Any]], asked: int) -> list[Any]:
+    """The answers and the item errors in the items' order; when the decisions stopped early (a
+    semantic's short circuit), nothing after the last decision made."""
+    out: list[Any] = []
+    made = 0
+    for item in items:
+        if not isinstance(item, Question):
+            out.append(item)
+            continue
+        if made == len(answers):
+            break  # not decided: the batch stopped before it
+        out.append(answers[made])
+        made += 1
+        if made == len(answers) < asked:
+            break
+    return out
 
 
 @router.get("/.well-known/authzen-configuration", summary="Policy Decision Point metadata")

@@ -254,8 +254,12 @@ def explain(code: str, facts: Facts, action: str, today: date, policy: Policy, c
     person, designation = facts.person, facts.designation
     pid, did = clip_id(facts.person_id), clip_id(facts.document_id)  # a message never grows with a caller's id
     if code == "subject_unknown":
+        if "/" in facts.person_id:  # an entity of another type (the AuthZEN route names it type/id)
+            return f"The subject is a {pid.split('/', 1)[0]!r}: this gateway decides for persons only"
         return f"No person with id {pid!r} is in the registry"
     if code == "document_unknown":
+        if "/" in facts.document_id:
+            return f"The resource is a {did.split('/', 1)[0]!r}: this gateway decides about documents only"
         return f"No document with id {did!r} is in the registry"
     if code == "action_not_permitted":
         kind = person.kind if person else "unknown"
