@@ -57,8 +57,17 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
     workers: Annotated[int, typer.Option(help="worker processes (each keeps its own caches)")] = 1,
     demo: Annotated[bool, typer.Option(help="load the demo registry first and print the cases to try")] = False,
+    tls_cert: Annotated[
+        Path | None, typer.Option(help="serve HTTPS with this certificate chain (PEM; or GATEWAY_TLS_CERT_FILE)")
+    ] = None,
+    tls_key: Annotated[
+        Path | None, typer.Option(help="the certificate's private key (PEM; or GATEWAY_TLS_KEY_FILE)")
+    ] = None,
 ) -> None:
-    """Start the gateway. With no configuration: SQLite in the working directory, policy from ./policy."""
+    """Start the gateway. With no configuration: SQLite in the working directory, policy from ./policy.
+
+    Outside development mode it needs its keys and GATEWAY_PUBLIC_URL, the https URL callers reach it
+    at; TLS ends here (--tls-cert and --tls-key) or at a proxy in front."""
     import os
 
     import uvicorn
@@ -71,7 +80,9 @@ def serve(
     from gateway.logging_setup import configure_logging
 
     ensure_port_free(host, port)
-    os.environ.setdefault("GATEWAY_PUBLIC_URL", f"http://{host}:{port}")
+    for variable, given in (("GATEWAY_TLS_CERT_FILE", tls_cert), ("GATEWAY_TLS_KEY_FILE", tls_key)):
+        if given is not None:
+            os.environ[variable] = str(given)  # workers read the same settings
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # /metrics sums the workers' counters through files here (prometheus-client's multiprocess mode)
         import tempfile
@@ -80,6 +91,13 @@ def serve(
     if demo:  # the demo is development mode by definition; workers inherit the setting
         os.environ[dev_mode.ENV] = "true"
     settings = Settings()
+    if (settings.tls_cert_file is None) != (settings.tls_key_file is None):
+        err.print("[red]The gateway will not start:[/] TLS needs a certificate and its key (--tls-cert, --tls-key)")
+        raise typer.Exit(2)
+    if settings.public_url is None and settings.dev_mode:  # development: the address served, as reached
+        scheme = "https" if settings.tls_cert_file else "http"
+        os.environ["GATEWAY_PUBLIC_URL"] = f"{scheme}://{host}:{port}"
+        settings = Settings()
     configure_logging(settings.log_level)
     try:
         dev_mode.require_keys(settings)
@@ -108,6 +126,8 @@ def serve(
         proxy_headers=False,  # GATEWAY_TRUSTED_PROXIES: the app itself believes the proxies it is told to
         # SIGTERM: stop accepting, let in-flight requests finish, then the lifespan flushes the log
         timeout_graceful_shutdown=settings.shutdown_grace_seconds,
+        ssl_certfile=str(settings.tls_cert_file) if settings.tls_cert_file else None,
+        ssl_keyfile=str(settings.tls_key_file) if settings.tls_key_file else None,
     )
 
 

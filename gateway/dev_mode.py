@@ -32,8 +32,25 @@ def missing_keys(settings: Settings) -> list[str]:
     return missing
 
 
+def public_url_problem(settings: Settings) -> str | None:
+    """Production publishes its PDP identifier, an https URL (AuthZEN: TLS between PEP and PDP)."""
+    url = settings.public_url
+    if url is None:
+        return (
+            "set GATEWAY_PUBLIC_URL to the https URL document systems reach this gateway at (its AuthZEN "
+            "identifier, e.g. https://pdp.example.go.jp)"
+        )
+    if not url.startswith("https://"):
+        return (
+            f"GATEWAY_PUBLIC_URL is {url!r}: AuthZEN requires TLS between PEP and PDP, so it is an https URL; "
+            "end TLS at serve (GATEWAY_TLS_CERT_FILE and GATEWAY_TLS_KEY_FILE) or at a proxy in front"
+        )
+    return None
+
+
 def require_keys(settings: Settings) -> None:
-    """Refuse to serve without the three keys unless in development mode, which is announced."""
+    """Refuse to serve without the three keys and an https public URL unless in development mode,
+    which is announced."""
     missing = missing_keys(settings)
     if settings.dev_mode:
         made = f" Development keys stand in for: {', '.join(missing)}." if missing else ""
@@ -49,3 +66,6 @@ def require_keys(settings: Settings) -> None:
             f"the gateway will not serve without its keys; set {', '.join(missing)}, "
             f"or ask for development mode explicitly with {ENV}=true (or serve --demo)"
         )
+    problem = public_url_problem(settings)
+    if problem:
+        raise DevelopmentKeysRefused(f"the gateway will not serve without its public identifier: {problem}")

@@ -68,7 +68,13 @@ class Settings(BaseSettings):
     checkpoint_every: int = Field(default=1000, ge=1, description="sign the decision chain's head every N entries")
     policy_watch_seconds: float = Field(default=0.5, ge=0, description="poll the policy folder; 0 turns it off")
     log_level: str = "INFO"
-    public_url: str = Field(default="http://127.0.0.1:8000", description="base URL published in metadata")
+    public_url: str | None = Field(
+        default=None,
+        description="the https URL PEPs reach this PDP at, published as its AuthZEN identifier; required "
+        "outside development mode (where serve uses its own address)",
+    )
+    tls_cert_file: Path | None = Field(default=None, description="serve HTTPS with this certificate chain (PEM)")
+    tls_key_file: Path | None = Field(default=None, description="the private key of tls_cert_file (PEM)")
 
     @field_validator("timezone")
     @classmethod

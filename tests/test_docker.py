@@ -30,8 +30,16 @@ def test_compose_runs_postgres_a_schema_job_two_replicas_and_a_proxy() -> None:
             assert secret in compose["secrets"] and secret in service["secrets"]
     assert services["schema"]["command"] == ["db", "upgrade"]
     assert services["postgres"]["healthcheck"]["test"]
-    upstreams = re.findall(r"server (gateway-\d):8000", (DOCKER / "nginx.conf").read_text())
+    nginx = (DOCKER / "nginx.conf").read_text()
+    upstreams = re.findall(r"server (gateway-\d):8000", nginx)
     assert upstreams == ["gateway-1", "gateway-2"]
+    # AuthZEN: TLS between PEP and PDP ends at the proxy, and the public URL names it
+    assert re.search(r"^\s*listen 8443 ssl;", nginx, re.M) and "listen 8080" not in nginx
+    assert "ssl_certificate /etc/nginx/tls/tls.crt;" in nginx
+    mounts = {v.split(":")[1] for v in services["proxy"]["volumes"]}
+    assert {"/etc/nginx/tls/tls.crt", "/etc/nginx/tls/tls.key"} <= mounts
+    for replica in ("gateway-1", "gateway-2"):
+        assert services[replica]["environment"]["GATEWAY_PUBLIC_URL"].endswith("https://localhost:8443}")
 
 
 def test_the_image_is_slim_non_root_and_checks_its_health() -> None:
@@ -63,8 +71,14 @@ def test_the_image_commands_exist_and_start_outside_a_container(tmp_path: Path) 
 def test_development_compose_needs_no_identity_provider_and_mounts_the_policy() -> None:
     """Issue 15: docker/ can be tried without keys: development keys kept in a volume, tokens printed."""
     compose = yaml.safe_load((DOCKER / "compose.dev.yaml").read_text())
-    (service,) = compose["services"].values()
+    service = compose["services"]["gateway"]
     assert "--demo" in service["command"]
+    # TLS ends at the gateway, on a development certificate the one-shot dev-certs service makes
+    command = service["command"]
+    assert command[command.index("--tls-cert") + 1] == "/srv/gateway/certs/tls.crt"
+    assert service["depends_on"]["dev-certs"]["condition"] == "service_completed_successfully"
+    assert "openssl req -x509" in " ".join(compose["services"]["dev-certs"]["command"])
+    assert service["environment"]["GATEWAY_PUBLIC_URL"] == "https://localhost:8443"
     env = service["environment"]
     assert "GATEWAY_JWKS_FILE" not in env and "secrets" not in service
     mounts = dict(volume.split(":")[:2] for volume in service["volumes"])  # source: target[:ro]
@@ -89,4 +103,5 @@ def test_secrets_readme_says_how_to_make_every_secret() -> None:
     compose = yaml.safe_load((DOCKER / "compose.yaml").read_text())
     for secret in compose["secrets"]:
         assert f"`{secret}`" in readme
+    assert "`tls.crt`, `tls.key`" in readme
     assert "os.urandom(32)" in readme and "genpkey -algorithm ed25519" in readme and "uid 10001" in readme

@@ -17,18 +17,34 @@ KEYS = {
     "master_key": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
     "checkpoint_key_file": Path("checkpoint.pem"),
 }
+PUBLIC = {"public_url": "https://pdp.example.go.jp"}
 
 
 @pytest.mark.parametrize("absent", sorted(KEYS))
 def test_finding_5_without_any_one_key_a_server_refuses_to_start(absent: str) -> None:
-    settings = Settings(_env_file=None, **{k: v for k, v in KEYS.items() if k != absent})
+    settings = Settings(_env_file=None, **PUBLIC, **{k: v for k, v in KEYS.items() if k != absent})
     with pytest.raises(DevelopmentKeysRefused, match="GATEWAY_DEV_MODE=true"):
         require_keys(settings)
 
 
 def test_finding_5_with_all_three_keys_it_starts_quietly(capsys: pytest.CaptureFixture[str]) -> None:
-    require_keys(Settings(_env_file=None, **KEYS))  # type: ignore[arg-type]
+    require_keys(Settings(_env_file=None, **KEYS, **PUBLIC))  # type: ignore[arg-type]
     assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize(
+    ("public_url", "says"),
+    [
+        (None, "set GATEWAY_PUBLIC_URL to the https URL document systems reach this gateway at"),
+        ("http://pdp.example.go.jp", "AuthZEN requires TLS between PEP and PDP, so it is an https URL"),
+        ("http://0.0.0.0:8000", "AuthZEN requires TLS"),
+    ],
+)
+def test_issue_16_production_needs_its_https_identifier(public_url: str | None, says: str) -> None:
+    settings = Settings(_env_file=None, public_url=public_url, **KEYS)  # type: ignore[arg-type]
+    with pytest.raises(DevelopmentKeysRefused) as refused:
+        require_keys(settings)
+    assert says in str(refused.value)
 
 
 def test_finding_5_development_mode_always_says_so_on_stderr(capsys: pytest.CaptureFixture[str]) -> None:

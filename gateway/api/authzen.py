@@ -244,8 +244,10 @@ def _in_place(items: list[Question | dict[str, Any]], answers: list[dict[str, An
 
 
 @router.get("/.well-known/authzen-configuration", summary="Policy Decision Point metadata")
-async def metadata(container: ContainerDep) -> dict[str, Any]:
-    base = container.settings.public_url.rstrip("/")
+async def metadata(request: Request, container: ContainerDep) -> dict[str, Any]:
+    # The PDP's identifier is the URL the metadata is fetched from: the configured public URL (production
+    # requires it, https); only a development server without one names the address it was reached at.
+    base = (container.settings.public_url or str(request.base_url)).rstrip("/")
     return {
         "policy_decision_point": base,
         "access_evaluation_endpoint": f"{base}/access/v1/evaluation",

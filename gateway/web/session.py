@@ -99,5 +99,6 @@ def same_origin(request: Request) -> bool:
     source = request.headers.get("origin") or request.headers.get("referer")
     if not source or source == "null":
         return False
-    ours = {_origin(str(request.base_url)), _origin(request.app.state.container.settings.public_url)}
+    public = request.app.state.container.settings.public_url
+    ours = {_origin(str(request.base_url)), *([_origin(public)] if public else [])}
     return _origin(source) in ours

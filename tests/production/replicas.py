@@ -79,6 +79,7 @@ class Deployment:
             "GATEWAY_DOCUMENT_DIR": str(self.directory / "documents"),
             "GATEWAY_MASTER_KEY": base64.b64encode(os.urandom(32)).decode(),
             "GATEWAY_CHECKPOINT_KEY_FILE": str(checkpoint_key),
+            "GATEWAY_PUBLIC_URL": "https://pdp.example.go.jp",  # TLS ends at the proxy in front, as in production
             "GATEWAY_POLICY_DIR": str(POLICY_DIR),
             "GATEWAY_DB_POOL_SIZE": "5",
             "GATEWAY_LOG_LEVEL": "WARNING",  # errors still show; no access line per request on 2 cores
