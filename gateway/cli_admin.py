@@ -262,6 +262,24 @@ def cancel(
     out.print(f"designation {designation} is cancelled from [bold]{on}[/]")
 
 
+def correct_cancellation(
+    designation: Annotated[str, typer.Argument(help="the designation's id")],
+    on: Annotated[date, _date_option("the day the cancellation really took effect (may be past)", "--on")],
+    reason: Annotated[str, typer.Option(help="why the record is corrected (kept in the change log)")],
+    actor: ActorOption = "cli",
+) -> None:
+    """Correct the day a designation's cancellation took effect, with the reason (D3, D6).
+
+    The one way to date a cancellation back: a separate action, entered in the ledger as `corrected`
+    and in the change log with its reason. Decisions already logged keep the basis they were made on.
+    """
+    from gateway.registry.corrections import correct_cancellation as correct
+
+    with _registry() as (settings, engine):
+        correct(engine, _actor(actor, settings), designation, on, reason)
+    out.print(f"designation {designation}: its cancellation is corrected to [bold]{on}[/]")
+
+
 def roster_add(
     designation: Annotated[str, typer.Argument(help="the designation's id")],
     person: Annotated[str, typer.Argument(help="the person's id")],
@@ -360,6 +378,7 @@ def register(registry_app: typer.Typer) -> None:
     """Add the administration commands to the `registry` group."""
     for command in (expiring, suspend, reinstate, revoke, extend, cancel, show, delete):
         registry_app.command(command.__name__)(command)
+    registry_app.command("correct-cancellation")(correct_cancellation)
     registry_app.command("rosters")(roster_list)
     roster_app = typer.Typer(help="Add people to, or remove them from, handler rosters (N1).", no_args_is_help=True)
     roster_app.command("add")(roster_add)

@@ -208,3 +208,56 @@ def test_an_export_shows_the_mark_only_where_it_is_set(registry: Gateway) -> Non
     post_import(registry, {"assessments": [assessment(notified_on="2020-01-01", transitional=True)]})
     entries = {a["id"]: a for a in export_bundle(registry.container.engine)["assessments"]}
     assert entries["A-NEW"]["transitional"] is True and "transitional" not in entries["A-OK"]
+
+
+# --- D3, D6: a past cancellation is recorded only as a correction, with its reason ----------------------
+
+
+def test_d6_a_cancellation_is_dated_back_only_by_a_correction_with_its_reason(registry: Gateway) -> None:
+    assert registry.codes("P-OK", "D-ESI", at="2026-05-15T12:00:00+09:00") == []
+    body = {"cancelled_on": "2026-05-01", "reason": "cancelled by the Minister's order of 1 May; recorded late"}
+    response = admin(registry, "POST", "/designations/G-ESI/correct-cancellation", body)
+    assert response.status_code == 200, response.text
+    assert stored(registry, "G-ESI")["cancelled_on"] == "2026-05-01"
+    assert ledger(registry, "G-ESI")[-1] == ("corrected", "2026-05-01")
+    events = registry.client.get("/v1/audit/changes", headers=registry.keys.auth("audit:read")).json()["items"]
+    event = next(e for e in events if e["action"] == "designation.correct")
+    assert event["after"]["reason"] == body["reason"] and event["before"]["cancelled_on"] is None
+    assert registry.codes("P-OK", "D-ESI") == ["designation_not_in_force"]
+    # a decision about an instant before the correction was made is decided as the gateway knew it then
+    assert registry.codes("P-OK", "D-ESI", at="2026-06-01T02:00:00+00:00") == []
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "pointer"),
+    [
+        ({"cancelled_on": "2026-05-01", "reason": "  "}, 422, "/reason"),
+        ({"cancelled_on": "2026-05-01"}, 400, "/reason"),
+        ({"cancelled_on": "2025-05-31", "reason": "before it was made"}, 422, "/cancelled_on"),
+        ({"cancelled_on": "2030-06-01", "reason": "after it expired"}, 422, "/cancelled_on"),
+    ],
+)
+def test_d6_a_correction_without_a_reason_or_outside_the_period_is_refused(
+    registry: Gateway, body: dict[str, Any], status: int, pointer: str
+) -> None:
+    response = admin(registry, "POST", "/designations/G-ESI/correct-cancellation", body)
+    problem_at(response, status, pointer)
+    assert stored(registry, "G-ESI")["cancelled_on"] is None
+
+
+def test_d6_the_correction_from_the_command_line(registry: Gateway, tmp_path: Any, monkeypatch: Any) -> None:
+    from typer.testing import CliRunner
+
+    from gateway.cli import app as cli
+
+    monkeypatch.setenv("GATEWAY_DATABASE_URL", str(registry.container.engine.url.render_as_string(hide_password=False)))
+    monkeypatch.setenv("GATEWAY_POLICY_DIR", str(registry.settings.policy_dir))
+    monkeypatch.setenv("GATEWAY_DOCUMENT_DIR", str(tmp_path / "documents"))
+    refused = CliRunner().invoke(cli, ["registry", "cancel", "G-ESI", "--on", "2025-07-01"])
+    assert refused.exit_code == 1 and "takes effect today" in refused.stderr
+    done = CliRunner().invoke(
+        cli, ["registry", "correct-cancellation", "G-ESI", "--on", "2025-07-01", "--reason", "recorded late"]
+    )
+    assert done.exit_code == 0, done.output
+    assert "corrected to 2025-07-01" in done.stdout
+    assert stored(registry, "G-ESI")["cancelled_on"] == "2025-07-01"

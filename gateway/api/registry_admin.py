@@ -18,7 +18,7 @@ from gateway.auth import Caller
 from gateway.container import Container
 from gateway.decision.calendar import local_day
 from gateway.errors import FieldError, InvalidInput
-from gateway.registry import admin, rosters
+from gateway.registry import admin, corrections, rosters
 from gateway.registry.importer import from_pydantic
 from models.bundle import Bundle
 
@@ -39,6 +39,14 @@ class Extension(BaseModel):
 class Cancellation(BaseModel):
     model_config = ConfigDict(extra="forbid")
     cancelled_on: date
+
+
+class Correction(BaseModel):
+    """D3, D6: the day a cancellation really took effect, and why the record is corrected."""
+
+    model_config = ConfigDict(extra="forbid")
+    cancelled_on: date
+    reason: str = Field(max_length=500)
 
 
 class PeriodDates(BaseModel):
@@ -154,6 +162,25 @@ async def cancel_designation(
     body = await model_body(request, Cancellation)
     return await run_in_threadpool(
         admin.cancel, container.engine, change_actor(request, caller), entity_id, body.cancelled_on
+    )
+
+
+@router.post(
+    "/designations/{id}/correct-cancellation",
+    summary="Correct the day a cancellation took effect, in the past if need be, with the reason (D3, D6)",
+    openapi_extra=_schema(Correction),
+)
+async def correct_cancellation(
+    entity_id: EntityId, request: Request, container: ContainerDep, caller: AdminCaller
+) -> dict[str, Any]:
+    body = await model_body(request, Correction)
+    return await run_in_threadpool(
+        corrections.correct_cancellation,
+        container.engine,
+        change_actor(request, caller),
+        entity_id,
+        body.cancelled_on,
+        body.reason,
     )
 
 
