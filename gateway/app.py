@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -20,12 +20,13 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from gateway import __version__
 from gateway.api import admin, audit, audit_verify, authzen, docs, documents, health, provisions_admin, registry_admin
+from gateway.api.lean import LeanDecisions
 from gateway.audit.record import clip
 from gateway.container import Container, build_container
 from gateway.errors import PROBLEM_BASE, FieldError, InvalidInput, Problem
 from gateway.limits import BodyLimit, body_limit_for
 from gateway.logging_setup import configure_logging
-from gateway.metrics import REQUEST_SECONDS
+from gateway.metrics import REQUEST_SECONDS, labelled
 from gateway.service import Clock, system_clock
 from gateway.settings import Settings
 from gateway.web import pages
@@ -47,6 +48,9 @@ DESCRIPTION: dict[str, Any] = {
     "docs_url": None,  # served by api/docs.py, without a CDN
     "redoc_url": None,
 }
+# The gateway exports Prometheus metrics and JSON logs; FastAPI's own OpenTelemetry hooks would only
+# look up the (absent) providers on every request.
+NO_OPENTELEMETRY = {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}
 ROUTERS = (
     health.router,
     authzen.router,
@@ -81,13 +85,13 @@ def create_app(
         yield
         container.close()
 
-    app = FastAPI(lifespan=lifespan, **DESCRIPTION)
+    app = FastAPI(lifespan=lifespan, telemetry=NO_OPENTELEMETRY, **DESCRIPTION)  # type: ignore[arg-type]
     app.state.container = container
     for router in ROUTERS:
         app.include_router(router)
     docs.install(app)
     _install_problem_handlers(app)
-    _install_middleware(app, settings)
+    _install_middleware(app, settings, container)
     return app
 
 
@@ -132,8 +136,9 @@ def crash_response(exc: BaseException, request_id: str) -> JSONResponse:
     return JSONResponse(body, status_code=500, media_type=PROBLEM_JSON)
 
 
-def _install_middleware(app: FastAPI, settings: Settings) -> None:
+def _install_middleware(app: FastAPI, settings: Settings, container: Container) -> None:
     limit_for = body_limit_for(settings)
+    app.add_middleware(LeanDecisions, container=container)  # innermost: after the limits
     app.add_middleware(BodyLimit, limit_for=limit_for, max_header_bytes=settings.max_header_bytes)
     app.add_middleware(RequestContext, limit_for=limit_for)
     if settings.trusted_proxies:  # outermost: the scheme and client are the proxy's before anything reads them
@@ -167,7 +172,7 @@ class RequestContext:
             return
         headers = dict(scope["headers"])
         sent = headers.get(b"x-request-id")
-        request_id = stored_request_id(sent) if sent else uuid.uuid4().hex
+        request_id = stored_request_id(sent) if sent else os.urandom(16).hex()  # as uuid4().hex, cheaper
         limit = self.limit_for(scope["path"])
         state = scope.setdefault("state", {})
         state["request_id"], state["body_limit"] = request_id, limit
@@ -207,7 +212,7 @@ class RequestContext:
                 await crash_response(exc, request_id)(scope, receive, send_with_id)
         elapsed = time.perf_counter() - started
         route = getattr(scope.get("route"), "path", None) or "unmatched"  # the template, never the raw path
-        REQUEST_SECONDS.labels(scope["method"], route, str(status[0])).observe(elapsed)
+        labelled(REQUEST_SECONDS, scope["method"], route, str(status[0])).observe(elapsed)
         caller = state.get("caller")
         log.info(
             "request",

@@ -155,8 +155,9 @@ def token(
 
 @app.command()
 def openapi(
-    output: Annotated[Path | None, typer.Option("--out", help="write it here (docs/openapi.json) instead of stdout")]
-    = None,
+    output: Annotated[
+        Path | None, typer.Option("--out", help="write it here (docs/openapi.json) instead of stdout")
+    ] = None,
 ) -> None:
     """Print the API's OpenAPI document, as /openapi.json serves it (docs/api.md)."""
     from gateway.app import api_description
@@ -275,6 +276,7 @@ def _register_subcommands() -> None:
     cli_documents.register(registry_app)
     app.add_typer(cli_policy.app, name="policy")
     from gateway import cli_audit
+
     app.add_typer(cli_audit.app, name="audit")
 
 

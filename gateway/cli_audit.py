@@ -82,8 +82,9 @@ def export_command(
 
     CSV cells that a spreadsheet would run as formulas are prefixed with a quote.
     """
-    filters = f.decision_filter(person, document, decision, reason, organ, designation, caller, simulation, since,
-                                until)
+    filters = f.decision_filter(
+        person, document, decision, reason, organ, designation, caller, simulation, since, until
+    )
     with _database() as engine:
         if out_file is None:
             _write(typer.get_binary_stream("stdout"), fmt, decision_chunks(engine, filters))
@@ -124,9 +125,7 @@ def report_command(
     csv_file: Annotated[
         Path | None, typer.Option("--csv", dir_okay=False, help="also write the figures as CSV here")
     ] = None,
-    scheme: Annotated[
-        Scheme | None, typer.Option(help="one Act only: esi or sds (default: both, each apart)")
-    ] = None,
+    scheme: Annotated[Scheme | None, typer.Option(help="one Act only: esi or sds (default: both, each apart)")] = None,
 ) -> None:
     """The figures of rule R3 per organ for a calendar year, each Act apart (counts only, never who).
 
@@ -266,9 +265,7 @@ def checkpoint_command(
     with _database() as engine:
         made = checkpoint_now(engine, load_signer(Settings()))
         for row in made:
-            out.print(
-                f"signed {row['chain']} at entry {row['chain_index']}: {row['hash'][:16]}… (key {row['key_id']})"
-            )
+            out.print(f"signed {row['chain']} at entry {row['chain_index']}: {row['hash'][:16]}… (key {row['key_id']})")
         if not made:
             out.print("both logs are empty: nothing to sign")
         if export_file is not None:

@@ -50,8 +50,9 @@ def decisions_command(
     """Decisions of the log, newest first, filtered as GET /v1/audit/decisions filters them."""
     from gateway.cli_audit import _database
 
-    filters = f.decision_filter(person, document, decision, reason, organ, designation, caller, simulation, since,
-                                until)
+    filters = f.decision_filter(
+        person, document, decision, reason, organ, designation, caller, simulation, since, until
+    )
     with _database() as engine, engine.connect().execution_options(**READ_ONLY) as conn, conn.begin():
         items, more = list_decisions(conn, filters, limit)
     if as_json:

@@ -30,9 +30,7 @@ def register(registry_app: typer.Typer) -> None:
 def registry_import(
     file: Annotated[
         Path,
-        typer.Argument(
-            help="a registry bundle (JSON; docs/bundle.md)", exists=True, dir_okay=False, readable=True
-        ),
+        typer.Argument(help="a registry bundle (JSON; docs/bundle.md)", exists=True, dir_okay=False, readable=True),
     ],
     actor: Annotated[str, typer.Option(help="who is importing, for the change log (R4)")] = "cli",
     dry_run: Annotated[
@@ -92,8 +90,11 @@ def _sections(doing: str) -> Iterator[Callable[[str, int], None]]:
     from gateway.registry.importer import ORDER
 
     with Progress(
-        TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-        console=err, transient=True,
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        console=err,
+        transient=True,
     ) as progress:
         task = progress.add_task(doing, total=len(ORDER))
 

@@ -73,8 +73,7 @@ def import_demo(container: Container, where: str) -> None:
     rules = container.policies.current.registry
     result = import_bundle(container.engine, bundle, actor, container.store, rules=rules)
     out.print(
-        f"[green]Demo registry loaded[/] ({sum(result.created.values())} entries created, "
-        f"dated relative to {today})."
+        f"[green]Demo registry loaded[/] ({sum(result.created.values())} entries created, dated relative to {today})."
     )
 
 
@@ -101,8 +100,12 @@ def print_dev_tokens(container: Container, host: str, port: int, demo: bool) -> 
     )
     variables = dict(TOKEN_VARIABLES)
     if demo:
-        variables = {"T_EVAL": variables.pop("T_EVAL"), "T_SIM": variables.pop("T_SIM"),
-                     "T_READ": ("documents:read",), **variables}
+        variables = {
+            "T_EVAL": variables.pop("T_EVAL"),
+            "T_SIM": variables.pop("T_SIM"),
+            "T_READ": ("documents:read",),
+            **variables,
+        }
     for name, scopes in variables.items():
         sub = "P-0001" if scopes == ("documents:read",) else f"dev-{scopes[-1].split(':')[0]}"
         token = issuer.mint(sub, list(scopes), client="dev-cli")
@@ -118,13 +121,13 @@ def print_dev_tokens(container: Container, host: str, port: int, demo: bool) -> 
     )
     out.print("\n[bold]Try a decision:[/]\n")
     out.print(
-        f"curl -s {base}/access/v1/evaluation -H \"Authorization: Bearer $T_EVAL\" "
+        f'curl -s {base}/access/v1/evaluation -H "Authorization: Bearer $T_EVAL" '
         f"-H 'Content-Type: application/json' -d {shlex.quote(body)}",
         markup=False,
     )
     if demo:
         out.print("\n[bold]Release a document to its reader[/] (the token's sub is person P-0001):\n")
-        out.print(f"curl -si {base}/v1/documents/DOC-0001/content -H \"Authorization: Bearer $T_READ\"", markup=False)
+        out.print(f'curl -si {base}/v1/documents/DOC-0001/content -H "Authorization: Bearer $T_READ"', markup=False)
         _print_cases()
     out.print("\nA token for another person or scope, from the same development key:\n")
     out.print(token_command("P-0002", "documents:read"), markup=False)

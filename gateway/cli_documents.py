@@ -77,9 +77,14 @@ def upload_command(
     with _registry() as (settings, engine):
         store = DocumentStore(FilesystemBackend(settings.document_dir), _master_key(settings))
         row = documents.upload(
-            engine, store, Actor.now(actor, settings.zone), document_id=document_id, title=title,
+            engine,
+            store,
+            Actor.now(actor, settings.zone),
+            document_id=document_id,
+            title=title,
             media_type=media_type or mimetypes.guess_type(file.name)[0] or "application/octet-stream",
-            designation_id=designation, content=chunks(),
+            designation_id=designation,
+            content=chunks(),
         )
     marking = row["designation_id"] or "unclassified"
     out.print(f"stored {document_id} ({row['size']} bytes, {marking}), sha256 {row['sha256']}", highlight=False)

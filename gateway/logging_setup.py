@@ -7,11 +7,14 @@ release the GIL, and getting it back can stall every request in flight for the s
 from __future__ import annotations
 
 import atexit
+import json
 import logging
 import sys
 import threading
-from typing import TextIO
+from collections.abc import Callable
+from typing import Any, TextIO
 
+import orjson
 import structlog
 
 _configured = False
@@ -56,6 +59,15 @@ class BackgroundWriter:
             self.flush()
 
 
+def _json_line(event: dict[str, Any], default: Callable[[Any], Any] | None = None, **_: Any) -> str:
+    """One event as a JSON line, by orjson (a fifth of the standard library's time on the request path);
+    values orjson cannot write go through structlog's fallback (their repr)."""
+    try:
+        return orjson.dumps(event, default=default, option=orjson.OPT_NON_STR_KEYS).decode()
+    except (TypeError, orjson.JSONEncodeError):  # e.g. an integer wider than 64 bits: never lose the line
+        return json.dumps(event, default=default or repr)
+
+
 def configure_logging(level: str = "INFO") -> None:
     global _configured
     if _configured:
@@ -67,7 +79,7 @@ def configure_logging(level: str = "INFO") -> None:
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
-            structlog.processors.JSONRenderer(),
+            structlog.processors.JSONRenderer(serializer=_json_line),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
         logger_factory=structlog.PrintLoggerFactory(file=BackgroundWriter(sys.stderr)),  # type: ignore[arg-type]

@@ -62,6 +62,20 @@ LOG_COMMIT_ROWS = Histogram(
 )
 
 
+_CHILDREN: dict[tuple[Any, ...], Any] = {}
+
+
+def labelled(metric: Any, *labels: str) -> Any:
+    """`metric.labels(*labels)`, remembered: prometheus_client takes a lock and builds a key on every
+    call, and the request path moves several labelled metrics a request. Label values here come from
+    closed sets (routes, methods, statuses, channels, reason codes), so the memory stays bounded."""
+    key = (metric, *labels)
+    child = _CHILDREN.get(key)
+    if child is None:
+        child = _CHILDREN[key] = metric.labels(*labels)
+    return child
+
+
 def count_decisions(channel: str, results: Iterable[tuple[bool, Iterable[str]]]) -> None:
     """One call per request: tallied first, so a batch of 1,000 moves a few counters, not 1,000."""
     allowed = denied = 0
@@ -73,11 +87,11 @@ def count_decisions(channel: str, results: Iterable[tuple[bool, Iterable[str]]])
             denied += 1
             codes.update(reasons)
     if allowed:
-        DECISIONS.labels("allow", channel).inc(allowed)
+        labelled(DECISIONS, "allow", channel).inc(allowed)
     if denied:
-        DECISIONS.labels("deny", channel).inc(denied)
+        labelled(DECISIONS, "deny", channel).inc(denied)
     for code, count in codes.items():
-        DENIAL_REASONS.labels(code).inc(count)
+        labelled(DENIAL_REASONS, code).inc(count)
 
 
 class ProcessState:
@@ -155,11 +169,18 @@ class ProcessState:
             ),
             (CounterMetricFamily, "log_commits", "Group commits of the decision log", log.commits),
             (CounterMetricFamily, "log_rows_committed", "Decision-log rows committed", log.rows_committed),
-            (GaugeMetricFamily, "log_queue_rows", "Decision-log rows handed to the writer, not yet committed",
-             log.queued_rows),
-            (GaugeMetricFamily, "log_oldest_wait_seconds",
-             "How long the oldest decision waiting for the log has waited (503 past GATEWAY_LOG_MAX_WAIT_SECONDS)",
-             log.oldest_wait_seconds),
+            (
+                GaugeMetricFamily,
+                "log_queue_rows",
+                "Decision-log rows handed to the writer, not yet committed",
+                log.queued_rows,
+            ),
+            (
+                GaugeMetricFamily,
+                "log_oldest_wait_seconds",
+                "How long the oldest decision waiting for the log has waited (503 past GATEWAY_LOG_MAX_WAIT_SECONDS)",
+                log.oldest_wait_seconds,
+            ),
         ):
             metric = family(f"{PREFIX}_{name}", doc, labels=["pid"])
             metric.add_metric(pid, value)

@@ -42,8 +42,11 @@ async def policy_info(
     container: ContainerDep, caller: Caller = scoped("policy:admin", "registry:admin")
 ) -> dict[str, Any]:
     refused = container.policies.refused
-    return {**container.policies.current.summary, "worker_pid": os.getpid(),
-            "refused": {"version": refused[0], "problems": refused[1]} if refused else None}
+    return {
+        **container.policies.current.summary,
+        "worker_pid": os.getpid(),
+        "refused": {"version": refused[0], "problems": refused[1]} if refused else None,
+    }
 
 
 @router.post("/policy/reload", summary="Check the policy files and swap them in; refused if invalid")

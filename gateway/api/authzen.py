@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.api.deps import ContainerDep, hot_path_caller, json_body, request_id, validated
 from gateway.auth import Caller
+from gateway.container import Container
 from gateway.decision.policy_context import ContextAttribute, context_problems
 from gateway.decision.reasons import ASSESSMENT_READER_SCOPE, without_assessment_details
 from gateway.errors import FieldError, Forbidden, InvalidInput
@@ -149,10 +150,15 @@ def _json(body: Any) -> Response:
 )
 async def evaluation(request: Request) -> Response:
     container, caller = hot_path_caller(request, "authz:evaluate")
-    item = validated(EvaluationRequest, await json_body(request))
+    return _json(await answer_evaluation(container, caller, await json_body(request), request_id(request)))
+
+
+async def answer_evaluation(container: Container, caller: Caller, body: Any, request_id: str | None) -> dict[str, Any]:
+    """The Access Evaluation API's answer to a parsed body (the route, and the lean path in front of it)."""
+    item = validated(EvaluationRequest, body)
     question = _question(item, caller, (), container.policies.current.context)
-    outcomes = await container.decisions.evaluate([question], caller, request_id=request_id(request))
-    return _json(_decision(outcomes[0], caller))
+    outcomes = await container.decisions.evaluate([question], caller, request_id=request_id)
+    return _decision(outcomes[0], caller)
 
 
 _STOP = {
@@ -174,18 +180,19 @@ _STOP = {
 )
 async def evaluations(request: Request) -> Response:
     container, caller = hot_path_caller(request, "authz:evaluate")
-    body = await json_body(request)
+    return _json(await answer_evaluations(container, caller, await json_body(request), request_id(request)))
+
+
+async def answer_evaluations(container: Container, caller: Caller, body: Any, request_id: str | None) -> dict[str, Any]:
+    """The Access Evaluations API's answer to a parsed body."""
     if isinstance(body, dict) and "evaluations" in body and not isinstance(body["evaluations"], list):
         raise InvalidInput(  # {} or null is not an absent array: a caller that meant a batch must hear so
             "evaluations is an array of evaluations, or left out",
             [FieldError(("evaluations",), f"expected an array, not {_JSON_TYPES[type(body['evaluations'])]}")],
         )
     if isinstance(body, dict) and not body.get("evaluations"):  # AuthZEN: absent or empty, a single evaluation
-        item = validated(EvaluationRequest, {k: v for k, v in body.items() if k not in ("evaluations", "options")})
-        outcomes = await container.decisions.evaluate(
-            [_question(item, caller, (), container.policies.current.context)], caller, request_id=request_id(request)
-        )
-        return _json(_decision(outcomes[0], caller))
+        single = {k: v for k, v in body.items() if k not in ("evaluations", "options")}
+        return await answer_evaluation(container, caller, single, request_id)
     batch = validated(EvaluationsRequest, body)
     limit = container.settings.max_batch
     if batch.evaluations and len(batch.evaluations) > limit:
@@ -212,9 +219,9 @@ async def evaluations(request: Request) -> Response:
     outcomes: list[Outcome] = []
     if questions:
         outcomes = await container.decisions.evaluate(
-            questions, caller, request_id=request_id(request), stop_after=_STOP[semantic]
+            questions, caller, request_id=request_id, stop_after=_STOP[semantic]
         )
-    return _json({"evaluations": _in_place(items, [_decision(o, caller) for o in outcomes], len(questions))})
+    return {"evaluations": _in_place(items, [_decision(o, caller) for o in outcomes], len(questions))}
 
 
 def _item_error(exc: InvalidInput) -> dict[str, Any]:

@@ -196,4 +196,3 @@ class DecisionSink:
 
 def _aware(utc: datetime) -> datetime:
     return utc
-

@@ -105,9 +105,7 @@ def annual_report(conn: Connection, year: int, schemes: tuple[str, ...] = tuple(
 def _act(conn: Connection, year: int, scheme: str, organs: list[Any]) -> dict[str, Any]:
     counts = _designation_counts(year)
     designations = _per_organ(conn, DESIGNATIONS.c.organ_id, counts, DESIGNATIONS.c.scheme == scheme)
-    assessments = _per_organ(
-        conn, ASSESSMENTS.c.organ_id, _assessment_counts(year), ASSESSMENTS.c.scheme == scheme
-    )
+    assessments = _per_organ(conn, ASSESSMENTS.c.organ_id, _assessment_counts(year), ASSESSMENTS.c.scheme == scheme)
     rows = [
         {
             "organ_id": organ_id,
@@ -124,9 +122,7 @@ def _act(conn: Connection, year: int, scheme: str, organs: list[Any]) -> dict[st
         DESIGNATIONS.c.scheme == scheme,
     )
     categories = [
-        {"category": category, **figures}
-        for category, figures in sorted(by_category.items())
-        if any(figures.values())
+        {"category": category, **figures} for category, figures in sorted(by_category.items()) if any(figures.values())
     ]
     return {
         "scheme": scheme,

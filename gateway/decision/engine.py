@@ -148,9 +148,7 @@ def _adverse_standing(
     relevant = {s: v for s, v in clearance.states.items() if s in opening}
     if not any(state == "valid" for state, _ in relevant.values()):
         return {}
-    return {
-        s: v for s, v in relevant.items() if v[0] in ADVERSE and (rule == DEFAULT_CONFLICT or s == tier)
-    }
+    return {s: v for s, v in relevant.items() if v[0] in ADVERSE and (rule == DEFAULT_CONFLICT or s == tier)}
 
 
 def _latest_by_scheme(assessments: tuple[AssessmentFact, ...], organ: str, today: date) -> dict[str, AssessmentFact]:
@@ -343,9 +341,7 @@ def _outweighs(clearance: _Clearance, tier: str, policy: Policy) -> str:
         f"{TIER_NAMES[s]} assessment {r.id}" for s, (state, r) in clearance.states.items() if state == "valid"
     )
     rule = policy.conflicts.get(tier, DEFAULT_CONFLICT)
-    return (
-        f"the valid {' and '.join(valid)} does not stand in for it (C6; policy: conflict, {tier}, {rule})"
-    )
+    return f"the valid {' and '.join(valid)} does not stand in for it (C6; policy: conflict, {tier}, {rule})"
 
 
 def _explain_designation(facts: Facts, today: date) -> str:

@@ -59,6 +59,4 @@ def without_assessment_details(reasons: list[dict[str, str]]) -> list[dict[str, 
     a message that describes an assessment becomes the code's general meaning."""
     if not any(r.get("code") in ASSESSMENT_CODES for r in reasons):
         return reasons
-    return [
-        {**r, "message": DEFAULT_MESSAGES[r["code"]]} if r.get("code") in ASSESSMENT_CODES else r for r in reasons
-    ]
+    return [{**r, "message": DEFAULT_MESSAGES[r["code"]]} if r.get("code") in ASSESSMENT_CODES else r for r in reasons]

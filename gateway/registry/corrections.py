@@ -50,8 +50,9 @@ def correct_cancellation(
         elif before["cancelled_on"] == cancelled_on:
             errors.append(FieldError(("cancelled_on",), f"the cancellation is already recorded on {cancelled_on}"))
         if errors:
-            raise InvalidInput(f"designation {designation_id} cannot be corrected so; nothing was changed", errors,
-                               status=422)
+            raise InvalidInput(
+                f"designation {designation_id} cannot be corrected so; nothing was changed", errors, status=422
+            )
         conn.execute(update(table).where(table.c.id == designation_id).values(cancelled_on=cancelled_on))
         record_versions(conn, actor, "designation", {designation_id: before})
         _ledger(conn, designation_id, "corrected", cancelled_on, None, None)

@@ -589,9 +589,7 @@ def _contract_links(conn: Connection, bundle: Bundle) -> None:
         conn.execute(insert(link), rows)
 
 
-def _ledger(
-    conn: Connection, changes: list[dict[str, Any]], cabinet_refs: dict[str, str | None], today: date
-) -> None:
+def _ledger(conn: Connection, changes: list[dict[str, Any]], cabinet_refs: dict[str, str | None], today: date) -> None:
     """D6: designation ledger entries for every designation made, extended (on the day of the extension
     in the configured zone, with its Cabinet approval reference) or cancelled."""
     events = []

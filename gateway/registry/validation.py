@@ -9,6 +9,7 @@ from gateway.decision.policy_registry import RegistryRules, years_after
 
 __all__ = ["RegistryRules", "years_after"]  # D2's periods and D4's catalogue are policy (policy_registry.py)
 
+
 def corporate_number_is_valid(number: str) -> bool:
     """B1: a 13-digit corporate number (法人番号) whose first digit checks the other twelve."""
     return len(number) == 13 and number.isdigit() and int(number[0]) == expected_check_digit(number)
