@@ -27,7 +27,8 @@ In this process, over the same prepared (person, document) cases, in the same or
   4 cedarpy batch     cedarpy.is_authorized_batch, --batch-size decisions a call
   The answers of 2, 3 and 4 must agree with 1's on every call (also tests/test_bench_peers.py).
 On the real gateway (uvicorn bench.gateway_asgi:app: the production app as `clearance-gateway serve`
-runs it, one worker, plus a bench-only static directory; SQLite decision log in a temporary directory):
+runs it, one worker, with the decision-log writer process serve starts beside it, plus a bench-only
+static directory; SQLite decision log in a temporary directory):
   5 HTTP evaluation   POST /access/v1/evaluation, N keep-alive connections, closed loop
   6 open loop         the same at --paced-fraction of 5's rate, latency from each request's due time
   7 HTTP batch        POST /access/v1/evaluations with --batch-size evaluations a request

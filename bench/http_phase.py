@@ -12,6 +12,7 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 
 from bench.cases import Case
@@ -21,6 +22,7 @@ from bench.memory import Peak, peak_rss
 from bench.servers import HOST, Server, log_tail, running_server
 from bench.timing import index_batches
 from bench.workspace import Workspace
+from gateway.audit.log_writer import writer_process
 
 EVALUATION = "/access/v1/evaluation"
 T = TypeVar("T")
@@ -82,6 +84,11 @@ class Extra:
     batch_concurrency: int
 
 
+def _with_writer(workspace: Workspace, log_socket: Path) -> dict[str, str]:
+    """The gateway's environment with the host's decision-log writer, as `serve` starts it."""
+    return workspace.gateway_env() | {"GATEWAY_LOG_SOCKET": str(log_socket)}
+
+
 def _gateway_argv(port: int) -> list[str]:
     """What `clearance-gateway serve` runs (uvicorn, one worker, no access log), with the bench's app."""
     return [sys.executable, "-m", "uvicorn", "bench.gateway_asgi:app", "--host", HOST, "--port", str(port),
@@ -140,8 +147,9 @@ def bench_gateway(workspace: Workspace, prepared: Prepared, load: Load, extra: E
     token = workspace.identity.token("authz:evaluate")
     log_path = workspace.root / "gateway.log"
     probe_status = None
-    with running_server("gateway", _gateway_argv, env=workspace.gateway_env(), cwd=workspace.root,
-                        log_path=log_path, ready_path="/readyz") as server:
+    with writer_process(env=workspace.gateway_env()) as log_socket, \
+            running_server("gateway", _gateway_argv, env=_with_writer(workspace, log_socket), cwd=workspace.root,
+                           log_path=log_path, ready_path="/readyz") as server:
         requests = evaluation_requests(server.port, token, prepared.cases, EVALUATION)
         single = _drive("gateway", server, requests, load, prepared.expected)
         paced = None
@@ -193,9 +201,10 @@ def bench_workers(workspace: Workspace, prepared: Prepared, load: Load,
     server's CPU is left out (the workers are children of the process measured)."""
     token = workspace.identity.token("authz:evaluate")
     before = workspace.decision_rows("authzen")
-    with running_server(f"gateway-{workers}-workers", _workers_argv(workers), env=workspace.gateway_env(),
-                        cwd=workspace.root, log_path=workspace.root / "gateway-workers.log",
-                        ready_path="/readyz") as server:
+    with writer_process(env=workspace.gateway_env()) as log_socket, \
+            running_server(f"gateway-{workers}-workers", _workers_argv(workers),
+                           env=_with_writer(workspace, log_socket), cwd=workspace.root,
+                           log_path=workspace.root / "gateway-workers.log", ready_path="/readyz") as server:
         requests = evaluation_requests(server.port, token, prepared.cases, EVALUATION)
         outcome = _drive(f"gateway-{workers}-workers", server, requests, load, prepared.expected)
     outcome.server_cpu_seconds = None

@@ -42,12 +42,12 @@ err = Console(stderr=True, soft_wrap=True)  # messages stay whole lines, for log
 @app.callback()
 def _logging(ctx: typer.Context) -> None:
     """Warnings (a development key) go to stderr as JSON lines, never into a command's output. Commands
-    other than `serve` log warnings only, unless GATEWAY_LOG_LEVEL asks for more."""
+    other than `serve` and `log-writer` log warnings only, unless GATEWAY_LOG_LEVEL asks for more."""
     import os
 
     from gateway.logging_setup import configure_logging
 
-    if ctx.invoked_subcommand != "serve":
+    if ctx.invoked_subcommand not in ("serve", "log-writer"):
         configure_logging(os.environ.get("GATEWAY_LOG_LEVEL", "WARNING"))
 
 
@@ -63,20 +63,27 @@ def serve(
     tls_key: Annotated[
         Path | None, typer.Option(help="the certificate's private key (PEM; or GATEWAY_TLS_KEY_FILE)")
     ] = None,
+    log_writer: Annotated[
+        bool,
+        typer.Option(
+            "--log-writer/--no-log-writer",
+            help="write the decision log from one writer process shared by the workers (the default); "
+            "--no-log-writer: each worker writes from a thread of its own",
+        ),
+    ] = True,
 ) -> None:
     """Start the gateway. With no configuration: SQLite in the working directory, policy from ./policy.
 
     Outside development mode it needs its keys and GATEWAY_PUBLIC_URL, the https URL callers reach it
     at; TLS ends here (--tls-cert and --tls-key) or at a proxy in front."""
+    import contextlib
     import os
 
-    import uvicorn
-
     from gateway import dev_mode
+    from gateway.audit.log_writer import WriterFailed, writer_process
     from gateway.cli_demo import ensure_port_free, import_demo, print_dev_tokens
     from gateway.container import build_container
     from gateway.db import SchemaRefused
-    from gateway.http_protocol import BoundedHttpProtocol
     from gateway.logging_setup import configure_logging
 
     ensure_port_free(host, port)
@@ -114,6 +121,40 @@ def serve(
     if container.dev_issuer is not None:
         print_dev_tokens(container, host, port, demo)
     container.close()
+    with contextlib.ExitStack() as stack:
+        if log_writer and settings.log_socket is None:
+            try:
+                os.environ["GATEWAY_LOG_SOCKET"] = str(stack.enter_context(writer_process()))
+            except WriterFailed as exc:
+                err.print(f"[red]The gateway will not start:[/] {escape(str(exc))}", soft_wrap=True)
+                raise typer.Exit(1) from exc
+        _run_uvicorn(settings, host, port, workers)
+
+
+@app.command("log-writer")
+def log_writer_command(
+    socket: Annotated[Path, typer.Option(help="the Unix socket to listen on (created mode 0600)")],
+    attached: Annotated[
+        bool,
+        typer.Option(help="stop when standard input closes, ignoring SIGINT and SIGTERM (how `serve` runs it)"),
+    ] = False,
+) -> None:
+    """Run the host's decision-log writer: workers hand it their decisions and answer once it has
+    committed them. `serve` starts one for its workers; run it yourself only to share one writer
+    between gateways started otherwise (set GATEWAY_LOG_SOCKET for them)."""
+    from gateway.audit.log_writer import run_writer
+    from gateway.logging_setup import configure_logging
+
+    settings = Settings()
+    configure_logging(settings.log_level)
+    run_writer(settings, socket, attached=attached)
+
+
+def _run_uvicorn(settings: Settings, host: str, port: int, workers: int) -> None:
+    import uvicorn
+
+    from gateway.http_protocol import BoundedHttpProtocol
+
     uvicorn.run(
         "gateway.asgi:app",
         host=host,

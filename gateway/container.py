@@ -15,10 +15,12 @@ from sqlalchemy import Engine
 from gateway.audit.chain import Signer
 from gateway.audit.decision_sink import DecisionSink
 from gateway.audit.group_commit import GroupCommitter
+from gateway.audit.remote_log import RemoteLog
 from gateway.auth import DevelopmentIssuer, TokenVerifier, keys_from_jwks
 from gateway.db import SchemaRefused, ensure_schema, make_engine
 from gateway.decision.policy import Policy
 from gateway.policy_holder import PolicyHolder, PolicyWatcher
+from gateway.ports import DecisionLog
 from gateway.registry.changes import Actor, record_changes
 from gateway.registry.facts_source import RegistryFacts
 from gateway.registry.invalidation import ChangeListener, on_local_commit
@@ -101,7 +103,11 @@ def build_container(settings: Settings, clock: Clock = system_clock) -> Containe
     verifier = TokenVerifier(keys, settings.jwt_issuer, settings.jwt_audience)
     store = DocumentStore(FilesystemBackend(settings.document_dir), _master_key(settings))
     signer = load_signer(settings)
-    decision_log = GroupCommitter(DecisionSink(engine, signer), max_wait=settings.log_max_wait_seconds)
+    decision_log: DecisionLog
+    if settings.log_socket is not None:  # `serve`: the host's writer process owns the decision log
+        decision_log = RemoteLog(settings.log_socket, max_wait=settings.log_max_wait_seconds)
+    else:
+        decision_log = GroupCommitter(DecisionSink(engine, signer), max_wait=settings.log_max_wait_seconds)
     decisions = DecisionService(RegistryFacts(resolver), decision_log, policies, settings.zone, clock)
     policies.on_swap.append(lambda before, after, actor: record_policy_swap(engine, before, after, actor))
     return Container(settings, engine, policies, resolver, verifier, store, decisions, dev_issuer, signer=signer)

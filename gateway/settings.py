@@ -58,6 +58,11 @@ class Settings(BaseSettings):
         le=60,
         description="longest time a replica trusts its registry snapshot without checking (a lost notification)",
     )
+    log_socket: Path | None = Field(
+        default=None,
+        description="the Unix socket of the host's decision-log writer process (`serve` starts one and sets this); "
+        "unset: each process writes its own decisions from a thread",
+    )
     log_max_wait_seconds: float = Field(
         default=2.0,
         ge=0,
