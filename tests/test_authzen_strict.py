@@ -4,15 +4,20 @@ not an array)."""
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
 from typing import Any
 
+import orjson
 import pytest
 import uvicorn
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
+from gateway.api.deps import duplicate_keys
 from gateway.app import RequestContext
 from gateway.app import stored_request_id as escaped_id
 from models import DecisionRecord
@@ -224,3 +229,55 @@ def test_an_item_missing_a_key_no_default_fills_is_an_item_error(gw: Gateway) ->
     assert answers[0]["decision"] is True
     assert [e["pointer"] for e in answers[1]["context"]["error"]["errors"]] == ["/evaluations/1/resource"]
     assert "/evaluations/2/resource" in [e["pointer"] for e in answers[2]["context"]["error"]["errors"]]
+
+
+# Any JSON text, with keys drawn from a small set so that objects often repeat one, and written with
+# escapes (\u0061 is "a") and whitespace a parser accepts: the fast check (keys written against keys
+# read) must find a repeat exactly when the standard library's parser, reading every pair, does.
+_KEYS = st.sampled_from(["a", "b", "id", "é", 'q"uote', "back\\slash"])
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, _Object):
+        pairs = [f' {_key(k)} :\t{_text(v)}' for k, v in value.pairs]
+        return "{" + ",".join(pairs) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_text(v) for v in value) + "]"
+    return json.dumps(value)
+
+
+def _key(key: str) -> str:
+    return json.dumps(key) if key != "a" else '"\\u0061"'
+
+
+class _Object:
+    def __init__(self, pairs: list[tuple[str, Any]]):
+        self.pairs = pairs
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-(10**6), 10**6) | st.text(max_size=6) | _KEYS,
+    lambda inner: st.lists(inner, max_size=3) | st.lists(st.tuples(_KEYS, inner), max_size=4).map(_Object),
+    max_leaves=12,
+)
+
+
+def _reference_repeats(text: str) -> bool:
+    found = []
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        if len({k for k, _ in items}) != len(items):
+            found.append(items)
+        return dict(items)
+
+    json.loads(text, object_pairs_hook=pairs)
+    return bool(found)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_JSON.filter(lambda v: isinstance(v, _Object)))
+def test_the_fast_duplicate_check_agrees_with_reading_every_pair(value: Any) -> None:
+    raw = _text(value).encode()
+    repeats = duplicate_keys(raw, orjson.loads(raw))
+    assert bool(repeats) == _reference_repeats(raw.decode())
+    assert repeats == duplicate_keys(raw)  # the places named are the slow reader's

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from gateway.audit.chain import verify
-from gateway.audit.decision_sink import _Instants, _sqlite_instant, chained
+from gateway.audit.decision_sink import _Instants, _sqlite_instant, chained, serialized
 from gateway.audit.log_writer import HEADER, decode, encode, serve_writer, writer_process
 from gateway.audit.record import DecisionEntry
 from gateway.audit.remote_log import RemoteLog
@@ -251,10 +251,11 @@ def test_a_record_crosses_the_socket_unchanged_and_chains_to_the_same_hash(
     length, request = HEADER.unpack_from(frame)
     [received] = decode(frame[HEADER.size :])
     assert request == 9 and length == len(frame) - HEADER.size
-    assert received == entry and received.evaluated_at.utcoffset() == entry.evaluated_at.utcoffset()
+    assert received == serialized(entry) and received.evaluated_at.utcoffset() == entry.evaluated_at.utcoffset()
     before = chained([entry], 0, "0" * 64, _Instants(_sqlite_instant))
     after = chained([received], 0, "0" * 64, _Instants(_sqlite_instant))
     assert before == after  # the same stored values and the same hash as if written in the worker
+    assert decode(encode(1, [entry, received, entry])[HEADER.size :]) == [received] * 3
 
 
 def test_the_writer_commits_into_the_database_and_the_log_verifies(tmp_path: Path, db_url: str) -> None:
@@ -277,3 +278,12 @@ def test_the_writer_commits_into_the_database_and_the_log_verifies(tmp_path: Pat
         assert verify(engine, signer.public_key).ok
     finally:
         engine.dispose()
+
+
+def test_a_frame_whose_columns_do_not_add_up_is_refused() -> None:
+    payload = encode(1, [_entry("E-1", datetime(2026, 6, 1, tzinfo=UTC))])[HEADER.size :]
+    assert [r.decision_id for r in decode(payload)] == ["E-1"]
+    with pytest.raises(ValueError, match="runs past the frame"):
+        decode(payload[:-1])
+    with pytest.raises(ValueError, match="bytes after its records"):
+        decode(payload + b"}")

@@ -17,7 +17,7 @@ import contextlib
 import hashlib
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from sqlalchemy import Engine
@@ -50,6 +50,7 @@ COLUMNS = (
     "hash",
 )
 _SORTED = orjson.OPT_SORT_KEYS
+SQLITE_CHECKPOINT_PAGES = 10_000
 _Fragment = orjson.Fragment
 
 
@@ -81,19 +82,55 @@ def _json(value: Any) -> bytes | None:
     return None if value is None else orjson.dumps(value, option=_SORTED)
 
 
+class Serialized(NamedTuple):
+    """A record ready for the chain: its JSON columns as the canonical bytes (keys sorted) that its hash
+    covers and its row stores. Made once, where the record is made or where it is written."""
+
+    decision_id: str
+    schema_version: int
+    logged_at: datetime
+    evaluated_at: datetime
+    caller_sub: str
+    caller_client: str | None
+    request_id: str | None
+    channel: str
+    person_id: str
+    document_id: str
+    action: str
+    allowed: bool
+    reasons: bytes
+    reason_codes: str
+    policy_version: str
+    facts: bytes
+    inputs: bytes | None
+    simulation: bool
+    latency_us: int
+
+
+def serialized(e: DecisionEntry | Serialized) -> Serialized:
+    if isinstance(e, Serialized):
+        return e
+    return Serialized(
+        e.decision_id, e.schema_version, e.logged_at, e.evaluated_at, e.caller_sub, e.caller_client, e.request_id,
+        e.channel, e.person_id, e.document_id, e.action, e.allowed, _json(e.reasons),  # type: ignore[arg-type]
+        " ".join([r["code"] for r in e.reasons]), e.policy_version, _json(e.facts),  # type: ignore[arg-type]
+        _json(e.inputs), e.simulation, e.latency_us,
+    )  # fmt: skip
+
+
 def chained(
-    entries: Sequence[DecisionEntry], index: int, prev: str, instant: _Instants
+    entries: Sequence[DecisionEntry | Serialized], index: int, prev: str, instant: _Instants
 ) -> tuple[list[tuple[Any, ...]], int, str]:
     """Rows (in COLUMNS order) for `entries` after chain entry `index` with hash `prev`, and the new head.
 
     JSON goes to the driver as text: SQLite keeps it so, psycopg sends it untyped for the json column."""
     rows = []
-    for e in entries:
+    for entry in entries:
+        e = serialized(entry)
         index += 1
         logged_iso, logged = instant(e.logged_at)
         evaluated_iso, evaluated = instant(e.evaluated_at)
-        reasons, facts, inputs = _json(e.reasons), _json(e.facts), _json(e.inputs)
-        codes = " ".join([r["code"] for r in e.reasons])
+        inputs = e.inputs
         content = {
             "decision_id": e.decision_id,
             "schema_version": e.schema_version,
@@ -107,10 +144,10 @@ def chained(
             "document_id": e.document_id,
             "action": e.action,
             "allowed": e.allowed,
-            "reasons": _Fragment(reasons),
-            "reason_codes": codes,
+            "reasons": _Fragment(e.reasons),
+            "reason_codes": e.reason_codes,
             "policy_version": e.policy_version,
-            "facts": _Fragment(facts),
+            "facts": _Fragment(e.facts),
             "inputs": None if inputs is None else _Fragment(inputs),
             "simulation": e.simulation,
             "latency_us": e.latency_us,
@@ -119,8 +156,8 @@ def chained(
         digest = hashlib.sha256(prev.encode() + b"\n" + orjson.dumps(content, option=_SORTED)).hexdigest()
         rows.append((
             e.decision_id, e.schema_version, logged, evaluated, e.caller_sub, e.caller_client, e.request_id,
-            e.channel, e.person_id, e.document_id, e.action, e.allowed, reasons.decode(), codes,  # type: ignore[union-attr]
-            e.policy_version, facts.decode(), None if inputs is None else inputs.decode(),  # type: ignore[union-attr]
+            e.channel, e.person_id, e.document_id, e.action, e.allowed, e.reasons.decode(), e.reason_codes,
+            e.policy_version, e.facts.decode(), None if inputs is None else inputs.decode(),
             e.simulation, e.latency_us, index, prev, digest,
         ))  # fmt: skip
         prev = digest
@@ -148,10 +185,13 @@ class DecisionSink:
         self._instants = _Instants(_sqlite_instant if self.sqlite else _aware)
         self._raw: Any = None  # the pooled connection this sink keeps, once taken
 
-    def append(self, entries: Sequence[DecisionEntry]) -> None:
+    def append(self, entries: Sequence[DecisionEntry | Serialized]) -> None:
         """Chain and insert `entries`, committed (durable) on return; raises the driver's error otherwise."""
         if self._raw is None:
             self._raw = self.engine.raw_connection()
+            if self.sqlite:  # checkpoint every 40 MB of WAL, not 4: a page changed by many commits is
+                # copied into the database once (the writer's CPU a row, batches of 100: 69 -> 57 µs)
+                self._raw.driver_connection.execute(f"PRAGMA wal_autocheckpoint={SQLITE_CHECKPOINT_PAGES}")
         conn = self._raw.driver_connection
         try:
             cursor = conn.cursor()

@@ -11,9 +11,10 @@ The promise is unchanged: a worker answers only after the writer acknowledged th
 its records (gateway/audit/remote_log.py), and a worker that gets no acknowledgement answers 503.
 
 Wire format, on a Unix socket that only the gateway's own user may use (mode 0600, and the peer's uid
-checked): a worker sends frames `>IQ` (payload length, request number) followed by the records as JSON
-arrays in `DecisionEntry` field order; the writer answers each frame with `>QBQ` (request number,
-0 committed or 1 not, the commit's number). Frames that arrive while a commit runs make the next
+checked): a worker sends frames `>IQ` (payload length, request number) whose payload is a JSON header
+(`>I` length, then one array a record: its fields in `Serialized` order, the JSON columns replaced by
+their lengths) followed by the JSON columns' bytes; the writer answers each frame with `>QBQ` (request
+number, 0 committed or 1 not, the commit's number). Frames that arrive while a commit runs make the next
 group commit together, as in the in-process GroupCommitter.
 """
 
@@ -40,6 +41,7 @@ from typing import Any
 import orjson
 import structlog
 
+from gateway.audit.decision_sink import Serialized, serialized
 from gateway.audit.group_commit import Sink
 from gateway.audit.record import DecisionEntry
 
@@ -48,33 +50,57 @@ log = structlog.get_logger("gateway.log_writer")
 HEADER = struct.Struct(">IQ")  # payload length, request number
 ACK = struct.Struct(">QBQ")  # request number, 0 committed / 1 not, commit number
 MAX_PAYLOAD = 256 * 1024 * 1024  # a batch of 100,000 records is well below this
-_INSTANTS = (DecisionEntry._fields.index("logged_at"), DecisionEntry._fields.index("evaluated_at"))
+_HEAD = struct.Struct(">I")  # the JSON header's length, inside the payload
+_INSTANTS = (Serialized._fields.index("logged_at"), Serialized._fields.index("evaluated_at"))
+_REASONS, _INPUTS = Serialized._fields.index("reasons"), Serialized._fields.index("inputs")
+_COLUMNS = (_REASONS, Serialized._fields.index("facts"), _INPUTS)  # JSON columns: sent as bytes, after the header
 _CREDENTIALS = struct.Struct("3i")  # struct ucred: pid, uid, gid
 
 
-def encode(request: int, entries: Sequence[DecisionEntry]) -> bytes:
-    """One frame: the records as JSON arrays (orjson writes aware datetimes in ISO 8601, with offset)."""
-    payload = orjson.dumps([list(entry) for entry in entries])
+def encode(request: int, entries: Sequence[DecisionEntry | Serialized]) -> bytes:
+    """One frame. The worker serializes each record's JSON columns (once, keys sorted: the bytes the
+    chain hashes and the row stores) and sends them as they are, after a small JSON header holding the
+    other fields and the columns' lengths; so the writer neither parses nor writes them again."""
+    header, blobs = [], []
+    for entry in entries:
+        e = serialized(entry)
+        inputs = -1 if e.inputs is None else len(e.inputs)
+        header.append([*e[:_REASONS], len(e.reasons), e.reason_codes, e.policy_version, len(e.facts), inputs, *e[-2:]])
+        blobs += (e.reasons, e.facts, e.inputs or b"")
+    head = orjson.dumps(header)
+    payload = b"".join([_HEAD.pack(len(head)), head, *blobs])
     return HEADER.pack(len(payload), request) + payload
 
 
-def decode(payload: bytes) -> list[DecisionEntry]:
-    """The records of a frame's payload, as the worker made them (instants aware, as sent)."""
-    entries = []
-    for fields in orjson.loads(payload):
-        if len(fields) != len(DecisionEntry._fields):
-            raise ValueError(f"a record has {len(fields)} fields, not {len(DecisionEntry._fields)}")
+def decode(payload: bytes) -> list[Serialized]:
+    """The records of a frame's payload, as the worker serialized them; ValueError if it does not add up."""
+    (length,) = _HEAD.unpack_from(payload)
+    at = _HEAD.size + length
+    records = []
+    for fields in orjson.loads(payload[_HEAD.size : at]):
+        if len(fields) != len(Serialized._fields):
+            raise ValueError(f"a record has {len(fields)} fields, not {len(Serialized._fields)}")
         for i in _INSTANTS:
             fields[i] = datetime.fromisoformat(fields[i])
-        entries.append(DecisionEntry(*fields))
-    return entries
+        for i in _COLUMNS:
+            size = fields[i]
+            if size == -1 and i == _INPUTS:
+                fields[i] = None
+                continue
+            if not isinstance(size, int) or size < 0 or at + size > len(payload):
+                raise ValueError("a record's JSON column runs past the frame")
+            fields[i], at = payload[at : at + size], at + size
+        records.append(Serialized(*fields))
+    if at != len(payload):
+        raise ValueError("the frame holds bytes after its records")
+    return records
 
 
 @dataclass(slots=True)
 class _Frame:
     connection: _Connection
     request: int
-    entries: list[DecisionEntry]
+    entries: list[Serialized]
 
 
 class _Connection(asyncio.Protocol):
@@ -109,7 +135,7 @@ class _Connection(asyncio.Protocol):
             del buffer[:end]
             try:
                 entries = decode(payload)
-            except (ValueError, TypeError, orjson.JSONDecodeError) as exc:
+            except (ValueError, TypeError, IndexError, struct.error, orjson.JSONDecodeError) as exc:
                 log.error("log_writer.frame_unreadable", error=type(exc).__name__)
                 self.acknowledge(request, False, 0)
                 continue
