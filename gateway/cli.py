@@ -124,10 +124,12 @@ def serve(
     with contextlib.ExitStack() as stack:
         if log_writer and settings.log_socket is None:
             try:
-                os.environ["GATEWAY_LOG_SOCKET"] = str(stack.enter_context(writer_process()))
+                socket_path = stack.enter_context(writer_process())
             except WriterFailed as exc:
                 err.print(f"[red]The gateway will not start:[/] {escape(str(exc))}", soft_wrap=True)
                 raise typer.Exit(1) from exc
+            os.environ["GATEWAY_LOG_SOCKET"] = str(socket_path)  # the workers' settings name the writer
+            stack.callback(os.environ.pop, "GATEWAY_LOG_SOCKET", None)  # gone with the writer
         _run_uvicorn(settings, host, port, workers)
 
 

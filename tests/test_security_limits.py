@@ -4,6 +4,7 @@ gateway hold, and what a refusal tells them. Each test replays the attack that w
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import threading
 import time
@@ -268,6 +269,37 @@ def test_finding_12_serve_runs_uvicorn_on_the_bounded_protocol(monkeypatch: pyte
     monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: ran.update(kwargs))
     monkeypatch.setattr("gateway.container.build_container",
                         lambda settings: SimpleNamespace(dev_issuer=None, close=lambda: None))
-    result = CliRunner().invoke(cli, ["serve", "--port", "1"], env={"GATEWAY_DEV_MODE": "true"})
+    result = CliRunner().invoke(cli, ["serve", "--port", "1", "--no-log-writer"], env={"GATEWAY_DEV_MODE": "true"})
     assert result.exit_code == 0, result.output
     assert ran["http"] is BoundedHttpProtocol and ran["timeout_keep_alive"] <= 5
+
+
+def test_serve_starts_the_log_writer_for_its_workers_and_stops_it_after(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """#13: the workers' settings name the writer's socket while they run; after, nothing is left set."""
+    from contextlib import contextmanager
+    from types import SimpleNamespace
+
+    from typer.testing import CliRunner
+
+    from gateway.cli import app as cli
+
+    events: list[str] = []
+
+    @contextmanager
+    def writer(*args: Any, **kwargs: Any) -> Any:
+        events.append("writer started")
+        yield tmp_path / "writer.sock"
+        events.append("writer stopped")
+
+    monkeypatch.delenv("GATEWAY_LOG_SOCKET", raising=False)
+    monkeypatch.setenv("GATEWAY_PUBLIC_URL", "http://127.0.0.1:8000")
+    monkeypatch.setattr("gateway.audit.log_writer.writer_process", writer)
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: events.append(f"workers on {os.environ['GATEWAY_LOG_SOCKET']}"))
+    monkeypatch.setattr("gateway.container.build_container",
+                        lambda settings: SimpleNamespace(dev_issuer=None, close=lambda: None))
+    result = CliRunner().invoke(cli, ["serve", "--port", "1"], env={"GATEWAY_DEV_MODE": "true"})
+    assert result.exit_code == 0, result.output
+    assert events == ["writer started", f"workers on {tmp_path / 'writer.sock'}", "writer stopped"]
+    assert "GATEWAY_LOG_SOCKET" not in os.environ

@@ -63,6 +63,8 @@ def _context_type(names: tuple[str, ...]) -> type:
 
 def declared_values(ctx: RequestContext) -> dict[str, Any]:
     """The declared attributes of r.ctx and their values (the channel left out)."""
+    if len(ctx) == 1:  # the policy declares none: the common case, on every decision
+        return {}
     return dict(zip(ctx._fields[1:], ctx[1:], strict=True))  # type: ignore[attr-defined]
 
 
