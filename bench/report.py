@@ -175,6 +175,10 @@ def aims_table(results: dict[str, Any]) -> Table:
     if "release_over_static" in ratios:
         table.add_row("for information: document release / static file, requests per second (9 / 10)",
                       f"{ratios['release_over_static']['value']:.3f}", "-", "-")
+    sink = (results["measurements"].get("log_writes") or {}).get("sqlite_sink_batch_100")
+    if sink:
+        table.add_row("for information: the writer's own CPU a row (chain, insert, commit), SQLite, 100 a commit "
+                      "(13)", f"{sink['cpu_us_per_row']:.2f} µs", "-", "-")
     for backend, name in (("sqlite", "SQLite"), ("postgresql", "PostgreSQL")):
         for batch in (1, 100):
             ratio = ratios.get(f"sink_over_core_{backend}_batch_{batch}")

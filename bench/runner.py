@@ -29,6 +29,7 @@ from bench.log_writes import (
     WriteResult,
     bench_log_writes,
     entry_templates,
+    handover_us_per_row,
     postgres_database,
     postgres_problem,
     serialize_us_per_row,
@@ -137,6 +138,7 @@ def run(config: RunConfig, say: Say) -> dict[str, Any]:
             f"per transaction, {config.log_seconds:g} s each")
         writes: list[WriteResult] = []
         serialize = serialize_us_per_row(templates)
+        handover = handover_us_per_row(templates)
         with sqlite_database(root) as url:
             writes += bench_log_writes(url, "sqlite", templates, seconds=config.log_seconds, max_rows=LOG_ROWS)
         if not postgres_skipped:
@@ -155,6 +157,7 @@ def run(config: RunConfig, say: Say) -> dict[str, Any]:
     _add(results, config, release, release_rows, big, writes, audit)
     if writes:
         results["measurements"]["log_writes"]["serialize_us_per_row"] = serialize
+        results["measurements"]["log_writes"]["handover_us_per_row"] = handover
     if workers is not None:
         results["measurements"]["http_evaluation_workers"] = {**(_http(workers[0]) or {}), "workers": config.workers}
         results["checks"]["gateway_workers"] = workers[1]
