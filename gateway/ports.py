@@ -9,7 +9,7 @@ Their errors are domain errors that name no database driver: the HTTP layer maps
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Protocol
@@ -39,6 +39,15 @@ class LogOverloaded(LogUnavailable):
     def __init__(self, waited: float, limit: float):
         super().__init__(f"the oldest decision waiting for the log has waited {waited:.2f} s (limit {limit} s)")
         self.retry_after = max(1, round(limit))
+
+
+def refuse_when_behind(oldest_wait: Callable[[], float], max_wait: float) -> None:
+    """A log writer's load shedding: past `max_wait` seconds of wait for the oldest record (0: never),
+    new records are refused at once instead of queued."""
+    if max_wait:
+        waited = oldest_wait()
+        if waited > max_wait:
+            raise LogOverloaded(waited, max_wait)
 
 
 class FactSnapshot(Protocol):

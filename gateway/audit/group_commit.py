@@ -27,7 +27,7 @@ import structlog
 
 from gateway.audit.record import DecisionEntry
 from gateway.metrics import LOG_COMMIT_ROWS, LOG_COMMIT_SECONDS
-from gateway.ports import LogOverloaded, LogStats, LogUnavailable
+from gateway.ports import LogStats, LogUnavailable, refuse_when_behind
 
 log = structlog.get_logger("gateway.decision_log")
 
@@ -81,10 +81,7 @@ class GroupCommitter:
         other requests meanwhile."""
         if not entries:
             return
-        if self.max_wait:
-            waited = self.oldest_wait()
-            if waited > self.max_wait:
-                raise LogOverloaded(waited, self.max_wait)
+        refuse_when_behind(self.oldest_wait, self.max_wait)
         self._ensure_started()
         loop = asyncio.get_running_loop()
         pending = _Pending(entries, loop.create_future(), loop)

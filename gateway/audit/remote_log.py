@@ -23,7 +23,7 @@ from pathlib import Path
 
 from gateway.audit.log_writer import ACK, encode
 from gateway.audit.record import DecisionEntry
-from gateway.ports import LogOverloaded, LogStats, LogUnavailable
+from gateway.ports import LogStats, LogUnavailable, refuse_when_behind
 
 
 @dataclass(slots=True)
@@ -83,10 +83,7 @@ class RemoteLog:
         """Return once the writer committed `entries`; raise LogUnavailable otherwise."""
         if not entries:
             return
-        if self.max_wait:
-            waited = self.oldest_wait()
-            if waited > self.max_wait:
-                raise LogOverloaded(waited, self.max_wait)
+        refuse_when_behind(self.oldest_wait, self.max_wait)
         connection = await self._connected()
         self._next += 1
         request = self._next
