@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import stat
+import subprocess
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -287,3 +289,39 @@ def test_a_frame_whose_columns_do_not_add_up_is_refused() -> None:
         decode(payload[:-1])
     with pytest.raises(ValueError, match="bytes after its records"):
         decode(payload + b"}")
+
+
+def test_a_writer_killed_under_load_leaves_every_answered_decision_in_the_log(
+    db_url: str, tmp_path: Path, keys: Keys, clock: Clock
+) -> None:
+    """kill -9 of the writer alone, with requests in flight: each 200 answer has its row; after it, 503s."""
+    with (
+        _with_writer(db_url, tmp_path) as socket_path,
+        running_gateway(db_url, tmp_path, keys, clock, log_socket=socket_path) as gw,
+    ):
+        gw.import_bundle(rules_bundle())
+        auth = gw.keys.auth("authz:evaluate")
+        answers: list[tuple[int, str | None]] = []
+
+        def ask(count: int) -> None:
+            for _ in range(count):
+                response = gw.client.post("/access/v1/evaluations", json={"evaluations": [EVAL] * 20}, headers=auth)
+                ids = (
+                    [e["context"]["decision_id"] for e in response.json()["evaluations"]] if response.is_success else []
+                )
+                answers.extend((response.status_code, i) for i in ids or [None])
+
+        ask(5)
+        load = threading.Thread(target=ask, args=(40,))
+        load.start()
+        time.sleep(0.2)
+        [pid] = subprocess.run(["pgrep", "-f", str(socket_path)], capture_output=True, text=True).stdout.split()
+        os.kill(int(pid), signal.SIGKILL)
+        load.join(60)
+        ask(2)
+        logged = set(_rows(gw))
+    statuses = {status for status, _ in answers}
+    assert statuses <= {200, 503} and 503 in statuses  # fail closed once the writer is gone
+    answered = [i for status, i in answers if status == 200]
+    assert answered and set(answered) <= logged  # never an answer without its row
+    assert [status for status, _ in answers[-2:]] == [503, 503]
