@@ -158,12 +158,16 @@ def _latest_by_scheme(assessments: tuple[AssessmentFact, ...], organ: str, today
         if record.organ_id != organ or record.notified_on > today:
             continue
         current = latest.get(record.scheme)
-        if current is None or _recency(record) > _recency(current):
+        if current is None or recency(record) > recency(current):
             latest[record.scheme] = record
     return latest
 
 
-def _recency(record: AssessmentFact) -> tuple[date, int, int]:
+def recency(record: Any) -> tuple[date, int, int]:
+    """C4's order of one organ's assessments of a person under one scheme (the greatest counts): the
+    latest notified; on one day an unfavourable result before a favourable one, then the stricter
+    status (revoked, suspended, active; a status it does not know counts as the strictest). The
+    decision engine and the registry's expiry report both order by this."""
     return (record.notified_on, -int(record.result == "favourable"), -_STRICTNESS.get(record.status, 0))
 
 

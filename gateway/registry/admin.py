@@ -23,6 +23,7 @@ from sqlmodel import SQLModel
 
 from gateway.db import READ_ONLY
 from gateway.decision.calendar import validity_ends_on
+from gateway.decision.engine import recency
 from gateway.decision.policy import Policy
 from gateway.errors import Conflict, FieldError, InvalidInput, NotFound
 from gateway.registry.changes import Actor, record_changes
@@ -478,18 +479,13 @@ def parse_window(text: str) -> int:
     return days
 
 
-def _recency(row: Any) -> tuple[date, bool, int]:
-    """C4, in the decision engine's order: the newest counts; on one day unfavourable and stricter win."""
-    return row.notified_on, row.result != "favourable", {"revoked": 2, "suspended": 1}.get(row.status, 0)
-
-
 def _counting_assessments(conn: Connection, today: date) -> list[Any]:
     """C4: per person, organ and scheme only the latest assessment counts; kept if favourable and active."""
     table = T["assessments"]
     latest: dict[tuple[str, str, str], Any] = {}
     for row in conn.execute(select(table).where(table.c.notified_on <= today)):
         key = (row.person_id, row.organ_id, row.scheme)
-        if key not in latest or _recency(row) > _recency(latest[key]):
+        if key not in latest or recency(row) > recency(latest[key]):
             latest[key] = row
     return [row for row in latest.values() if row.result == "favourable" and row.status == "active"]
 
