@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from gateway.registry.validation import ESI_ACT_IN_FORCE, corporate_number_is_valid, years_after
+from gateway.registry.validation import ESI_ACT_IN_FORCE, corporate_number_is_valid, period_end
 
 ORGANS = (
     ("METI", "Ministry of Economy, Trade and Industry", 5),
@@ -90,13 +90,13 @@ class _Generator:
             extra: Entry = {}
             if kind < 0.84:  # in force
                 start = self.day(-self.rng.randint(0, 1500))
-                end = self.rng_between(self.day(1), years_after(start, 5))
+                end = self.rng_between(self.day(1), period_end(start, 5))
             elif kind < 0.92:  # expired
                 start = self.day(-self.rng.randint(1900, 3000))
-                end = min(start + timedelta(days=self.rng.randint(365, 1800)), years_after(start, 5))
+                end = min(start + timedelta(days=self.rng.randint(365, 1800)), period_end(start, 5))
             elif kind < 0.97:  # cancelled
                 start = self.day(-self.rng.randint(250, 1500))
-                end = self.rng_between(self.day(1), years_after(start, 5))
+                end = self.rng_between(self.day(1), period_end(start, 5))
                 extra = {"cancelled_on": self.day(-self.rng.randint(1, 200)).isoformat()}
             else:  # not yet in force
                 start = self.day(self.rng.randint(10, 200))

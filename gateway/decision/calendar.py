@@ -40,8 +40,14 @@ def validity_ends_on(notified_on: date, years: int, reading: str = "anniversary"
         return anniversary - ONE_DAY
     if reading != "anniversary":
         raise ValueError(f"unknown period reading {reading!r}; expected one of {PERIOD_READINGS}")
-    start = notified_on + ONE_DAY
+    return period_end(notified_on + ONE_DAY, years)
+
+
+def period_end(first_day: date, years: int) -> date:
+    """Art. 143: the last day of a period of `years` years whose first counted day is `first_day`: the
+    day before the corresponding day, or, when the final month has none (a start on 29 February), that
+    month's last day. C3's validity and D2's designation periods both end so."""
     try:
-        return start.replace(year=start.year + years) - ONE_DAY
-    except ValueError:  # 29 February in a common year: the month's last day ends the period
-        return date(start.year + years, start.month, 28)
+        return first_day.replace(year=first_day.year + years) - ONE_DAY
+    except ValueError:  # 29 February in a common year
+        return date(first_day.year + years, first_day.month, 28)

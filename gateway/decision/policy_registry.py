@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Protocol
 
+from gateway.decision.calendar import period_end
+
 REGISTRY_ROWS = ("category", "limit")
 LIMIT_NAMES = ("first_period", "extension", "total_without_cabinet", "total_with_cabinet")
 NO_CAP = "-"
@@ -61,7 +63,7 @@ class RegistryRules:
         if expires_on < designated_on:
             return f"expires_on {expires_on} is before designated_on {designated_on}"
         years = self.limits[scheme].first_period
-        limit = years_after(designated_on, years)
+        limit = period_end(designated_on, years)
         if expires_on > limit:
             return f"the first period may run at most {years} years: through {limit} at the latest (D2)"
         return None
@@ -74,31 +76,23 @@ class RegistryRules:
         limits = self.limits[scheme]
         if new_expiry <= current_expiry:
             return f"the new expires_on {new_expiry} does not extend the current one, {current_expiry}"
-        step = years_after(current_expiry + timedelta(days=1), limits.extension)
+        step = period_end(current_expiry + timedelta(days=1), limits.extension)
         if new_expiry > step:
             return f"an extension adds at most {limits.extension} years: through {step} at the latest (D2)"
-        cap = years_after(designated_on, limits.total_without_cabinet)
+        cap = period_end(designated_on, limits.total_without_cabinet)
         if new_expiry > cap and not cabinet_ref:
             return (
                 f"beyond {cap}, {limits.total_without_cabinet} years from designation, an extension needs a "
                 "cabinet_approval_ref (D2)"
             )
         if limits.total_with_cabinet is not None:
-            hard = years_after(designated_on, limits.total_with_cabinet)
+            hard = period_end(designated_on, limits.total_with_cabinet)
             if new_expiry > hard:
                 return (
                     f"a {scheme.upper()} designation ends by {hard}, {limits.total_with_cabinet} years from "
                     "designation, even with Cabinet approval (D2)"
                 )
         return None
-
-
-def years_after(start: date, years: int) -> date:
-    """The last day of a period of `years` years that includes `start` (29 Feb runs to 28 Feb)."""
-    try:
-        return start.replace(year=start.year + years) - timedelta(days=1)
-    except ValueError:
-        return date(start.year + years, 2, 28)
 
 
 def check_category_row(values: tuple[str, ...]) -> list[str]:

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from datetime import date
 
-from gateway.decision.policy_registry import RegistryRules, years_after
+from gateway.decision.calendar import period_end
+from gateway.decision.policy_registry import RegistryRules
 
-__all__ = ["RegistryRules", "years_after"]  # D2's periods and D4's catalogue are policy (policy_registry.py)
+__all__ = ["RegistryRules", "period_end"]  # D2's periods and D4's catalogue are policy (policy_registry.py)
 
 
 def corporate_number_is_valid(number: str) -> bool:
