@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import os
 import shutil
 import signal
@@ -36,7 +35,6 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import orjson
 import structlog
@@ -247,26 +245,6 @@ def _on_stdin(stop: asyncio.Event) -> None:
     if not os.read(sys.stdin.fileno(), 4096):  # end of file: `serve` closed the pipe, or is gone
         asyncio.get_running_loop().remove_reader(sys.stdin.fileno())
         stop.set()
-
-
-def run_writer(settings: Any, path: Path, *, attached: bool = False) -> None:
-    """The `log-writer` command: the decision sink of the configured database, served on `path`."""
-    from gateway.audit.decision_sink import DecisionSink
-    from gateway.container import load_signer
-    from gateway.db import make_engine
-
-    engine = make_engine(settings)
-    sink = DecisionSink(engine, load_signer(settings))
-    # What is loaded now lives as long as the process: out of the collector's sight. The records of a
-    # commit die by reference counting; scanning every module's objects again and again cost the
-    # writer a sixth of its time (py-spy, under load).
-    gc.collect()
-    gc.freeze()
-    try:
-        asyncio.run(serve_writer(sink, path, attached=attached))
-    finally:
-        sink.close()
-        engine.dispose()
 
 
 class WriterFailed(RuntimeError):

@@ -22,13 +22,22 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, Protocol
 
 from gateway.decision.engine import classify, decide
-from gateway.decision.facts import DesignationFact, DocumentFact, Facts, PersonFact
+from gateway.decision.facts import (
+    AssessmentFact,
+    CertificationFact,
+    ContractFact,
+    DesignationFact,
+    DocumentFact,
+    Facts,
+    PersonFact,
+    ProvisionFact,
+    RosterFact,
+)
 from gateway.decision.policy import NO_CONTEXT, ObjectAttributes, Policy, SubjectAttributes
 from gateway.decision.policy_context import RequestContext
-from gateway.registry.snapshot import RegistrySnapshot
 
 Pair = tuple[SubjectAttributes, SubjectAttributes]  # (under the running policy, under the candidate)
 Outcome = tuple[bool, tuple[str, ...]]
@@ -122,8 +131,33 @@ class _Counts:
             self.examples[pair].append(person)
 
 
+class Registry(Protocol):
+    """What a policy change's impact reads of the registry: its records by id, and the facts of a
+    (person, document). The registry's snapshot is one (gateway/registry/snapshot.py); the core only
+    names the shape, and so imports nothing from the layers above it."""
+
+    @property
+    def persons(self) -> Mapping[str, PersonFact]: ...
+    @property
+    def documents(self) -> Mapping[str, DocumentFact]: ...
+    @property
+    def designations(self) -> Mapping[str, DesignationFact]: ...
+    @property
+    def assessments(self) -> Mapping[str, tuple[AssessmentFact, ...]]: ...
+    @property
+    def certifications(self) -> Mapping[str, tuple[CertificationFact, ...]]: ...
+    @property
+    def contracts(self) -> Mapping[str, tuple[ContractFact, ...]]: ...
+    @property
+    def roster(self) -> Mapping[tuple[str, str], RosterFact]: ...
+    @property
+    def provisions(self) -> Mapping[str, tuple[ProvisionFact, ...]]: ...
+
+    def facts(self, person_id: str, document_id: str) -> Facts: ...
+
+
 def impact(
-    snapshot: RegistrySnapshot,
+    snapshot: Registry,
     before: Policy,
     after: Policy,
     day: date,
@@ -181,7 +215,7 @@ def _object(designation: DesignationFact | None, key: str | None, day: date) -> 
 class _Study:
     def __init__(
         self,
-        snapshot: RegistrySnapshot,
+        snapshot: Registry,
         before: Policy,
         after: Policy,
         day: date,
