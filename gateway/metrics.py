@@ -127,13 +127,13 @@ class ProcessState:
                 GaugeMetricFamily,
                 "policy_memo_entries",
                 "Attribute vectors the running policy has memoized",
-                len(policy._memo),
+                policy.memo_entries,
             ),
             (
                 GaugeMetricFamily,
                 "registry_version",
                 "The registry version (change-chain head) of the snapshot",
-                resolver._snapshot.version,
+                resolver.version,
             ),
             (
                 CounterMetricFamily,

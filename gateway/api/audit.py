@@ -7,7 +7,7 @@ read-only transaction, shape the answer. C9: decisions are shown without their r
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal, TypeVar
@@ -15,9 +15,8 @@ from typing import Annotated, Any, Literal, TypeVar
 from fastapi import APIRouter, Depends, Query, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
-from sqlalchemy import Connection, Engine
 
-from gateway.api.deps import ContainerDep, scoped
+from gateway.api.deps import ContainerDep, read_only, scoped
 from gateway.audit import export
 from gateway.audit.cursor import make_cursor, read_cursor
 from gateway.audit.query import (
@@ -30,7 +29,6 @@ from gateway.audit.query import (
     query_key_part,
 )
 from gateway.audit.report import ACTS, MAX_YEAR, MIN_YEAR, annual_report
-from gateway.db import READ_ONLY
 from gateway.decision.reasons import REASON_CODES
 from gateway.errors import FieldError, InvalidInput, NotFound
 
@@ -125,28 +123,19 @@ def _page(log: str, items: list[dict[str, Any]], next_seq: int | None, query_key
     return {"items": items, "next_cursor": None if next_seq is None else make_cursor(log, next_seq, query_key)}
 
 
-def _reading(engine: Engine, work: Callable[[Connection], T]) -> T:
-    with engine.connect().execution_options(**READ_ONLY) as conn, conn.begin():
-        return work(conn)
-
-
-async def _read(engine: Engine, work: Callable[[Connection], T]) -> T:
-    return await run_in_threadpool(_reading, engine, work)
-
-
 @router.get("/decisions", summary="Decisions, newest first, paged by an opaque cursor")
 async def decisions(
     container: ContainerDep, filters: Filters, limit: Limit = 50, cursor: Cursor = None
 ) -> dict[str, Any]:
     below = _below("decisions", cursor, filters.key())
-    items, next_seq = await _read(container.engine, lambda conn: list_decisions(conn, filters, limit, below))
+    items, next_seq = await read_only(container.engine, lambda conn: list_decisions(conn, filters, limit, below))
     return _page("decisions", items, next_seq, filters.key())
 
 
 @router.get("/decisions/{decision_id}", summary="One decision with the ids of the facts it rested on")
 async def decision(decision_id: str, container: ContainerDep) -> dict[str, Any]:
     known_form = _DECISION_ID.fullmatch(decision_id) is not None  # ULIDs; anything else cannot be in the log
-    item = await _read(container.engine, lambda conn: get_decision(conn, decision_id)) if known_form else None
+    item = await read_only(container.engine, lambda conn: get_decision(conn, decision_id)) if known_form else None
     if item is None:
         raise NotFound(f"no decision {decision_id!r} in the log")
     return item
@@ -189,7 +178,7 @@ async def changes(
     start, end = _window(since, until)
     key = f"{query_key_part(start)}|{query_key_part(end)}"
     below = _below("changes", cursor, key)
-    items, next_seq = await _read(container.engine, lambda conn: list_changes(conn, start, end, limit, below))
+    items, next_seq = await read_only(container.engine, lambda conn: list_changes(conn, start, end, limit, below))
     return _page("changes", items, next_seq, key)
 
 
@@ -202,4 +191,4 @@ async def annual(
     ] = None,
 ) -> dict[str, Any]:
     schemes = (scheme,) if scheme else tuple(ACTS)
-    return await _read(container.engine, lambda conn: annual_report(conn, year, schemes))
+    return await read_only(container.engine, lambda conn: annual_report(conn, year, schemes))

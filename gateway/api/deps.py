@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
 import orjson
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ValidationError
+from sqlalchemy import Connection, Engine
 
 from gateway.auth import Caller
 from gateway.container import Container
+from gateway.db import READ_ONLY
 from gateway.decision.calendar import local_day
 from gateway.errors import FieldError, InvalidInput, Problem
 from gateway.registry.changes import Actor
@@ -55,6 +59,19 @@ def scoped(*scopes: str) -> Any:
         return caller
 
     return Depends(dependency)
+
+
+T = TypeVar("T")
+
+
+def _reading(engine: Engine, work: Callable[[Connection], T]) -> T:
+    with engine.connect().execution_options(**READ_ONLY) as conn, conn.begin():
+        return work(conn)
+
+
+async def read_only(engine: Engine, work: Callable[[Connection], T]) -> T:
+    """`work(conn)` in a read-only transaction, on a worker thread: what the auditors' API and pages read."""
+    return await run_in_threadpool(_reading, engine, work)
 
 
 def request_id(request: Request) -> str | None:

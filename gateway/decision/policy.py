@@ -191,6 +191,11 @@ class Policy:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     misses: int = field(default=0, repr=False)  # evaluations that ran Casbin (for /metrics)
 
+    @property
+    def memo_entries(self) -> int:
+        """Attribute vectors answered so far (what /metrics shows of the memo)."""
+        return len(self._memo)
+
     def evaluate(
         self,
         sub: SubjectAttributes,

@@ -509,6 +509,11 @@ class FactResolver:
         self._reader: Any = None  # SQLite: one connection kept for version reads
         self._reader_lock = threading.Lock()
 
+    @property
+    def version(self) -> int:
+        """The registry version of the snapshot held now (what /metrics shows)."""
+        return self._snapshot.version
+
     def fresh(self) -> RegistrySnapshot | None:
         """The current snapshot if that is known without waiting on a server: a notification vouches
         for it, or (SQLite) the version read from the local file matches. None: call `current()` from

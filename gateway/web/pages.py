@@ -18,7 +18,7 @@ from fastapi.responses import FileResponse, RedirectResponse
 from pydantic import TypeAdapter, ValidationError
 
 from gateway.api import audit, audit_verify
-from gateway.api.deps import ContainerDep
+from gateway.api.deps import ContainerDep, read_only
 from gateway.audit.export import ExportFormat
 from gateway.audit.query import DecisionFilter, count_decisions
 from gateway.audit.report import MAX_YEAR, MIN_YEAR
@@ -99,7 +99,7 @@ def page_filter(form: Mapping[str, str], zone: ZoneInfo) -> DecisionFilter:
 
 
 async def _count(container: Container, filters: DecisionFilter) -> int:
-    return await audit._read(container.engine, lambda conn: count_decisions(conn, filters))
+    return await read_only(container.engine, lambda conn: count_decisions(conn, filters))
 
 
 # --- sign-in -------------------------------------------------------------------------------------
