@@ -18,10 +18,9 @@ from gateway.audit.group_commit import GroupCommitter
 from gateway.audit.remote_log import RemoteLog
 from gateway.auth import DevelopmentIssuer, TokenVerifier, keys_from_jwks
 from gateway.db import SchemaRefused, ensure_schema, make_engine
-from gateway.decision.policy import Policy
 from gateway.policy_holder import PolicyHolder, PolicyWatcher
 from gateway.ports import DecisionLog
-from gateway.registry.changes import Actor, record_changes
+from gateway.registry.changes import record_policy_swap
 from gateway.registry.facts_source import RegistryFacts
 from gateway.registry.invalidation import ChangeListener, on_local_commit
 from gateway.registry.snapshot import FactResolver
@@ -111,39 +110,6 @@ def build_container(settings: Settings, clock: Clock = system_clock) -> Containe
     decisions = DecisionService(RegistryFacts(resolver), decision_log, policies, settings.zone, clock)
     policies.on_swap.append(lambda before, after, actor: record_policy_swap(engine, before, after, actor))
     return Container(settings, engine, policies, resolver, verifier, store, decisions, dev_issuer, signer=signer)
-
-
-def record_policy_swap(engine: Engine, before: Policy, after: Policy, actor: str) -> None:
-    """R4: a policy change is recorded once, by whichever worker swapped first."""
-    from sqlalchemy import select
-
-    from models import ChangeEvent
-
-    try:
-        with engine.begin() as conn:
-            latest = conn.execute(
-                select(ChangeEvent.entity_id)
-                .where(ChangeEvent.entity == "policy")
-                .order_by(ChangeEvent.seq.desc())  # type: ignore[union-attr]
-                .limit(1)
-            ).scalar()
-            if latest == after.version:
-                return
-            record_changes(
-                conn,
-                Actor(actor),
-                [
-                    {
-                        "action": "policy.swap",
-                        "entity": "policy",
-                        "entity_id": after.version,
-                        "before": {"version": before.version, "files": list(before.files)},
-                        "after": {"version": after.version, "files": list(after.files)},
-                    }
-                ],
-            )
-    except Exception as exc:
-        log.error("policy.swap_not_recorded", error=type(exc).__name__, version=after.version)
 
 
 def load_signer(settings: Settings) -> Signer:

@@ -7,12 +7,17 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection
+import structlog
+from sqlalchemy import Connection, Engine, select
 
 from gateway.audit.chain import append
 from gateway.decision.calendar import local_day
+from gateway.decision.policy import Policy
 from gateway.registry.invalidation import announce
+from models import ChangeEvent
 from models.types import utcnow
+
+log = structlog.get_logger("gateway.registry")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,3 +68,32 @@ def record_changes(conn: Connection, actor: Actor, changes: list[dict[str, Any]]
     ]
     append(conn, "changes", rows)
     announce(conn, {c["entity"] for c in changes})
+
+
+def record_policy_swap(engine: Engine, before: Policy, after: Policy, actor: str) -> None:
+    """R4: a policy change is recorded once, by whichever worker swapped first."""
+    try:
+        with engine.begin() as conn:
+            latest = conn.execute(
+                select(ChangeEvent.entity_id)
+                .where(ChangeEvent.entity == "policy")
+                .order_by(ChangeEvent.seq.desc())  # type: ignore[union-attr]
+                .limit(1)
+            ).scalar()
+            if latest == after.version:
+                return
+            record_changes(
+                conn,
+                Actor(actor),
+                [
+                    {
+                        "action": "policy.swap",
+                        "entity": "policy",
+                        "entity_id": after.version,
+                        "before": {"version": before.version, "files": list(before.files)},
+                        "after": {"version": after.version, "files": list(after.files)},
+                    }
+                ],
+            )
+    except Exception as exc:
+        log.error("policy.swap_not_recorded", error=type(exc).__name__, version=after.version)
