@@ -61,29 +61,36 @@ def _rows(gw: Gateway) -> list[str]:
         return list(conn.execute(select(DecisionRecord.decision_id).order_by(DecisionRecord.seq)).scalars())
 
 
-def test_decisions_are_committed_by_the_writer_process_before_they_are_answered(
-    db_url: str, tmp_path: Path, keys: Keys, clock: Clock
-) -> None:
+@pytest.fixture
+def served(db_url: str, tmp_path: Path, keys: Keys, clock: Clock) -> Iterator[tuple[Path, Gateway]]:
+    """A writer process and a gateway that hands it its decisions, on the rules registry."""
     with (
         _with_writer(db_url, tmp_path) as socket_path,
         running_gateway(db_url, tmp_path, keys, clock, log_socket=socket_path) as gw,
     ):
-        assert stat.S_IMODE(socket_path.stat().st_mode) == 0o600  # the gateway's own user only
-        assert stat.S_IMODE(socket_path.parent.stat().st_mode) == 0o700
         gw.import_bundle(rules_bundle())
-        gw.clock.set("2026-06-01T03:00:00+00:00")
-        answered = [gw.evaluate("C-OK", "D-ESI")["context"]["decision_id"] for _ in range(3)]
-        batch = gw.client.post(
-            "/access/v1/evaluations",
-            json={"evaluations": [EVAL] * 50},
-            headers=gw.keys.auth("authz:evaluate"),
-        )
-        assert batch.status_code == 200
-        answered += [e["context"]["decision_id"] for e in batch.json()["evaluations"]]
-        assert _rows(gw) == answered  # every answer has its row, in the order answered
-        stats = gw.container.decisions.log.stats()
-        assert stats.rows_committed == 53 and stats.queued_rows == 0 and stats.commits >= 4
-        assert verify(gw.container.engine, gw.container.signer.public_key).ok  # R2: one chain, unbroken
+        yield socket_path, gw
+
+
+def test_decisions_are_committed_by_the_writer_process_before_they_are_answered(
+    served: tuple[Path, Gateway],
+) -> None:
+    socket_path, gw = served
+    assert stat.S_IMODE(socket_path.stat().st_mode) == 0o600  # the gateway's own user only
+    assert stat.S_IMODE(socket_path.parent.stat().st_mode) == 0o700
+    gw.clock.set("2026-06-01T03:00:00+00:00")
+    answered = [gw.evaluate("C-OK", "D-ESI")["context"]["decision_id"] for _ in range(3)]
+    batch = gw.client.post(
+        "/access/v1/evaluations",
+        json={"evaluations": [EVAL] * 50},
+        headers=gw.keys.auth("authz:evaluate"),
+    )
+    assert batch.status_code == 200
+    answered += [e["context"]["decision_id"] for e in batch.json()["evaluations"]]
+    assert _rows(gw) == answered  # every answer has its row, in the order answered
+    stats = gw.container.decisions.log.stats()
+    assert stats.rows_committed == 53 and stats.queued_rows == 0 and stats.commits >= 4
+    assert verify(gw.container.engine, gw.container.signer.public_key).ok  # R2: one chain, unbroken
 
 
 def test_with_the_writer_gone_no_decision_is_given(db_url: str, tmp_path: Path, keys: Keys, clock: Clock) -> None:
@@ -292,34 +299,28 @@ def test_a_frame_whose_columns_do_not_add_up_is_refused() -> None:
 
 
 def test_a_writer_killed_under_load_leaves_every_answered_decision_in_the_log(
-    db_url: str, tmp_path: Path, keys: Keys, clock: Clock
+    served: tuple[Path, Gateway],
 ) -> None:
     """kill -9 of the writer alone, with requests in flight: each 200 answer has its row; after it, 503s."""
-    with (
-        _with_writer(db_url, tmp_path) as socket_path,
-        running_gateway(db_url, tmp_path, keys, clock, log_socket=socket_path) as gw,
-    ):
-        gw.import_bundle(rules_bundle())
-        auth = gw.keys.auth("authz:evaluate")
-        answers: list[tuple[int, str | None]] = []
+    socket_path, gw = served
+    auth = gw.keys.auth("authz:evaluate")
+    answers: list[tuple[int, str | None]] = []
 
-        def ask(count: int) -> None:
-            for _ in range(count):
-                response = gw.client.post("/access/v1/evaluations", json={"evaluations": [EVAL] * 20}, headers=auth)
-                ids = (
-                    [e["context"]["decision_id"] for e in response.json()["evaluations"]] if response.is_success else []
-                )
-                answers.extend((response.status_code, i) for i in ids or [None])
+    def ask(count: int) -> None:
+        for _ in range(count):
+            response = gw.client.post("/access/v1/evaluations", json={"evaluations": [EVAL] * 20}, headers=auth)
+            ids = [e["context"]["decision_id"] for e in response.json()["evaluations"]] if response.is_success else []
+            answers.extend((response.status_code, i) for i in ids or [None])
 
-        ask(5)
-        load = threading.Thread(target=ask, args=(40,))
-        load.start()
-        time.sleep(0.2)
-        [pid] = subprocess.run(["pgrep", "-f", str(socket_path)], capture_output=True, text=True).stdout.split()
-        os.kill(int(pid), signal.SIGKILL)
-        load.join(60)
-        ask(2)
-        logged = set(_rows(gw))
+    ask(5)
+    load = threading.Thread(target=ask, args=(40,))
+    load.start()
+    time.sleep(0.2)
+    [pid] = subprocess.run(["pgrep", "-f", str(socket_path)], capture_output=True, text=True).stdout.split()
+    os.kill(int(pid), signal.SIGKILL)
+    load.join(60)
+    ask(2)
+    logged = set(_rows(gw))
     statuses = {status for status, _ in answers}
     assert statuses <= {200, 503} and 503 in statuses  # fail closed once the writer is gone
     answered = [i for status, i in answers if status == 200]
