@@ -19,7 +19,18 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from gateway import __version__
-from gateway.api import admin, audit, audit_verify, authzen, docs, documents, health, provisions_admin, registry_admin
+from gateway.api import (
+    admin,
+    audit,
+    audit_verify,
+    authzen,
+    docs,
+    documents,
+    health,
+    provisions_admin,
+    registry_admin,
+    search,
+)
 from gateway.api.lean import LeanDecisions
 from gateway.audit.record import clip
 from gateway.container import Container, build_container
@@ -54,6 +65,7 @@ NO_OPENTELEMETRY = {"tracing": False, "metrics": False, "logs": False, "operatio
 ROUTERS = (
     health.router,
     authzen.router,
+    search.router,
     documents.router,
     admin.router,
     registry_admin.router,

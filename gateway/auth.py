@@ -20,6 +20,7 @@ from gateway.limits import MAX_TOKEN_BYTES
 
 SCOPES = {
     "authz:evaluate": "ask for decisions about any person",
+    "authz:search": "AuthZEN search: who may act on a document, what a person may act on, which actions",
     "authz:simulate": "ask for decisions at another time (context.time); logged as simulations",
     "documents:read": "fetch document contents for oneself (sub is the person id)",
     "registry:admin": "change the registry",

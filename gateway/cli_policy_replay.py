@@ -39,6 +39,7 @@ def replay_logged(
             conditions.append(getattr(table.c.logged_at, f"__{op}__")(bound))
     if not simulations:
         conditions.append(table.c.simulation.is_(False))
+    conditions.append(table.c.channel != "search")  # a search's record holds no decision to replay
     engine = make_engine(settings)
     report = DiffReport()
     columns = [

@@ -24,6 +24,7 @@ from gateway.registry.changes import record_policy_swap
 from gateway.registry.facts_source import RegistryFacts
 from gateway.registry.invalidation import ChangeListener, on_local_commit
 from gateway.registry.snapshot import FactResolver
+from gateway.search import SearchService
 from gateway.service import Clock, DecisionService, system_clock
 from gateway.settings import Settings
 from gateway.store import DocumentStore, FilesystemBackend, MasterKey
@@ -40,6 +41,7 @@ class Container:
     verifier: TokenVerifier
     store: DocumentStore
     decisions: DecisionService
+    search: SearchService
     dev_issuer: DevelopmentIssuer | None = None
     signer: Signer | None = None
     watcher: PolicyWatcher | None = None
@@ -109,7 +111,10 @@ def build_container(settings: Settings, clock: Clock = system_clock) -> Containe
         decision_log = GroupCommitter(DecisionSink(engine, signer), max_wait=settings.log_max_wait_seconds)
     decisions = DecisionService(RegistryFacts(resolver), decision_log, policies, settings.zone, clock)
     policies.on_swap.append(lambda before, after, actor: record_policy_swap(engine, before, after, actor))
-    return Container(settings, engine, policies, resolver, verifier, store, decisions, dev_issuer, signer=signer)
+    search = SearchService(decisions, store.master.subkey("search page tokens"))
+    return Container(
+        settings, engine, policies, resolver, verifier, store, decisions, search, dev_issuer, signer=signer
+    )
 
 
 def load_signer(settings: Settings) -> Signer:

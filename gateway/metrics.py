@@ -31,6 +31,7 @@ _FAST = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2
 DECISIONS = Counter(
     f"{PREFIX}_decisions_total", "Decisions made and logged, by result and channel", ["result", "channel"]
 )
+SEARCHES = Counter(f"{PREFIX}_searches_total", "AuthZEN searches answered and logged, by kind", ["kind"])
 DENIAL_REASONS = Counter(f"{PREFIX}_denial_reasons_total", "Reason codes given in denials", ["code"])
 UNAVAILABLE = Counter(
     f"{PREFIX}_unavailable_total", "Requests answered 503 because a dependency failed (fail closed)", ["what"]

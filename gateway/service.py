@@ -93,9 +93,7 @@ class DecisionService:
         that needs the database, or a first-time Casbin evaluation, goes to a thread, and the log
         write is awaited."""
         started = time.perf_counter_ns()
-        snapshot = self.facts.fresh()
-        if snapshot is None:
-            snapshot = await run_in_threadpool(self._snapshot)
+        snapshot = await self.snapshot()
         try:
             outcomes, entries = self._decide(
                 snapshot, questions, caller, request_id, channel, stop_after, started, memo_only=True
@@ -105,12 +103,24 @@ class DecisionService:
                 self._decide, snapshot, questions, caller, request_id, channel, stop_after, started
             )
         decided = time.perf_counter_ns()
+        await self.record(entries)
+        self._count(outcomes, channel, started, decided)
+        return outcomes
+
+    async def snapshot(self) -> FactSnapshot:
+        """The registry's current snapshot (from a thread when the database must be asked); 503 when
+        it cannot be read."""
+        snapshot = self.facts.fresh()
+        if snapshot is None:
+            snapshot = await run_in_threadpool(self._snapshot)
+        return snapshot
+
+    async def record(self, entries: list[DecisionEntry]) -> None:
+        """Log `entries` durably, or raise Unavailable (503): nothing is answered before this returns."""
         try:
             await self.log.append(entries)
         except LogUnavailable as exc:
             raise self._unwritten(exc, len(entries)) from exc
-        self._count(outcomes, channel, started, decided)
-        return outcomes
 
     def _snapshot(self) -> FactSnapshot:
         try:

@@ -19,7 +19,8 @@ LAYERS = (  # bottom first; a module's layer is that of the longest prefix namin
     ("gateway.decision", "gateway.ids", "gateway.identifiers", "gateway.limits", "gateway.errors", "gateway.settings"),
     ("gateway.registry", "gateway.audit", "gateway.store", "gateway.db", "gateway.metrics", "gateway.logging_setup",
      "gateway.auth", "gateway.ports", "gateway.policy_holder", "gateway.policytest", "gateway.dev_mode"),
-    ("gateway.service", "gateway.policy_apply", "gateway.demo", "gateway.http_protocol"),
+    ("gateway.service", "gateway.search", "gateway.access", "gateway.policy_apply", "gateway.demo",
+     "gateway.http_protocol"),
     ("gateway.api", "gateway.web", "gateway.app", "gateway.asgi", "gateway.container", "gateway.cli"),
 )  # fmt: skip
 

@@ -81,6 +81,10 @@ def decision_filter(
     designation: Annotated[str | None, Query(description="the designation the decision rested on")] = None,
     caller: Annotated[str | None, Query(description="the calling system (the token's sub)")] = None,
     simulation: Annotated[bool | None, Query(description="only simulations, or only real decisions")] = None,
+    channel: Annotated[
+        Literal["authzen", "release", "search"] | None,
+        Query(description="authzen (evaluations), release (document fetches) or search (AuthZEN searches)"),
+    ] = None,
     since: Since = None,
     until: Until = None,
 ) -> DecisionFilter:
@@ -102,6 +106,7 @@ def decision_filter(
         designation=designation,
         caller=caller,
         simulation=simulation,
+        channel=channel,
         since=start,
         until=end,
     )

@@ -23,7 +23,7 @@ from gateway.service import Outcome, Question
 
 router = APIRouter(tags=["authzen"])
 SUBJECT_TYPE, RESOURCE_TYPE = "person", "document"
-_TYPE = re.compile(r"[a-z0-9_-]{1,32}")
+ENTITY_TYPE = re.compile(r"[a-z0-9_-]{1,32}")
 _JSON_TYPES = {
     dict: "an object",
     type(None): "null",
@@ -77,10 +77,10 @@ def _question(
 ) -> Question:
     errors = []
     for role, entity in (("subject", item.subject), ("resource", item.resource)):
-        if not _TYPE.fullmatch(entity.type):
+        if not ENTITY_TYPE.fullmatch(entity.type):
             errors.append(FieldError((*where, role, "type"), "a type is 1 to 32 lower-case letters, digits, _ or -"))
     errors += id_errors(((*where, "subject", "id"), item.subject.id), ((*where, "resource", "id"), item.resource.id))
-    at = _context_time(item.context, where, errors)
+    at = context_time(item.context, where, errors)
     for name, problem in context_problems(declared, item.context).items():
         errors.append(FieldError((*where, "context", name), problem))
     if errors:
@@ -95,7 +95,7 @@ def _question(
     return Question(person, document, item.action.name, at, item.context)
 
 
-def _context_time(context: dict[str, Any] | None, where: tuple[Any, ...], errors: list[FieldError]) -> datetime | None:
+def context_time(context: dict[str, Any] | None, where: tuple[Any, ...], errors: list[FieldError]) -> datetime | None:
     if not context or "time" not in context:
         return None
     value = context["time"]
@@ -259,4 +259,7 @@ async def metadata(request: Request, container: ContainerDep) -> dict[str, Any]:
         "policy_decision_point": base,
         "access_evaluation_endpoint": f"{base}/access/v1/evaluation",
         "access_evaluations_endpoint": f"{base}/access/v1/evaluations",
+        "search_subject_endpoint": f"{base}/access/v1/search/subject",
+        "search_resource_endpoint": f"{base}/access/v1/search/resource",
+        "search_action_endpoint": f"{base}/access/v1/search/action",
     }

@@ -49,6 +49,7 @@ class DecisionFilter:
     designation: str | None = None
     caller: str | None = None
     simulation: bool | None = None
+    channel: str | None = None  # authzen, release or search
     since: datetime | None = None
     until: datetime | None = None
 
@@ -61,6 +62,7 @@ class DecisionFilter:
             (c.allowed, self.allowed),
             (c.caller_sub, self.caller),
             (c.simulation, self.simulation),
+            (c.channel, self.channel),
         ):
             if value is not None:
                 out.append(column == value)
@@ -211,10 +213,15 @@ def _iso(value: datetime) -> str:
 
 
 def _fact_ids(facts: Any) -> dict[str, Any]:
-    """R1, C9: the ids of the facts used; anything that is not a plain id is left out."""
+    """R1, C9: the ids of the facts used (a search's: the ids it found); anything that is not a plain id,
+    or a list of them, is left out."""
     if not isinstance(facts, dict):
         return {}
-    return {k: v for k, v in facts.items() if v is None or isinstance(v, str | int)}
+    return {
+        k: v
+        for k, v in facts.items()
+        if v is None or isinstance(v, str | int) or (isinstance(v, list) and all(isinstance(x, str) for x in v))
+    }
 
 
 def decision_item(row: Any) -> dict[str, Any]:

@@ -212,11 +212,7 @@ class Policy:
         memo_only: raise NotMemoized rather than run Casbin (milliseconds: Casbin parses its
         expressions on every call), so that the event loop never waits on a first-time evaluation.
         """
-        if action not in self.actions and ALL_ACTIONS not in self.actions:
-            action = "\x00unknown"  # one key for every action no allow row names: the memo stays bounded
-        if ctx._fields[1:] != tuple(self.context):  # type: ignore[attr-defined]  # made for another policy
-            ctx = request_context(self.context, ctx[0], declared_values(ctx))
-        key = (sub, obj, action, ctx)
+        key = self._key(sub, obj, action, ctx)
         hit = self._memo.get(key)
         if hit is not None:
             return hit
@@ -232,6 +228,29 @@ class Policy:
                 self._memo.clear()
             self._memo[key] = answer
             return answer
+
+    def _key(
+        self, sub: SubjectAttributes, obj: ObjectAttributes, action: str, ctx: RequestContext
+    ) -> tuple[SubjectAttributes, ObjectAttributes, str, RequestContext]:
+        if action not in self.actions and ALL_ACTIONS not in self.actions:
+            action = "\x00unknown"  # one key for every action no allow row names: the memo stays bounded
+        if ctx._fields[1:] != tuple(self.context):  # type: ignore[attr-defined]  # made for another policy
+            ctx = request_context(self.context, ctx[0], declared_values(ctx))
+        return sub, obj, action, ctx
+
+    def allows(
+        self, sub: SubjectAttributes, obj: ObjectAttributes, action: str, ctx: RequestContext = NO_CONTEXT
+    ) -> bool:
+        """Whether the policy allows, without the reasons of a denial: one Casbin call (about 0.2 ms)
+        instead of one per reason code, and nothing memoized. For questions about attribute vectors no
+        person may hold (reach.py), which should not crowd the decisions out of the memo."""
+        sub, obj, action, ctx = key = self._key(sub, obj, action, ctx)
+        hit = self._memo.get(key)
+        if hit is not None:
+            return hit[0]
+        request = (sub, obj, action, ctx) if self.has_ctx else (sub, obj, action)
+        with self._lock:
+            return bool(self.enforcer.enforce(*request, DECIDE))
 
     def _evaluate_uncached(
         self, sub: SubjectAttributes, obj: ObjectAttributes, action: str, ctx: RequestContext = NO_CONTEXT

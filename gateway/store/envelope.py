@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import os
 import struct
 from collections.abc import Iterable, Iterator
@@ -43,6 +44,12 @@ class MasterKey:
         if len(key) != 32:
             raise ValueError("the master key must be 32 bytes (base64 of 32 random bytes)")
         self._aead = AESGCM(key)
+        self._key = key
+
+    def subkey(self, purpose: str) -> bytes:
+        """A key for another purpose (an HMAC key for search page tokens), derived from this one and
+        shared by every process that holds the same master key; it reveals nothing of the master key."""
+        return hmac.new(self._key, b"clearance-gateway subkey: " + purpose.encode(), hashlib.sha256).digest()
 
     @classmethod
     def from_base64(cls, text: str) -> MasterKey:
