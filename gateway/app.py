@@ -20,6 +20,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from gateway import __version__
 from gateway.api import (
+    access,
     admin,
     audit,
     audit_verify,
@@ -66,6 +67,7 @@ ROUTERS = (
     health.router,
     authzen.router,
     search.router,
+    access.router,
     documents.router,
     admin.router,
     registry_admin.router,

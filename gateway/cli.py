@@ -335,9 +335,10 @@ def _register_subcommands() -> None:
     cli_provisions.register(registry_app)
     cli_documents.register(registry_app)
     app.add_typer(cli_policy.app, name="policy")
-    from gateway import cli_audit
+    from gateway import cli_access, cli_audit
 
     app.add_typer(cli_audit.app, name="audit")
+    app.add_typer(cli_access.app, name="access")
 
 
 _register_subcommands()

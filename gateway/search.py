@@ -28,9 +28,10 @@ import hmac
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 import orjson
 from fastapi.concurrency import run_in_threadpool
@@ -100,7 +101,6 @@ class _Index:
     _by_designation: dict[str, list[str]] | None = None  # designation -> persons with an entry, ever
     _by_person: dict[str, set[str]] | None = None  # person -> designations with an entry, ever
     _documents: dict[str | None, list[str]] | None = None  # designation (None: unclassified) -> documents
-    _sorted_documents: list[str] | None = field(default=None)
 
     @property
     def persons(self) -> list[str]:
@@ -145,18 +145,107 @@ class _Index:
             self._documents = {d: sorted(ids) for d, ids in grouped.items()}
         return self._documents
 
-    @property
-    def sorted_documents(self) -> list[str]:
-        if self._sorted_documents is None:
-            self._sorted_documents = sorted(self.snapshot.documents)
-        return self._sorted_documents
+
+class Finder:
+    """Whom to decide, and the deciding: the part of a search that needs no log and no token (access
+    reviews use it too). Keeps the look-ups of the last snapshot it saw."""
+
+    def __init__(self, zone: ZoneInfo):
+        self.zone = zone
+        self._index: _Index | None = None
+
+    def index(self, snapshot: RegistrySnapshot) -> _Index:
+        index = self._index
+        if index is None or index.snapshot is not snapshot:
+            index = self._index = _Index(snapshot)
+        return index
+
+    def allowed(
+        self,
+        snapshot: RegistrySnapshot,
+        policy: Policy,
+        query: SearchQuery,
+        instant: datetime | None,
+        at: datetime,
+        after: str | None = None,
+    ) -> Iterator[str]:
+        """Every result after `after`, in order, each decided at `at` (`instant` None: the present)."""
+        day = local_day(at, self.zone)
+        ctx = request_context(policy.context, "evaluation", query.context)
+
+        def allows(person: str, document: str, action: str) -> bool:
+            return decide(snapshot.facts(person, document, instant), action, day, policy, ctx).allowed
+
+        if query.kind == "action":
+            person, document = _ids(query)
+            names = sorted(a for a in policy.actions if a != ALL_ACTIONS)
+            yield from (a for a in names[_start(names, after) :] if allows(person, document, a))
+            return
+        assert query.action is not None
+        if query.kind == "subject":
+            if query.subject_type != PERSON:
+                return  # no entity of another type is known to the registry
+            _, document = _ids(query)
+            persons = self.candidate_persons(snapshot, policy, document, query.action, ctx)
+            yield from (p for p in persons[_start(persons, after) :] if allows(p, document, query.action))
+            return
+        if query.resource_type != DOCUMENT:
+            return
+        person, _ = _ids(query)
+        yield from self._allowed_documents(snapshot, policy, person, query.action, ctx, allows, after)
+
+    def candidate_persons(
+        self, snapshot: RegistrySnapshot, policy: Policy, document: str, action: str, ctx: RequestContext
+    ) -> list[str]:
+        """The persons who may be allowed `action` on `document`, in order; every other one is denied."""
+        known = snapshot.documents.get(document)
+        if known is None or known.designation_id is None:
+            obj = UNKNOWN_DOCUMENT if known is None else UNCLASSIFIED
+            return self.index(snapshot).persons if someone_allowed(policy, obj, action, ctx) else []
+        return self.designation_candidates(snapshot, policy, known.designation_id, action, ctx)
+
+    def designation_candidates(
+        self, snapshot: RegistrySnapshot, policy: Policy, designation: str, action: str, ctx: RequestContext
+    ) -> list[str]:
+        """The persons who may be allowed `action` on a document of `designation`, in order."""
+        index = self.index(snapshot)
+        return index.roster_persons(designation) if roster_bound(policy, action, ctx) else index.persons
+
+    def _allowed_documents(
+        self,
+        snapshot: RegistrySnapshot,
+        policy: Policy,
+        person: str,
+        action: str,
+        ctx: RequestContext,
+        allows: Any,
+        after: str | None,
+    ) -> Iterator[str]:
+        """The documents `person` may take `action` on: one decision per designation (and one for the
+        unclassified documents) stands for every document it holds."""
+        index = self.index(snapshot)
+        if person not in snapshot.persons and not unknown_subject_allowed(policy, action, ctx):
+            return
+        documents = index.documents
+        groups: Iterable[str | None]
+        if person in snapshot.persons and roster_bound(policy, action, ctx):
+            groups = [None, *index.roster_designations(person)]
+        else:
+            groups = documents
+        found: list[str] = []
+        for group in groups:
+            members = documents.get(group)
+            if members and allows(person, members[0], action):
+                found.extend(members)
+        found.sort()
+        yield from found[_start(found, after) :]
 
 
 class SearchService:
     def __init__(self, decisions: DecisionService, token_key: bytes):
         self.decisions = decisions
+        self.finder = Finder(decisions.zone)
         self._key = token_key
-        self._index: _Index | None = None
 
     async def search(
         self, query: SearchQuery, token: str | None, caller: Caller, request_id: str | None = None
@@ -208,14 +297,6 @@ class SearchService:
         SEARCHES.labels(query.kind).inc()
         return Page(results, next_token, decision_id, policy.version, at, query.at is not None)
 
-    # --- deciding ---------------------------------------------------------------------------------
-
-    def index(self, snapshot: RegistrySnapshot) -> _Index:
-        index = self._index
-        if index is None or index.snapshot is not snapshot:
-            index = self._index = _Index(snapshot)
-        return index
-
     def _page(
         self,
         snapshot: RegistrySnapshot,
@@ -227,86 +308,11 @@ class SearchService:
     ) -> tuple[list[str], bool]:
         """(up to `limit` results after `after`, whether there are more)."""
         found: list[str] = []
-        for result in self.allowed(snapshot, policy, query, instant, at, after):
+        for result in self.finder.allowed(snapshot, policy, query, instant, at, after):
             if len(found) == query.limit:
                 return found, True
             found.append(result)
         return found, False
-
-    def allowed(
-        self,
-        snapshot: RegistrySnapshot,
-        policy: Policy,
-        query: SearchQuery,
-        instant: datetime | None,
-        at: datetime,
-        after: str | None = None,
-    ) -> Iterator[str]:
-        """Every result after `after`, in order, each decided at `at` (`instant` None: the present)."""
-        day = local_day(at, self.decisions.zone)
-        ctx = request_context(policy.context, "evaluation", query.context)
-
-        def allows(person: str, document: str, action: str) -> bool:
-            return decide(snapshot.facts(person, document, instant), action, day, policy, ctx).allowed
-
-        if query.kind == "action":
-            person, document = _ids(query)
-            names = sorted(a for a in policy.actions if a != ALL_ACTIONS)
-            yield from (a for a in names[_start(names, after) :] if allows(person, document, a))
-            return
-        assert query.action is not None
-        if query.kind == "subject":
-            if query.subject_type != PERSON:
-                return  # no entity of another type is known to the registry
-            _, document = _ids(query)
-            persons = self._candidate_persons(snapshot, policy, document, query.action, ctx)
-            yield from (p for p in persons[_start(persons, after) :] if allows(p, document, query.action))
-            return
-        if query.resource_type != DOCUMENT:
-            return
-        person, _ = _ids(query)
-        yield from self._allowed_documents(snapshot, policy, person, query.action, ctx, allows, after)
-
-    def _candidate_persons(
-        self, snapshot: RegistrySnapshot, policy: Policy, document: str, action: str, ctx: RequestContext
-    ) -> list[str]:
-        index = self.index(snapshot)
-        known = snapshot.documents.get(document)
-        if known is None or known.designation_id is None:
-            obj = UNKNOWN_DOCUMENT if known is None else UNCLASSIFIED
-            return index.persons if someone_allowed(policy, obj, action, ctx) else []
-        if roster_bound(policy, action, ctx):
-            return index.roster_persons(known.designation_id)
-        return index.persons
-
-    def _allowed_documents(
-        self,
-        snapshot: RegistrySnapshot,
-        policy: Policy,
-        person: str,
-        action: str,
-        ctx: RequestContext,
-        allows: Any,
-        after: str | None,
-    ) -> Iterator[str]:
-        """The documents `person` may take `action` on: one decision per designation (and one for the
-        unclassified documents) stands for every document it holds."""
-        index = self.index(snapshot)
-        if person not in snapshot.persons and not unknown_subject_allowed(policy, action, ctx):
-            return
-        documents = index.documents
-        groups: Iterable[str | None]
-        if person in snapshot.persons and roster_bound(policy, action, ctx):
-            groups = [None, *index.roster_designations(person)]
-        else:
-            groups = documents
-        found: list[str] = []
-        for group in groups:
-            members = documents.get(group)
-            if members and allows(person, members[0], action):
-                found.extend(members)
-        found.sort()
-        yield from found[_start(found, after) :]
 
     # --- page tokens ------------------------------------------------------------------------------
 

@@ -22,8 +22,7 @@ from bench.generator import Shape, generate_bundle
 from gateway.decision.policy import NO_CONTEXT, Policy, load_policy
 from gateway.decision.reach import roster_bound
 from gateway.registry.snapshot import RegistrySnapshot, snapshot_from_bundle
-from gateway.search import SearchQuery, SearchService
-from gateway.service import DecisionService
+from gateway.search import Finder, SearchQuery
 from models.bundle import Bundle
 from tests.rules_registry import rules_bundle
 from tests.support import POLICY_DIR
@@ -53,8 +52,8 @@ def test_the_roster_bound_holds_for_the_shipped_policy_only() -> None:
     assert roster_bound(policies()["without roster"], "read", NO_CONTEXT) is False
 
 
-def _service() -> SearchService:
-    return SearchService(DecisionService(None, None, None, ZONE), b"k" * 32)  # type: ignore[arg-type]
+def _service() -> Finder:
+    return Finder(ZONE)
 
 
 def _agrees(snapshot: RegistrySnapshot, policy: Policy, at: datetime) -> int:
