@@ -129,6 +129,10 @@ class PersonReview:
             },
             "may_read": [line.as_dict(administrator) for line in readable],
             "may_not": [line.as_dict(administrator) for line in self.lines if not line.decision.allowed],
+            "losing": [
+                line.as_dict(administrator)
+                for line in sorted((x for x in readable if x.loss), key=lambda x: x.loss.on)  # type: ignore[union-attr]
+            ],
         }
 
 

@@ -169,8 +169,6 @@ def what(
         return reviewer.person(snapshot, policy, person, instant, present=present, within_days=within).as_dict(True)
 
     answer = _run(work, at)
-    answer["within_days"] = within
-    answer["losing"] = [line for line in answer["may_read"] if line["loses_access_on"]]
     title = f"What {answer['person']} may read on {answer['day']}: {answer['counts']['documents']} documents"
     _emit(answer, fmt, ("may_read", "may_not", "losing"), title)
 

@@ -63,21 +63,28 @@ def _inputs(container: Container, at: str | None, within_days: int) -> tuple[dat
     return instant, present
 
 
-async def _review(
+async def review_answer(
     container: Container,
     caller: Caller,
     at: str | None,
     within_days: int,
-    designation: str | None,
-    document: str | None,
+    designation: str | None = None,
+    document: str | None = None,
+    target: str | None = None,
 ) -> dict[str, Any]:
-    if (designation is None) == (document is None):
+    """The review of a designation, of a document's designation, or of `target` (either: a page's one
+    field), as the API answers it."""
+    if (designation is None) == (document is None) and target is None:
         raise InvalidInput(
             "name what to review",
             [FieldError(("query", "designation"), "give a designation or a document, not both")],
         )
     instant, present = _inputs(container, at, within_days)
     snapshot: Any = await container.decisions.snapshot()
+    if target is not None:
+        if target not in snapshot.designations and target not in snapshot.documents:
+            raise NotFound(f"no designation or document {target} in the registry")
+        designation, document = (target, None) if target in snapshot.designations else (None, target)
     reviewer = Reviewer(container.search.finder)
     try:
         review: Review = await run_in_threadpool(
@@ -104,7 +111,7 @@ async def review(
     within_days: Within = 30,
     caller: Caller = scoped(*READERS),
 ) -> dict[str, Any]:
-    return await _review(container, caller, at, within_days, designation, document)
+    return await review_answer(container, caller, at, within_days, designation, document)
 
 
 @router.get("/who", summary="Who may read a designation's (or a document's) documents, and on what basis")
@@ -115,7 +122,7 @@ async def who(
     at: At = None,
     caller: Caller = scoped(*READERS),
 ) -> dict[str, Any]:
-    answer = await _review(container, caller, at, 0, designation, document)
+    answer = await review_answer(container, caller, at, 0, designation, document)
     for key in ("may_not", "losing", "within_days"):
         answer.pop(key)
     answer["counts"] = {"may_read": answer["counts"]["may_read"]}
@@ -130,6 +137,13 @@ async def what(
     within_days: Within = 30,
     caller: Caller = scoped(*READERS),
 ) -> dict[str, Any]:
+    return await person_answer(container, caller, person, at, within_days)
+
+
+async def person_answer(
+    container: Container, caller: Caller, person: str, at: str | None, within_days: int
+) -> dict[str, Any]:
+    """What `person` may read, as the API answers it."""
     instant, present = _inputs(container, at, within_days)
     snapshot: Any = await container.decisions.snapshot()
     reviewer = Reviewer(container.search.finder)
@@ -146,4 +160,3 @@ async def what(
     except NothingToReview as exc:
         raise NotFound(str(exc)) from exc
     return answer.as_dict(caller.has(ADMINISTRATOR))
-

@@ -1,5 +1,5 @@
 """The auditors' pages under /audit/: sign-in, the decisions (R1), one decision, exports, verification of
-the chains (R2) and the annual report (R3).
+the chains (R2), the annual report (R3) and access reviews.
 
 Thin, like the API it reuses: each page calls the audit API's own route functions (gateway.api.audit,
 gateway.api.audit_verify) with the same validation, so a page can show nothing the API would not.
@@ -17,7 +17,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import FileResponse, RedirectResponse
 from pydantic import TypeAdapter, ValidationError
 
-from gateway.api import audit, audit_verify
+from gateway.api import access, audit, audit_verify
 from gateway.api.deps import ContainerDep, read_only
 from gateway.audit.export import ExportFormat
 from gateway.audit.query import DecisionFilter, count_decisions
@@ -54,6 +54,9 @@ LABELS = {  # each filter (and the cursor) as the page names it, for the message
     "until": "Logged before",
     "cursor": "Page",
     "year": "Calendar year",
+    "at": "As at",
+    "within_days": "Losses within (days)",
+    "designation_or_document": "Designation or document",
 }
 FILTERS = ("person", "document", "decision", "reason", "organ", "designation", "caller", "simulation", "since", "until")
 # The API's own parameter types, so that a page refuses exactly what GET /v1/audit/decisions refuses.
@@ -239,6 +242,39 @@ async def annual(request: Request, container: ContainerDep, caller: AuditorDep, 
         return render(request, "annual.html", status=400, errors=problem_messages(exc, LABELS), report=None, **page)
     report = await audit.annual(container, chosen)
     return render(request, "annual.html", errors=[], report=report, chart=annual_chart(report), **page)
+
+
+# --- access reviews ------------------------------------------------------------------------------
+
+
+@router.get("/access")
+async def access_review(request: Request, container: ContainerDep, caller: AuditorDep) -> Response:
+    """A designation's (or document's) review, or what one person may read: the API's answers
+    (GET /v1/access/review, /what) with an auditor's view of the reasons (C9)."""
+    q = request.query_params
+    form = {name: q.get(name, "").strip() for name in ("target", "person", "at", "within_days")}
+    page: dict[str, Any] = {"form": form, "section": "access", "review": None, "person": None}
+    if not form["target"] and not form["person"]:
+        return render(request, "access.html", errors=[], **page)
+    try:
+        within = _within(form["within_days"])
+        at = form["at"] or None
+        if form["target"]:
+            page["review"] = await access.review_answer(container, caller, at, within, target=form["target"])
+        else:
+            page["person"] = await access.person_answer(container, caller, form["person"], at, within)
+    except (InvalidInput, NotFound) as exc:
+        status = 404 if isinstance(exc, NotFound) else 400
+        return render(request, "access.html", status=status, errors=problem_messages(exc, LABELS), **page)
+    return render(request, "access.html", errors=[], **page)
+
+
+def _within(text: str) -> int:
+    if not text:
+        return 30
+    if text.isascii() and text.isdigit() and len(text) <= 5:
+        return int(text)
+    raise InvalidInput("the window is invalid", [FieldError(("query", "within_days"), "a number of days, e.g. 30")])
 
 
 # --- the stylesheet ------------------------------------------------------------------------------
