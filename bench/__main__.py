@@ -59,7 +59,10 @@ least 0.7 of 8's 200 answers/s; 6's p99 under 20 ms; 7 at least 20,000 decisions
 commit, at most 25 us. MB means 10^6 bytes. Results go to bench/results/<start time>.json (and
 latest.json); `--compare OLD.json NEW.json` sets two runs side by side. Servers listen on 127.0.0.1
 only and are stopped at the end, also on Ctrl-C or error; the databases made in PostgreSQL are
-dropped."""
+dropped.
+
+`python -m bench --search` measures #18 apart (search, access reviews, past instants on 100,000
+persons and 10,000 designations, in this process): `python -m bench --search --help`."""
 
 
 def parse_args(argv: list[str] | None = None) -> RunConfig:
@@ -156,6 +159,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.add_argument("--compare", nargs=2, type=Path, required=True, metavar=("OLD", "NEW"))
         old, new = parser.parse_args(args).compare
         return compare(old, new, console)
+    if "--search" in args:
+        from bench.search import main as search_main
+
+        return search_main(args, console, progress)
     config = parse_args(args)
     # Imported late, so that --help stays fast.
     from bench.release import ReleaseFailed
