@@ -27,6 +27,7 @@ err = Console(stderr=True, soft_wrap=True)
 TOKEN_VARIABLES: dict[str, tuple[str, ...]] = {
     "T_EVAL": ("authz:evaluate",),
     "T_SIM": ("authz:evaluate", "authz:simulate"),
+    "T_SEARCH": ("authz:search",),
     "T_ADMIN": ("registry:admin",),
     "T_POLICY": ("policy:admin",),
     "T_AUDIT": ("audit:read",),
@@ -103,6 +104,7 @@ def print_dev_tokens(container: Container, host: str, port: int, demo: bool) -> 
         variables = {
             "T_EVAL": variables.pop("T_EVAL"),
             "T_SIM": variables.pop("T_SIM"),
+            "T_SEARCH": variables.pop("T_SEARCH"),
             "T_READ": ("documents:read",),
             **variables,
         }

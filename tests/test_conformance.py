@@ -21,7 +21,8 @@ from tests.support import AUDIENCE, ISSUER, POLICY_DIR, REPO, Gateway, Keys
 @pytest.fixture
 def target(gateway: Gateway) -> Target:
     gateway.import_bundle(rules_bundle())
-    return Target(gateway.client, gateway.keys.token("authz:evaluate"), "http://testserver", ("P-OK", "D-ESI"))
+    token, search = gateway.keys.token("authz:evaluate"), gateway.keys.token("authz:search")
+    return Target(gateway.client, token, "http://testserver", ("P-OK", "D-ESI"), search_token=search)
 
 
 @pytest.mark.parametrize(("section", "statement", "function"), CHECKS, ids=[f"{c[0]}: {c[1]}" for c in CHECKS])
@@ -65,7 +66,8 @@ def test_the_runner_checks_a_live_server_and_prints_a_table(tmp_path: Path, keys
             assert server.poll() is None and time.monotonic() < deadline
             time.sleep(0.3)
         done = subprocess.run(
-            [sys.executable, "-m", "tests.conformance", "--base-url", base, "--token", keys.token("authz:evaluate")],
+            [sys.executable, "-m", "tests.conformance", "--base-url", base, "--token", keys.token("authz:evaluate"),
+             "--search-token", keys.token("authz:search")],
             cwd=REPO, capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "160"},
         )
     finally:

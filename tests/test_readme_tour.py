@@ -138,7 +138,7 @@ def test_readme_tour_from_a_fresh_clone(clone: Path, environment: dict[str, str]
     assert_lines_in_order(blocks[1].text, printed)
 
     exports = dict(re.findall(r"^export (T_\w+)=(\S+)", printed, re.M))
-    assert set(exports) == {"T_EVAL", "T_SIM", "T_READ", "T_ADMIN", "T_POLICY", "T_AUDIT"}
+    assert set(exports) == {"T_EVAL", "T_SIM", "T_SEARCH", "T_READ", "T_ADMIN", "T_POLICY", "T_AUDIT"}
     env = environment | exports
     ran = 0
     for i, block in enumerate(blocks[2:], start=2):
@@ -154,6 +154,6 @@ def test_readme_tour_from_a_fresh_clone(clone: Path, environment: dict[str, str]
         else:
             assert_lines_in_order(shown.text, done.stdout)
         ran += 1
-    assert ran == 4
+    assert ran == 5
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/docs", timeout=10) as page:  # noqa: S310
         assert "/docs/assets/swagger-ui-bundle.js" in page.read().decode()

@@ -20,11 +20,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--base-url", required=True, help="the PDP's URL, as published (https://...)")
     parser.add_argument("--token", required=True, help="a bearer token with the scope authz:evaluate")
+    parser.add_argument("--search-token", help="a bearer token with authz:search (without it, search is skipped)")
     parser.add_argument("--allow", nargs=2, metavar=("PERSON", "DOCUMENT"), help="a pair the deployment allows")
     parser.add_argument("--insecure", action="store_true", help="do not verify the TLS certificate (testing only)")
     args = parser.parse_args(argv)
     with httpx.Client(base_url=args.base_url, verify=not args.insecure, timeout=15) as client:
-        results = run(Target(client, args.token, args.base_url, tuple(args.allow) if args.allow else None))
+        allow = tuple(args.allow) if args.allow else None
+        results = run(Target(client, args.token, args.base_url, allow, search_token=args.search_token))
     table = Table(title=f"AuthZEN 1.0 conformance of {args.base_url}")
     for column in ("section", "statement", "result"):
         table.add_column(column, overflow="fold")

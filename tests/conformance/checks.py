@@ -23,12 +23,18 @@ class Target:
     token: str
     base_url: str
     allow: tuple[str, str] | None = None  # (person, document) the deployment allows, if known
+    search_token: str | None = None  # a token with authz:search, for the Search APIs' checks
 
     def post(self, path: str, body: Any = None, *, raw: bytes | None = None, auth: bool = True,
              headers: dict[str, str] | None = None) -> httpx.Response:
         sent = {"Content-Type": "application/json", **(headers or {})}
         if auth:
-            sent["Authorization"] = f"Bearer {self.token}"
+            token = self.token
+            if path.startswith("/access/v1/search/"):
+                if self.search_token is None:
+                    raise Skip("no --search-token given")
+                token = self.search_token
+            sent["Authorization"] = f"Bearer {token}"
         content = raw if raw is not None else json.dumps(body).encode()
         return self.client.post(path, content=content, headers=sent)
 
@@ -137,6 +143,78 @@ def _item_error(t: Target) -> None:
     assert "error" in evaluations[1].get("context", {}), evaluations[1]
 
 
+# --- Search APIs ------------------------------------------------------------------------------------------
+
+
+def _search(t: Target, kind: str, body: dict[str, Any]) -> dict[str, Any]:
+    response = t.post(f"/access/v1/search/{kind}", body)
+    assert response.status_code == 200, f"{response.status_code}: {response.text[:300]}"
+    answer = response.json()
+    assert isinstance(answer.get("results"), list), answer
+    if "page" in answer:
+        assert isinstance(answer["page"].get("next_token"), str), answer["page"]
+    return answer  # type: ignore[no-any-return]
+
+
+def _who(document: str) -> dict[str, Any]:
+    return {"subject": {"type": "person"}, "action": {"name": "read"}, "resource": {"type": "document", "id": document}}
+
+
+def _what(person: str) -> dict[str, Any]:
+    return {"subject": {"type": "person", "id": person}, "action": {"name": "read"}, "resource": {"type": "document"}}
+
+
+@check("The Search API Response", "results is REQUIRED, an array; a page object carries next_token")
+def _search_shape(t: Target) -> None:
+    for kind, body in (("subject", _who(NOTHING)), ("resource", _what(NOBODY)),
+                       ("action", {"subject": ask()["subject"], "resource": ask()["resource"]})):
+        assert _search(t, kind, body)["results"] == [], kind  # ids no registry holds: nothing found
+
+
+@check("Subject Search API", "returns the subjects permitted, only of the type searched (given --allow)")
+def _subject_search(t: Target) -> None:
+    if t.allow is None:
+        raise Skip("no --allow pair given")
+    results = _search(t, "subject", _who(t.allow[1]))["results"]
+    assert {"type": "person", "id": t.allow[0]} in results, results
+    assert all(r["type"] == "person" for r in results), results
+
+
+@check("Resource Search API", "returns the resources permitted (given --allow)")
+def _resource_search(t: Target) -> None:
+    if t.allow is None:
+        raise Skip("no --allow pair given")
+    results = _search(t, "resource", _what(t.allow[0]))["results"]
+    assert {"type": "document", "id": t.allow[1]} in results, results
+
+
+@check("Action Search API", "returns the actions permitted (given --allow)")
+def _action_search(t: Target) -> None:
+    if t.allow is None:
+        raise Skip("no --allow pair given")
+    body = {"subject": {"type": "person", "id": t.allow[0]}, "resource": {"type": "document", "id": t.allow[1]}}
+    assert {"name": "read"} in _search(t, "action", body)["results"]
+
+
+@check("Semantics", "a search result, evaluated, is true (given --allow)")
+def _search_then_evaluate(t: Target) -> None:
+    if t.allow is None:
+        raise Skip("no --allow pair given")
+    for found in _search(t, "subject", {**_who(t.allow[1]), "page": {"limit": 5}})["results"]:
+        assert _decision(t.post("/access/v1/evaluation", ask(found["id"], t.allow[1])))["decision"] is True, found
+
+
+@check("Paginated Requests", "a request changed mid-pagination is an error (given --allow)")
+def _changed_mid_pagination(t: Target) -> None:
+    if t.allow is None:
+        raise Skip("no --allow pair given")
+    first = _search(t, "subject", {**_who(t.allow[1]), "page": {"limit": 0}})
+    token = first["page"]["next_token"]
+    assert token, first  # limit 0 and at least one result: there is more to page through
+    changed = {**_who(NOTHING), "page": {"limit": 0, "token": token}}
+    assert t.post("/access/v1/search/subject", changed).status_code == 400
+
+
 # --- Transport --------------------------------------------------------------------------------------------
 
 
@@ -174,6 +252,8 @@ def _metadata(t: Target) -> None:
     base = metadata["policy_decision_point"]
     assert metadata["access_evaluation_endpoint"] == f"{base}/access/v1/evaluation", metadata
     assert metadata["access_evaluations_endpoint"] == f"{base}/access/v1/evaluations", metadata
+    for kind in ("subject", "resource", "action"):
+        assert metadata[f"search_{kind}_endpoint"] == f"{base}/access/v1/search/{kind}", metadata
 
 
 @check("Policy Decision Point Metadata Validation", "policy_decision_point is the URL the metadata came from")
