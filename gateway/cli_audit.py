@@ -74,6 +74,7 @@ def export_command(
     designation: f.Designation = None,
     caller: f.Caller = None,
     simulation: f.Simulation = None,
+    channel: f.ChannelOpt = None,
     since: f.Since = None,
     until: f.Until = None,
     out_file: Annotated[Path | None, typer.Option("--out", dir_okay=False, help="write here (default: stdout)")] = None,
@@ -83,7 +84,7 @@ def export_command(
     CSV cells that a spreadsheet would run as formulas are prefixed with a quote.
     """
     filters = f.decision_filter(
-        person, document, decision, reason, organ, designation, caller, simulation, since, until
+        person, document, decision, reason, organ, designation, caller, simulation, since, until, channel
     )
     with _database() as engine:
         if out_file is None:

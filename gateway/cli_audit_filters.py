@@ -57,6 +57,16 @@ Caller = Annotated[str | None, typer.Option(help="the calling system (the token'
 Simulation = Annotated[
     bool | None, typer.Option("--simulation/--no-simulation", help="only simulations, or none; default both")
 ]
+class Channel(StrEnum):
+    authzen = "authzen"
+    release = "release"
+    search = "search"
+
+
+ChannelOpt = Annotated[
+    Channel | None,
+    typer.Option("--channel", help="authzen (evaluations), release (document fetches) or search (AuthZEN searches)"),
+]
 Since = Annotated[
     datetime | None,
     typer.Option(parser=_since, metavar="WHEN", help="from this instant (2026-04-01T09:00+09:00) or day (2026-04-01)"),
@@ -78,6 +88,7 @@ def decision_filter(
     simulation: bool | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    channel: Channel | None = None,
 ) -> DecisionFilter:
     if since is not None and until is not None and until <= since:
         raise typer.BadParameter("--until must be later than --since", param_hint="--until")
@@ -90,6 +101,7 @@ def decision_filter(
         designation=designation,
         caller=caller,
         simulation=simulation,
+        channel=None if channel is None else channel.value,
         since=since,
         until=until,
     )

@@ -42,6 +42,7 @@ def decisions_command(
     designation: f.Designation = None,
     caller: f.Caller = None,
     simulation: f.Simulation = None,
+    channel: f.ChannelOpt = None,
     since: f.Since = None,
     until: f.Until = None,
     limit: Annotated[int, typer.Option(min=1, max=1000, help="how many, newest first")] = 50,
@@ -51,7 +52,7 @@ def decisions_command(
     from gateway.cli_audit import _database
 
     filters = f.decision_filter(
-        person, document, decision, reason, organ, designation, caller, simulation, since, until
+        person, document, decision, reason, organ, designation, caller, simulation, since, until, channel
     )
     with _database() as engine, engine.connect().execution_options(**READ_ONLY) as conn, conn.begin():
         items, more = list_decisions(conn, filters, limit)

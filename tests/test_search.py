@@ -3,6 +3,7 @@ search is logged, and the scopes hold (api.md, "Search")."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -200,3 +201,23 @@ def test_the_metadata_lists_the_search_endpoints(gateway: Gateway) -> None:
     metadata = gateway.client.get("/.well-known/authzen-configuration").json()
     for kind in ("subject", "resource", "action"):
         assert metadata[f"search_{kind}_endpoint"].endswith(f"/access/v1/search/{kind}")
+
+
+def test_auditors_list_the_searches_from_the_cli_and_the_page(
+    registry: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from gateway.cli import app
+
+    searched = search(registry, "resource", what("P-OK"))["context"]["decision_id"]
+    registry.evaluate("P-OK", "D-ESI")
+    monkeypatch.setenv("GATEWAY_DATABASE_URL", registry.settings.database_url)
+    result = CliRunner().invoke(app, ["audit", "decisions", "--channel", "search", "--json"])
+    assert result.exit_code == 0, result.output
+    assert [json.loads(line)["decision_id"] for line in result.stdout.splitlines()] == [searched]
+    token = registry.keys.token("audit:read")
+    registry.client.cookies.set("cg_audit", token, path="/audit")
+    page = registry.client.get("/audit/?channel=search")
+    assert page.status_code == 200 and searched in page.text
+    assert registry.client.get("/audit/?channel=gossip").status_code == 400

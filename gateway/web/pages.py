@@ -50,6 +50,7 @@ LABELS = {  # each filter (and the cursor) as the page names it, for the message
     "designation": "Designation",
     "caller": "Calling system",
     "simulation": "Simulations",
+    "channel": "Channel",
     "since": "Logged from",
     "until": "Logged before",
     "cursor": "Page",
@@ -58,7 +59,10 @@ LABELS = {  # each filter (and the cursor) as the page names it, for the message
     "within_days": "Losses within (days)",
     "designation_or_document": "Designation or document",
 }
-FILTERS = ("person", "document", "decision", "reason", "organ", "designation", "caller", "simulation", "since", "until")
+FILTERS = (
+    "person", "document", "decision", "reason", "organ", "designation", "caller", "simulation", "channel", "since",
+    "until",
+)  # fmt: skip
 # The API's own parameter types, so that a page refuses exactly what GET /v1/audit/decisions refuses.
 _API_TYPES = get_type_hints(audit.decision_filter, include_extras=True)
 _CHECKS = {name: TypeAdapter(_API_TYPES[name]) for name in FILTERS}
