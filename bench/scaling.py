@@ -50,7 +50,7 @@ def bench_sizes(root: Path, plan: SizePlan, today: date, say: Say) -> dict[str, 
         "sizes": rows,
         "p50_growth": round(last / first, 3) if first else None,
         "build": "generated, then Workspace.bulk_load: `clearance-gateway db init` and INSERTs into the "
-                 "gateway's tables (no `registry import`); snapshot read with gateway.registry.snapshot.load_snapshot",
+                 "gateway's tables (no `registry import`); snapshot read with gateway.registry.loading.load_snapshot",
     }
 
 

@@ -46,7 +46,8 @@ from gateway.access_review import Reviewer
 from gateway.decision.engine import decide
 from gateway.decision.policy import Policy, load_policy
 from gateway.registry.history import History
-from gateway.registry.snapshot import RegistrySnapshot, snapshot_from_bundle
+from gateway.registry.loading import snapshot_from_bundle
+from gateway.registry.snapshot import RegistrySnapshot
 from gateway.search import Finder, SearchQuery
 from models.bundle import Bundle
 

@@ -17,7 +17,8 @@ from typing import Any
 from sqlalchemy import create_engine, insert
 
 from bench.identity import AUDIENCE, ISSUER, Identity
-from gateway.registry.snapshot import RegistrySnapshot, load_snapshot
+from gateway.registry.loading import load_snapshot
+from gateway.registry.snapshot import RegistrySnapshot
 from models import (
     Assessment,
     Certification,

@@ -56,7 +56,7 @@ def _run(work: Any, at: str | None) -> Any:
     from gateway.cli_admin import _registry
     from gateway.db import READ_ONLY
     from gateway.decision.policy import PolicyError, load_policy
-    from gateway.registry.snapshot import load_snapshot
+    from gateway.registry.loading import load_snapshot
     from gateway.search import Finder
 
     with _registry() as (settings, engine):

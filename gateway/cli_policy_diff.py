@@ -59,7 +59,7 @@ def _snapshot(registry: Path | None, settings: Settings):  # type: ignore[no-unt
     if registry is not None:
         import yaml
 
-        from gateway.registry.snapshot import snapshot_from_bundle
+        from gateway.registry.loading import snapshot_from_bundle
         from models.bundle import Bundle
 
         data = yaml.load(registry.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506
@@ -67,7 +67,7 @@ def _snapshot(registry: Path | None, settings: Settings):  # type: ignore[no-unt
             document.setdefault("content_base64", "")
         return snapshot_from_bundle(Bundle.model_validate(data))
     from gateway.db import READ_ONLY, make_engine
-    from gateway.registry.snapshot import load_snapshot
+    from gateway.registry.loading import load_snapshot
 
     engine = make_engine(settings)
     try:

@@ -23,7 +23,7 @@ from gateway.ports import DecisionLog
 from gateway.registry.changes import record_policy_swap
 from gateway.registry.facts_source import RegistryFacts
 from gateway.registry.invalidation import ChangeListener, on_local_commit
-from gateway.registry.snapshot import FactResolver
+from gateway.registry.resolver import FactResolver
 from gateway.search import SearchService
 from gateway.service import Clock, DecisionService, system_clock
 from gateway.settings import Settings

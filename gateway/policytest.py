@@ -36,7 +36,7 @@ from gateway.decision.engine import decide
 from gateway.decision.policy import Policy, PolicyProblem
 from gateway.decision.policy_context import LOCAL_PREFIX, request_context
 from gateway.decision.reasons import REASON_CODES
-from gateway.registry.snapshot import snapshot_from_bundle
+from gateway.registry.loading import snapshot_from_bundle
 from models.bundle import Bundle
 
 

@@ -36,7 +36,8 @@ from gateway.decision.facts import (
     RosterFact,
 )
 from gateway.decision.policy import load_policy
-from gateway.registry.snapshot import RegistrySnapshot, snapshot_from_bundle
+from gateway.registry.loading import snapshot_from_bundle
+from gateway.registry.snapshot import RegistrySnapshot
 from models.bundle import Bundle
 from tests.support import POLICY_DIR
 

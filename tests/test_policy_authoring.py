@@ -21,7 +21,7 @@ from gateway.decision.engine import decide
 from gateway.decision.impact import change_kind, impact
 from gateway.decision.policy import PolicyError, load_policy
 from gateway.decision.policy_check import check
-from gateway.registry.snapshot import snapshot_from_bundle
+from gateway.registry.loading import snapshot_from_bundle
 from models import DecisionRecord
 from models.bundle import Bundle
 from tests.rules_registry import rules_bundle

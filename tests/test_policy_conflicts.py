@@ -16,7 +16,8 @@ from gateway import policytest
 from gateway.cli import app
 from gateway.decision.engine import decide
 from gateway.decision.policy import PolicyError, load_policy
-from gateway.registry.snapshot import RegistrySnapshot, snapshot_from_bundle
+from gateway.registry.loading import snapshot_from_bundle
+from gateway.registry.snapshot import RegistrySnapshot
 from tests.support import POLICY_DIR
 
 runner = CliRunner()

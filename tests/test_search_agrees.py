@@ -21,7 +21,8 @@ from hypothesis import strategies as st
 from bench.generator import Shape, generate_bundle
 from gateway.decision.policy import NO_CONTEXT, Policy, load_policy
 from gateway.decision.reach import roster_bound
-from gateway.registry.snapshot import RegistrySnapshot, snapshot_from_bundle
+from gateway.registry.loading import snapshot_from_bundle
+from gateway.registry.snapshot import RegistrySnapshot
 from gateway.search import Finder, SearchQuery
 from models.bundle import Bundle
 from tests.rules_registry import rules_bundle

@@ -11,7 +11,9 @@ from typing import Any
 import pytest
 
 from gateway.db import READ_ONLY
-from gateway.registry.snapshot import PATCH_LIMIT, RegistrySnapshot, load_snapshot
+from gateway.registry.loading import load_snapshot
+from gateway.registry.patching import PATCH_LIMIT
+from gateway.registry.snapshot import RegistrySnapshot
 from tests.rules_registry import rules_bundle
 from tests.support import Gateway
 
@@ -100,7 +102,7 @@ def test_the_patch_answers_the_new_question_not_the_memoized_one(gateway: Gatewa
 
 
 def test_a_large_import_is_read_whole(gateway: Gateway, monkeypatch: pytest.MonkeyPatch) -> None:
-    import gateway.registry.snapshot as snapshot
+    import gateway.registry.patching as snapshot
 
     gateway.import_bundle(rules_bundle())
     resolver = gateway.container.resolver

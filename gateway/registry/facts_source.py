@@ -8,7 +8,8 @@ import psycopg
 from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.ports import FactsUnavailable
-from gateway.registry.snapshot import FactResolver, RegistrySnapshot
+from gateway.registry.resolver import FactResolver
+from gateway.registry.snapshot import RegistrySnapshot
 
 
 class RegistryFacts:
