@@ -3,7 +3,7 @@
 A fresh database with the gateway's schema is filled in SQL (bench/audit_rows.py), then each filter's
 first page, and its third page reached through the cursor, is read with exactly the code GET
 /v1/audit/decisions runs: `read_cursor`, a read-only transaction on a pooled connection
-(`gateway.api.audit._reading`), `list_decisions` (the query, and shaping the items), `make_cursor`.
+(`gateway.api.deps.reading`), `list_decisions` (the query, and shaping the items), `make_cursor`.
 Every page is timed from the cursor in to the cursor out, repeated (at least 5 times, at most 30, up to
 about 1.5 s per page) for p50 and p99. The EXPLAIN of every first page is kept; the person's is printed.
 """
@@ -20,7 +20,7 @@ from sqlalchemy import Connection, Engine
 from bench.audit_rows import Filled, Samples, fill_decisions, pick_samples
 from bench.log_writes import postgres_database
 from bench.stats import summarize
-from gateway.api.audit import _reading
+from gateway.api.deps import reading
 from gateway.audit.cursor import make_cursor, read_cursor
 from gateway.audit.query import DecisionFilter, _decisions, list_decisions
 from gateway.db import create_schema, make_engine
@@ -48,7 +48,7 @@ def _page(engine: Engine, filters: DecisionFilter, cursor: str | None) -> tuple[
     """What the route does for one page: (items, next cursor)."""
     key = filters.key()
     below = None if cursor is None else read_cursor("decisions", cursor, key)
-    items, next_seq = _reading(engine, lambda conn: list_decisions(conn, filters, LIMIT, below))
+    items, next_seq = reading(engine, lambda conn: list_decisions(conn, filters, LIMIT, below))
     return len(items), None if next_seq is None else make_cursor("decisions", next_seq, key)
 
 

@@ -44,7 +44,8 @@ from bench.config import RESULTS
 from bench.generator import Shape, generate_bundle
 from gateway.access_review import Reviewer
 from gateway.decision.engine import decide
-from gateway.decision.policy import Policy, load_policy
+from gateway.decision.policy import Policy
+from gateway.decision.policy_files import load_policy
 from gateway.registry.history import History
 from gateway.registry.loading import snapshot_from_bundle
 from gateway.registry.snapshot import RegistrySnapshot

@@ -55,7 +55,8 @@ def _run(work: Any, at: str | None) -> Any:
     from gateway.api.access import parse_at
     from gateway.cli_admin import _registry
     from gateway.db import READ_ONLY
-    from gateway.decision.policy import PolicyError, load_policy
+    from gateway.decision.policy import PolicyError
+    from gateway.decision.policy_files import load_policy
     from gateway.registry.loading import load_snapshot
     from gateway.search import Finder
 

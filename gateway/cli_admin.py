@@ -89,7 +89,8 @@ def _registry() -> Iterator[tuple[Settings, Engine]]:
 
 def _rules(settings: Settings) -> RegistryRules:
     """The policy's registry rules (D2 limits, D4 catalogue); a policy that does not load exits 1."""
-    from gateway.decision.policy import PolicyError, load_policy
+    from gateway.decision.policy import PolicyError
+    from gateway.decision.policy_files import load_policy
 
     try:
         return load_policy(settings.policy_dir).registry
@@ -168,7 +169,8 @@ def expiring(
     Contracts, by their last day (B3). Designations that are not cancelled, by their expiry (D2).
     Fewer than 30 days left are shown in red.
     """
-    from gateway.decision.policy import PolicyError, load_policy
+    from gateway.decision.policy import PolicyError
+    from gateway.decision.policy_files import load_policy
 
     try:
         days = admin.parse_window(within)

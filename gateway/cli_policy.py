@@ -23,7 +23,8 @@ def _directory(directory: Path | None) -> Path:
 
 
 def _load(directory: Path):  # type: ignore[no-untyped-def]
-    from gateway.decision.policy import PolicyError, load_policy
+    from gateway.decision.policy import PolicyError
+    from gateway.decision.policy_files import load_policy
 
     try:
         return load_policy(directory)

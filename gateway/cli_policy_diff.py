@@ -34,7 +34,8 @@ ContextOpt = Annotated[
 
 
 def load_or_exit(directory: Path):  # type: ignore[no-untyped-def]
-    from gateway.decision.policy import PolicyError, load_policy
+    from gateway.decision.policy import PolicyError
+    from gateway.decision.policy_files import load_policy
 
     try:
         return load_policy(directory)

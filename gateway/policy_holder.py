@@ -18,7 +18,8 @@ from zoneinfo import ZoneInfo
 
 import structlog
 
-from gateway.decision.policy import Policy, PolicyError, load_policy, policy_version
+from gateway.decision.policy import Policy, PolicyError
+from gateway.decision.policy_files import load_policy, policy_version
 from gateway.metrics import POLICY_REFUSED
 
 log = structlog.get_logger("gateway.policy")

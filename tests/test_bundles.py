@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from gateway.cli import app
-from gateway.decision.policy import load_policy
+from gateway.decision.policy_files import load_policy
 from gateway.demo import demo_bundle
 from gateway.errors import InvalidInput
 from gateway.registry.bundles import bundle_schema, dry_run, export_bundle, parse_checked

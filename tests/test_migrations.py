@@ -37,7 +37,7 @@ from gateway.db import (
     schema_state,
     upgrade,
 )
-from gateway.decision.policy import load_policy
+from gateway.decision.policy_files import load_policy
 from gateway.migrations.__main__ import draft
 from gateway.registry.importer import ORDER, T, _row, parse_bundle
 from gateway.registry.loading import _TABLES as _SNAPSHOT_TABLES

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from gateway.decision.engine import decide
 from gateway.decision.facts import AssessmentFact, DesignationFact, DocumentFact, Facts, PersonFact, RosterFact
-from gateway.decision.policy import ObjectAttributes, PolicyError, SubjectAttributes, load_policy, policy_version
+from gateway.decision.policy import ObjectAttributes, PolicyError, SubjectAttributes
+from gateway.decision.policy_files import load_policy, policy_version
 from gateway.decision.reasons import REASON_CODES
 from tests.support import POLICY_DIR
 

@@ -15,7 +15,8 @@ from typer.testing import CliRunner
 from gateway import policytest
 from gateway.cli import app
 from gateway.decision.engine import decide
-from gateway.decision.policy import PolicyError, load_policy
+from gateway.decision.policy import PolicyError
+from gateway.decision.policy_files import load_policy
 from gateway.registry.loading import snapshot_from_bundle
 from gateway.registry.snapshot import RegistrySnapshot
 from tests.support import POLICY_DIR

@@ -13,7 +13,8 @@ import pytest
 from typer.testing import CliRunner
 
 from gateway.cli import app
-from gateway.decision.policy import PolicyError, load_policy
+from gateway.decision.policy import PolicyError
+from gateway.decision.policy_files import load_policy
 from tests.rules_registry import rules_bundle
 from tests.support import POLICY_DIR, Gateway
 

@@ -64,14 +64,15 @@ def scoped(*scopes: str) -> Any:
 T = TypeVar("T")
 
 
-def _reading(engine: Engine, work: Callable[[Connection], T]) -> T:
+def reading(engine: Engine, work: Callable[[Connection], T]) -> T:
+    """`work(conn)` in a read-only transaction, on this thread."""
     with engine.connect().execution_options(**READ_ONLY) as conn, conn.begin():
         return work(conn)
 
 
 async def read_only(engine: Engine, work: Callable[[Connection], T]) -> T:
     """`work(conn)` in a read-only transaction, on a worker thread: what the auditors' API and pages read."""
-    return await run_in_threadpool(_reading, engine, work)
+    return await run_in_threadpool(reading, engine, work)
 
 
 def request_id(request: Request) -> str | None:

@@ -13,15 +13,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from gateway.decision.policy import (
-    ObjectAttributes,
-    Policy,
-    PolicyProblem,
-    Row,
-    SubjectAttributes,
-    load_policy,
-    read_rows,
-)
+from gateway.decision.policy import ObjectAttributes, Policy, PolicyProblem, Row, SubjectAttributes
+from gateway.decision.policy_files import load_policy, read_rows
 from gateway.decision.reasons import REASON_CODES
 
 _KINDS = ("government", "contractor", "")
