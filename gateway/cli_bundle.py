@@ -88,7 +88,7 @@ def registry_import(
 @contextmanager
 def _sections(doing: str) -> Iterator[Callable[[str, int], None]]:
     """A progress bar on stderr over the bundle's sections, each named with its count when done."""
-    from gateway.registry.importer import ORDER
+    from gateway.registry.tables import ORDER
 
     with Progress(
         TextColumn("{task.description}"),

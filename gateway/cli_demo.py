@@ -56,8 +56,10 @@ def ensure_port_free(host: str, port: int) -> None:
 def import_demo(container: Container, where: str) -> None:
     """Load the demo registry into an empty database; never over an administrator's changes."""
     from gateway.demo import demo_bundle
+    from gateway.registry.bundle_checks import parse_bundle
     from gateway.registry.changes import Actor
-    from gateway.registry.importer import ORDER, T, import_bundle, parse_bundle
+    from gateway.registry.importer import import_bundle
+    from gateway.registry.tables import ORDER, T
 
     with container.engine.connect() as conn:
         held = any(conn.execute(select(T[name]).limit(1)).first() is not None for name in ORDER)

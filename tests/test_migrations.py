@@ -39,9 +39,11 @@ from gateway.db import (
 )
 from gateway.decision.policy_files import load_policy
 from gateway.migrations.__main__ import draft
-from gateway.registry.importer import ORDER, T, _row, parse_bundle
+from gateway.registry.bundle_checks import parse_bundle
+from gateway.registry.importer import _row
 from gateway.registry.loading import _TABLES as _SNAPSHOT_TABLES
 from gateway.registry.loading import build_snapshot, load_snapshot
+from gateway.registry.tables import ORDER, T
 from gateway.settings import Settings
 from models import ChainHead, ContractDesignation, DecisionRecord, StatusPeriod
 from tests.rules_registry import rules_bundle

@@ -19,7 +19,7 @@ from gateway.container import Container
 from gateway.decision.calendar import local_day
 from gateway.errors import FieldError, InvalidInput
 from gateway.registry import admin, corrections, rosters
-from gateway.registry.importer import from_pydantic
+from gateway.registry.bundle_checks import from_pydantic
 from models.bundle import Bundle
 
 router = APIRouter(prefix="/v1/admin", tags=["registry administration"])

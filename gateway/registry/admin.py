@@ -26,9 +26,11 @@ from gateway.decision.calendar import validity_ends_on
 from gateway.decision.engine import recency
 from gateway.decision.policy import Policy
 from gateway.errors import Conflict, FieldError, InvalidInput, NotFound
+from gateway.registry.bundle_checks import parse_bundle, validate
 from gateway.registry.changes import Actor, record_changes
-from gateway.registry.importer import ENTITY, T, _contract_links, parse_bundle, validate
+from gateway.registry.importer import write_contract_links
 from gateway.registry.recording import FIRST_DAY, record_statuses, record_versions
+from gateway.registry.tables import ENTITY, T
 from gateway.registry.validation import RegistryRules, backdated_problem, expired_problem
 from models import ContractDesignation, DesignationEvent, StatusPeriod
 from models.bundle import Bundle
@@ -397,7 +399,7 @@ def put_record(
         else:
             conn.execute(update(table).where(table.c.id == entity_id).values(**row))
         if plural == "contracts":
-            _contract_links(conn, bundle)
+            write_contract_links(conn, bundle)
         after = _existing(conn, plural, entity_id)
         if plural == "designations":
             _designation_ledger(conn, before, after, (entry.cabinet_approval_ref or "").strip() or None, today)

@@ -13,8 +13,10 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import Connection, Engine, select
 
 from gateway.errors import FieldError, InvalidInput
+from gateway.registry.bundle_checks import parse_bundle, validate
 from gateway.registry.changes import Actor
-from gateway.registry.importer import ENTITY, ORDER, PERIOD_KEYS, ImportResult, T, import_on, parse_bundle, validate
+from gateway.registry.importer import ImportResult, import_on
+from gateway.registry.tables import ENTITY, ORDER, PERIOD_KEYS, T
 from gateway.registry.validation import RegistryRules
 from gateway.store import DocumentStore, StoredContent
 from models import ContractDesignation

@@ -19,8 +19,8 @@ from sqlalchemy import Engine, update
 from gateway.errors import FieldError, InvalidInput
 from gateway.registry.admin import _event, _existing, _ledger, _writing
 from gateway.registry.changes import Actor
-from gateway.registry.importer import T
 from gateway.registry.recording import record_versions
+from gateway.registry.tables import T
 
 MAX_REASON = 500
 

@@ -19,8 +19,9 @@ from sqlalchemy import Connection, Engine, func, insert, select, update
 from gateway.db import READ_ONLY
 from gateway.errors import InvalidInput, NotFound
 from gateway.registry.admin import _event, _existing, _local, _writing
+from gateway.registry.bundle_checks import validate
 from gateway.registry.changes import Actor
-from gateway.registry.importer import PERIOD_KEYS, T, validate
+from gateway.registry.tables import PERIOD_KEYS, T
 from models.bundle import Bundle
 
 
