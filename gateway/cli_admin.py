@@ -26,6 +26,8 @@ from gateway.decision.policy_registry import RegistryRules
 from gateway.errors import Problem
 from gateway.registry import admin, rosters
 from gateway.registry.changes import Actor
+from gateway.registry.expiring import expiring as expiring_items
+from gateway.registry.expiring import parse_window
 from gateway.settings import Settings
 
 out = Console()
@@ -173,7 +175,7 @@ def expiring(
     from gateway.decision.policy_files import load_policy
 
     try:
-        days = admin.parse_window(within)
+        days = parse_window(within)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--within") from exc
     with _registry() as (settings, engine):
@@ -185,7 +187,7 @@ def expiring(
                 err.print(f"  {problem}", markup=False)
             raise typer.Exit(1) from exc
         today = on or _today(settings)
-        items = admin.expiring(engine, days, today, policy)
+        items = expiring_items(engine, days, today, policy)
     if as_json:
         _dump({"today": today.isoformat(), "within_days": days, "items": [i.as_dict() for i in items]})
         return

@@ -20,6 +20,8 @@ from gateway.decision.calendar import local_day
 from gateway.errors import FieldError, InvalidInput
 from gateway.registry import admin, corrections, rosters
 from gateway.registry.bundle_checks import from_pydantic
+from gateway.registry.expiring import expiring as expiring_items
+from gateway.registry.expiring import parse_window
 from models.bundle import Bundle
 
 router = APIRouter(prefix="/v1/admin", tags=["registry administration"])
@@ -256,11 +258,11 @@ async def expiring(
 ) -> dict[str, Any]:
     query_filters(request, ("within",), paged=False)
     try:
-        days = admin.parse_window(within)
+        days = parse_window(within)
     except ValueError as exc:
         raise InvalidInput("the window is invalid", [FieldError(("query", "within"), str(exc))]) from exc
     today = local_today(container)
-    items = await run_in_threadpool(admin.expiring, container.engine, days, today, container.policies.current)
+    items = await run_in_threadpool(expiring_items, container.engine, days, today, container.policies.current)
     return {"today": today.isoformat(), "within_days": days, "items": [i.as_dict() for i in items]}
 
 

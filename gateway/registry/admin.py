@@ -9,11 +9,9 @@ and rolls the transaction back whole.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 import orjson
@@ -22,9 +20,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel
 
 from gateway.db import READ_ONLY
-from gateway.decision.calendar import validity_ends_on
-from gateway.decision.engine import recency
-from gateway.decision.policy import Policy
 from gateway.errors import Conflict, FieldError, InvalidInput, NotFound
 from gateway.registry.bundle_checks import parse_bundle, validate
 from gateway.registry.changes import Actor, record_changes
@@ -59,8 +54,6 @@ FILTERS: dict[str, tuple[str, ...]] = {
     "contracts": ("operator_id", "organ_id", "designation_id"),
 }
 READ_ONLY_FIELDS = {"roster", "status_history"}  # shown with a record, never written through it
-_WINDOW = re.compile(r"^\s*(\d{1,6})\s*([dw]?)\s*$", re.IGNORECASE)
-MAX_WINDOW_DAYS = 36_500
 
 
 # --- reading -------------------------------------------------------------------------------------
@@ -80,7 +73,7 @@ def _record(conn: Connection, plural: str, entity_id: str, *, lock: bool = False
     return record
 
 
-def _existing(conn: Connection, plural: str, entity_id: str, *, lock: bool = False) -> dict[str, Any]:
+def existing_record(conn: Connection, plural: str, entity_id: str, *, lock: bool = False) -> dict[str, Any]:
     record = _record(conn, plural, entity_id, lock=lock)
     if record is None:
         raise NotFound(f"no {SINGULAR[plural]} {entity_id!r}")
@@ -108,7 +101,7 @@ def _view(conn: Connection, plural: str, record: dict[str, Any]) -> dict[str, An
 
 def get_record(engine: Engine, plural: str, entity_id: str) -> dict[str, Any]:
     with engine.connect().execution_options(**READ_ONLY) as conn, conn.begin():
-        return _view(conn, plural, _existing(conn, plural, entity_id))
+        return _view(conn, plural, existing_record(conn, plural, entity_id))
 
 
 def list_records(
@@ -142,7 +135,7 @@ def list_records(
 
 
 @contextmanager
-def _writing(engine: Engine) -> Iterator[Connection]:
+def writing(engine: Engine) -> Iterator[Connection]:
     """One transaction; a database constraint that still trips (a concurrent writer) is a 409, not a 500."""
     try:
         with engine.begin() as conn:
@@ -151,7 +144,7 @@ def _writing(engine: Engine) -> Iterator[Connection]:
         raise Conflict("the registry changed meanwhile or still refers to this record; nothing was written") from exc
 
 
-def _event(
+def record_event(
     conn: Connection,
     actor: Actor,
     action: str,
@@ -166,7 +159,7 @@ def _event(
     )
 
 
-def _ledger(
+def ledger_entry(
     conn: Connection, designation_id: str, kind: str, on: date, expires_on: date | None, ref: str | None
 ) -> None:
     """D6: a designation's ledger history; rows are only ever added."""
@@ -194,14 +187,14 @@ def transition(engine: Engine, actor: Actor, plural: str, entity_id: str, name: 
     """Suspend, reinstate or revoke an assessment (C7) or a certification (B3): {"before", "after"}."""
     sources, target = TRANSITIONS[name]
     table = T[plural]
-    with _writing(engine) as conn:
-        before = _existing(conn, plural, entity_id, lock=True)
+    with writing(engine) as conn:
+        before = existing_record(conn, plural, entity_id, lock=True)
         if before["status"] not in sources:
             raise _refused(plural, entity_id, before["status"], name)
         conn.execute(update(table).where(table.c.id == entity_id).values(status=target))
         record_statuses(conn, actor, SINGULAR[plural], [(entity_id, target, None)])
         after = {**before, "status": target}
-        _event(conn, actor, f"{SINGULAR[plural]}.{name}", SINGULAR[plural], entity_id, before, after)
+        record_event(conn, actor, f"{SINGULAR[plural]}.{name}", SINGULAR[plural], entity_id, before, after)
     return {"before": before, "after": after}
 
 
@@ -218,8 +211,8 @@ def extend(
     years at a time; past thirty in all only with a Cabinet approval)."""
     ref = (cabinet_approval_ref or "").strip() or None
     table = T["designations"]
-    with _writing(engine) as conn:
-        before = _existing(conn, "designations", designation_id, lock=True)
+    with writing(engine) as conn:
+        before = existing_record(conn, "designations", designation_id, lock=True)
         if before["cancelled_on"] is not None:
             raise Conflict(
                 f"designation {designation_id} was cancelled on {before['cancelled_on']}; it cannot be extended"
@@ -238,9 +231,9 @@ def extend(
             )
         conn.execute(update(table).where(table.c.id == designation_id).values(expires_on=expires_on))
         record_versions(conn, actor, "designation", {designation_id: before})
-        _ledger(conn, designation_id, "extended", today, expires_on, ref)
+        ledger_entry(conn, designation_id, "extended", today, expires_on, ref)
         after = {**before, "expires_on": expires_on}
-        _event(
+        record_event(
             conn,
             actor,
             "designation.extend",
@@ -255,8 +248,8 @@ def extend(
 def cancel(engine: Engine, actor: Actor, designation_id: str, cancelled_on: date) -> dict[str, Any]:
     """D3, D6: cancel (解除) a designation from a day on; recorded once, never undone."""
     table = T["designations"]
-    with _writing(engine) as conn:
-        before = _existing(conn, "designations", designation_id, lock=True)
+    with writing(engine) as conn:
+        before = existing_record(conn, "designations", designation_id, lock=True)
         if before["cancelled_on"] is not None:
             raise Conflict(
                 f"designation {designation_id} was already cancelled on {before['cancelled_on']}; a cancellation "
@@ -280,9 +273,9 @@ def cancel(engine: Engine, actor: Actor, designation_id: str, cancelled_on: date
             )
         conn.execute(update(table).where(table.c.id == designation_id).values(cancelled_on=cancelled_on))
         record_versions(conn, actor, "designation", {designation_id: before})
-        _ledger(conn, designation_id, "cancelled", cancelled_on, None, None)
+        ledger_entry(conn, designation_id, "cancelled", cancelled_on, None, None)
         after = {**before, "cancelled_on": cancelled_on}
-        _event(conn, actor, "designation.cancel", "designation", designation_id, before, after)
+        record_event(conn, actor, "designation.cancel", "designation", designation_id, before, after)
     return after
 
 
@@ -302,7 +295,7 @@ def roster_view(row: dict[str, Any]) -> dict[str, Any]:
 # --- records, one at a time ----------------------------------------------------------------------
 
 
-def _local(errors: list[FieldError]) -> list[FieldError]:
+def local_errors(errors: list[FieldError]) -> list[FieldError]:
     """Errors of a one-entity bundle, located in the entity itself: ("persons", 0, "organ_id") -> ("organ_id",)."""
     return [FieldError(e.location[2:], e.detail) for e in errors]
 
@@ -319,7 +312,7 @@ def _one(plural: str, data: Any, entity_id: str) -> Bundle:
     try:
         return parse_bundle(orjson.dumps({plural: [{**data, "id": entity_id}]}))
     except InvalidInput as exc:
-        raise InvalidInput(f"the {singular} does not match its schema", _local(exc.errors)) from exc
+        raise InvalidInput(f"the {singular} does not match its schema", local_errors(exc.errors)) from exc
 
 
 def _put_problems(conn: Connection, plural: str, entry: Any) -> list[FieldError]:
@@ -355,11 +348,11 @@ def _designation_ledger(
     """D6: the ledger rows a replacement of a designation implies."""
     designation_id = after["id"]
     if before is None:
-        _ledger(conn, designation_id, "designated", after["designated_on"], after["expires_on"], None)
+        ledger_entry(conn, designation_id, "designated", after["designated_on"], after["expires_on"], None)
     elif after["expires_on"] != before["expires_on"]:
-        _ledger(conn, designation_id, "extended", today, after["expires_on"], ref)
+        ledger_entry(conn, designation_id, "extended", today, after["expires_on"], ref)
     if after["cancelled_on"] is not None and (before is None or before["cancelled_on"] is None):
-        _ledger(conn, designation_id, "cancelled", after["cancelled_on"], None, None)
+        ledger_entry(conn, designation_id, "cancelled", after["cancelled_on"], None, None)
 
 
 def _keep_history(
@@ -385,9 +378,9 @@ def put_record(
     singular, table = SINGULAR[plural], T[plural]
     bundle = _one(plural, data, entity_id)
     entry = getattr(bundle, plural)[0]
-    with _writing(engine) as conn:
+    with writing(engine) as conn:
         before = _record(conn, plural, entity_id, lock=True)
-        errors = _local(validate(bundle, conn, today, rules)) + _put_problems(conn, plural, entry)
+        errors = local_errors(validate(bundle, conn, today, rules)) + _put_problems(conn, plural, entry)
         if errors:
             raise InvalidInput(f"the {singular} {entity_id} is refused; nothing was written", errors, status=422)
         _put_conflict(plural, before, entry)
@@ -400,12 +393,12 @@ def put_record(
             conn.execute(update(table).where(table.c.id == entity_id).values(**row))
         if plural == "contracts":
             write_contract_links(conn, bundle)
-        after = _existing(conn, plural, entity_id)
+        after = existing_record(conn, plural, entity_id)
         if plural == "designations":
             _designation_ledger(conn, before, after, (entry.cabinet_approval_ref or "").strip() or None, today)
         if after != before:
             action = f"{singular}.create" if before is None else f"{singular}.replace"
-            _event(conn, actor, action, singular, entity_id, before, after)
+            record_event(conn, actor, action, singular, entity_id, before, after)
         shown = _view(conn, plural, after)
     return shown, before is None
 
@@ -428,8 +421,8 @@ def _references(conn: Connection, plural: str, entity_id: str) -> list[dict[str,
 def delete_record(engine: Engine, actor: Actor, plural: str, entity_id: str) -> dict[str, Any]:
     """Delete a record nothing refers to; designations never (D6). Returns the record as it was."""
     singular, table = SINGULAR[plural], T[plural]
-    with _writing(engine) as conn:
-        before = _existing(conn, plural, entity_id, lock=True)
+    with writing(engine) as conn:
+        before = existing_record(conn, plural, entity_id, lock=True)
         if plural == "designations":
             raise Conflict(
                 f"designation {entity_id} cannot be deleted: ledger entries are kept for good (D6); "
@@ -445,79 +438,5 @@ def delete_record(engine: Engine, actor: Actor, plural: str, entity_id: str) -> 
         if plural == "contracts":
             conn.execute(delete(_LINKS).where(_LINKS.c.contract_id == entity_id))
         conn.execute(delete(table).where(table.c.id == entity_id))
-        _event(conn, actor, f"{singular}.delete", singular, entity_id, before, None)
+        record_event(conn, actor, f"{singular}.delete", singular, entity_id, before, None)
     return before
-
-
-# --- what is about to expire ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class ExpiringItem:
-    kind: str  # assessment | contract | designation
-    id: str
-    concerns: dict[str, str]  # person, operator, organ
-    last_day: date  # the last day it is valid or in force
-    days_left: int  # 0 on the last day itself
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "id": self.id,
-            "concerns": self.concerns,
-            "last_day": self.last_day.isoformat(),
-            "days_left": self.days_left,
-        }
-
-
-def parse_window(text: str) -> int:
-    """The report's window in days, written `90d`, `12w` or `90`."""
-    match = _WINDOW.match(text)
-    if match is None:
-        raise ValueError(f"{text!r} is not a window: write it as 90d, 12w or 90 (days)")
-    days = int(match[1]) * (7 if match[2].lower() == "w" else 1)
-    if days > MAX_WINDOW_DAYS:
-        raise ValueError(f"a window of {days} days is too long; at most {MAX_WINDOW_DAYS}")
-    return days
-
-
-def _counting_assessments(conn: Connection, today: date) -> list[Any]:
-    """C4: per person, organ and scheme only the latest assessment counts; kept if favourable and active."""
-    table = T["assessments"]
-    latest: dict[tuple[str, str, str], Any] = {}
-    for row in conn.execute(select(table).where(table.c.notified_on <= today)):
-        key = (row.person_id, row.organ_id, row.scheme)
-        if key not in latest or recency(row) > recency(latest[key]):
-            latest[key] = row
-    return [row for row in latest.values() if row.result == "favourable" and row.status == "active"]
-
-
-def expiring(engine: Engine, within_days: int, today: date, policy: Policy) -> list[ExpiringItem]:
-    """Clearances (C3, by the running policy's periods), contracts and designations in force today whose
-    last day falls within `within_days` days of `today`, soonest first."""
-    horizon = today + timedelta(days=within_days)
-    items: list[ExpiringItem] = []
-
-    def add(kind: str, entity_id: str, last: date, **concerns: str) -> None:
-        items.append(ExpiringItem(kind, entity_id, concerns, last, (last - today).days))
-
-    contracts, designations = T["contracts"], T["designations"]
-    with engine.connect().execution_options(**READ_ONLY) as conn, conn.begin():
-        for a in _counting_assessments(conn, today):
-            validity = policy.validity.get(a.scheme)
-            if validity is None:
-                continue
-            last = validity_ends_on(a.notified_on, validity.years, validity.reading)
-            if today <= last <= horizon:
-                add("assessment", a.id, last, person=a.person_id, organ=a.organ_id)
-        due = select(contracts).where(contracts.c.ends_on >= today, contracts.c.ends_on <= horizon)
-        for k in conn.execute(due):
-            add("contract", k.id, k.ends_on, operator=k.operator_id, organ=k.organ_id)
-        due = select(designations).where(
-            designations.c.cancelled_on.is_(None),
-            designations.c.expires_on >= today,
-            designations.c.expires_on <= horizon,
-        )
-        for d in conn.execute(due):
-            add("designation", d.id, d.expires_on, organ=d.organ_id)
-    return sorted(items, key=lambda i: (i.last_day, i.kind, i.id))

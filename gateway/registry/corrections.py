@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Engine, update
 
 from gateway.errors import FieldError, InvalidInput
-from gateway.registry.admin import _event, _existing, _ledger, _writing
+from gateway.registry.admin import existing_record, ledger_entry, record_event, writing
 from gateway.registry.changes import Actor
 from gateway.registry.recording import record_versions
 from gateway.registry.tables import T
@@ -32,8 +32,8 @@ def correct_cancellation(
     the reason for the correction. A cancellation is never undone by a correction."""
     reason = reason.strip()
     table = T["designations"]
-    with _writing(engine) as conn:
-        before = _existing(conn, "designations", designation_id, lock=True)
+    with writing(engine) as conn:
+        before = existing_record(conn, "designations", designation_id, lock=True)
         errors = []
         if not reason:
             errors.append(FieldError(("reason",), "a correction says why: give the reason (D6)"))
@@ -55,7 +55,9 @@ def correct_cancellation(
             )
         conn.execute(update(table).where(table.c.id == designation_id).values(cancelled_on=cancelled_on))
         record_versions(conn, actor, "designation", {designation_id: before})
-        _ledger(conn, designation_id, "corrected", cancelled_on, None, None)
+        ledger_entry(conn, designation_id, "corrected", cancelled_on, None, None)
         after = {**before, "cancelled_on": cancelled_on}
-        _event(conn, actor, "designation.correct", "designation", designation_id, before, after | {"reason": reason})
+        record_event(
+            conn, actor, "designation.correct", "designation", designation_id, before, after | {"reason": reason}
+        )
     return after

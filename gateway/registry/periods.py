@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Engine, func, insert, select, update
 
 from gateway.db import READ_ONLY
 from gateway.errors import InvalidInput, NotFound
-from gateway.registry.admin import _event, _existing, _local, _writing
+from gateway.registry.admin import existing_record, local_errors, record_event, writing
 from gateway.registry.bundle_checks import validate
 from gateway.registry.changes import Actor
 from gateway.registry.tables import PERIOD_KEYS, T
@@ -110,14 +110,14 @@ def put_period(
     The dates the pair had are kept (history.py): a change never reaches back.
     """
     table = T[kind.section]
-    with _writing(engine) as conn:
-        _existing(conn, "designations", designation_id)
-        _existing(conn, kind.holder_table, holder_id)
+    with writing(engine) as conn:
+        existing_record(conn, "designations", designation_id)
+        existing_record(conn, kind.holder_table, holder_id)
         latest = _latest_period(kind, conn, designation_id, holder_id)
         before = None if _ended(latest, today) else latest
         start = valid_from or (before["valid_from"] if before else today)
         entry = kind.entry(designation_id, holder_id, start, valid_until)
-        errors = _local(validate(Bundle(**{kind.section: [entry]}), conn))
+        errors = local_errors(validate(Bundle(**{kind.section: [entry]}), conn))
         if errors:
             what = kind.entity.replace("_", " ")
             raise InvalidInput(f"the {what} is refused; nothing was changed", errors, status=422)
@@ -132,7 +132,7 @@ def put_period(
                 where = (*_where(kind, designation_id, holder_id), table.c.valid_from == before["valid_from"])
                 conn.execute(update(table).where(*where).values(valid_from=start, valid_until=valid_until))
             action = f"{kind.action}.add" if before is None else f"{kind.action}.change"
-            _event(conn, actor, action, kind.entity, f"{designation_id}/{holder_id}", before, after)
+            record_event(conn, actor, action, kind.entity, f"{designation_id}/{holder_id}", before, after)
     return kind.view(after), before is None
 
 
@@ -143,7 +143,7 @@ def end_period(
     becomes the day before today (or, for a period that had not begun, the day before its start), so
     every earlier day stays as it was; a decision about an instant before the change still sees it."""
     table = T[kind.section]
-    with _writing(engine) as conn:
+    with writing(engine) as conn:
         before = _latest_period(kind, conn, designation_id, holder_id)
         if _ended(before, today):
             raise NotFound(kind.not_held(designation_id, holder_id))
@@ -153,5 +153,5 @@ def end_period(
         where = (*_where(kind, designation_id, holder_id), table.c.valid_from == before["valid_from"])
         conn.execute(update(table).where(*where).values(valid_until=until))
         after = {**before, "valid_until": until}
-        _event(conn, actor, f"{kind.action}.remove", kind.entity, f"{designation_id}/{holder_id}", before, after)
+        record_event(conn, actor, f"{kind.action}.remove", kind.entity, f"{designation_id}/{holder_id}", before, after)
     return kind.view(after)
