@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,8 +129,49 @@ def _date(value: str | None) -> date | None:
     return date.fromisoformat(value) if value is not None else None
 
 
+INPUTS_VERSION = 2  # of `facts_record`'s shape; 1: positional arrays (rows logged before it), still read
+
+
+def _named(fact: Any, *, leave_out: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A fact as a JSON object of its fields, by name: days as ISO text, sets as sorted lists."""
+    out: dict[str, Any] = {}
+    for f in fields(fact):
+        if f.name in leave_out:
+            continue
+        value = getattr(fact, f.name)
+        if isinstance(value, date):
+            value = value.isoformat()
+        elif isinstance(value, frozenset):
+            value = sorted(value)
+        out[f.name] = value
+    return out
+
+
+def _fact(kind: type[T], named: dict[str, Any], **given: Any) -> T:
+    """The inverse of `_named`: a fact from its fields by name (the days parsed back, the sets rebuilt)."""
+    values: dict[str, Any] = {}
+    for f in fields(kind):  # type: ignore[arg-type]
+        if f.name in given:
+            values[f.name] = given[f.name]
+        elif f.name in named:
+            value = named[f.name]
+            if f.name in _DAYS:
+                value = _date(value)
+            elif f.name in _SETS:
+                value = frozenset(value)
+            values[f.name] = value
+    return kind(**values)
+
+
+_DAYS = {"designated_on", "expires_on", "cancelled_on", "notified_on", "certified_on", "starts_on", "ends_on",
+         "valid_from", "valid_until"}  # fmt: skip
+_SETS = {"designation_ids", "departments"}
+T = TypeVar("T")
+
+
 def facts_record(facts: Facts) -> dict[str, Any]:
-    """The facts a decision rested on, as plain JSON, so that it can be replayed under another policy.
+    """The facts a decision rested on, as plain JSON (each fact by its fields' names, with the shape's
+    version), so that it can be replayed under another policy.
 
     Only what the decision could use is kept: assessments by the organs that matter (the person's and
     the designating organ), the operator's certifications and contracts with the designating organ.
@@ -138,48 +179,54 @@ def facts_record(facts: Facts) -> dict[str, Any]:
     """
     person, document, designation = facts.person, facts.document, facts.designation
     organs = {o for o in (person.organ_id if person else None, designation.organ_id if designation else None) if o}
-    record = {
-        "person": [person.id, person.kind, person.organ_id, person.operator_id, person.department, person.office]
-        if person
-        else None,
-        "document": [document.id, document.designation_id] if document else None,
-        "designation": [
-            designation.id,
-            designation.organ_id,
-            designation.scheme,
-            _day(designation.designated_on),
-            _day(designation.expires_on),
-            _day(designation.cancelled_on),
-        ]
-        if designation
-        else None,
-        "assessments": [
-            [a.id, a.organ_id, a.scheme, a.result, _day(a.notified_on), a.status]
-            for a in facts.assessments
-            if a.organ_id in organs
-        ],
-        "certifications": [
-            [c.id, c.organ_id, _day(c.certified_on), c.status] for c in facts.certifications if c.organ_id in organs
-        ],
-        "contracts": [
-            [k.id, k.organ_id, _day(k.starts_on), _day(k.ends_on), sorted(k.designation_ids), sorted(k.departments)]
-            for k in facts.contracts
-            if k.organ_id in organs
-        ],
-        "roster": _roster_record(facts.roster) if facts.roster else None,
+    record: dict[str, Any] = {
+        "inputs_version": INPUTS_VERSION,
+        "person": _named(person) if person else None,
+        "document": {"id": document.id, "designation_id": document.designation_id} if document else None,
+        "designation": _named(designation) if designation else None,
+        "assessments": [_named(a) for a in facts.assessments if a.organ_id in organs],
+        "certifications": [_named(c) for c in facts.certifications if c.organ_id in organs],
+        "contracts": [_named(k) for k in facts.contracts if k.organ_id in organs],
+        "roster": _roster_named(facts.roster) if facts.roster else None,
     }
-    if facts.provisions:  # C5a: only present where the designation was provided, so older rows read alike
+    if facts.provisions:  # C5a: only present where the designation was provided
         record["provisions"] = [
-            [v.organ_id, _day(v.valid_from), _day(v.valid_until)] for v in facts.provisions if v.organ_id in organs
+            _named(v, leave_out=("designation_id",)) for v in facts.provisions if v.organ_id in organs
         ]
     return record
 
 
-def _roster_record(roster: RosterFact) -> list[Any]:
-    record: list[Any] = [roster.designation_id, roster.person_id, _day(roster.valid_from), _day(roster.valid_until)]
-    if roster.earlier:
-        record.append([[_day(start), _day(until)] for start, until in roster.earlier])
-    return record
+def _roster_named(roster: RosterFact) -> dict[str, Any]:
+    named = _named(roster, leave_out=("earlier",))
+    named["earlier"] = [[_day(start), _day(until)] for start, until in roster.earlier]
+    return named
+
+
+def facts_from_record(person_id: str, document_id: str, record: dict[str, Any]) -> Facts:
+    """The inverse of `facts_record`, for every version of its shape."""
+    if record.get("inputs_version", 1) == 1:
+        return _facts_from_positional(person_id, document_id, record)
+    p, doc, d, roster = record.get("person"), record.get("document"), record.get("designation"), record.get("roster")
+    designation = _fact(DesignationFact, d) if d else None
+    return Facts(
+        person_id=person_id,
+        document_id=document_id,
+        person=_fact(PersonFact, p) if p else None,
+        document=DocumentFact(doc["id"], doc["designation_id"]) if doc else None,
+        designation=designation,
+        assessments=tuple(_fact(AssessmentFact, a) for a in record.get("assessments", [])),
+        certifications=tuple(_fact(CertificationFact, c) for c in record.get("certifications", [])),
+        contracts=tuple(_fact(ContractFact, k) for k in record.get("contracts", [])),
+        roster=_fact(RosterFact, roster, earlier=tuple((_date(a), _date(b)) for a, b in roster.get("earlier", [])))
+        if roster
+        else None,
+        provisions=tuple(_fact(ProvisionFact, v, designation_id=designation.id) for v in record.get("provisions", []))
+        if designation
+        else (),
+    )
+
+
+# --- version 1: positional arrays, in the fields' order of the day (decisions logged before version 2) ---
 
 
 def _roster_fact(record: list[Any]) -> RosterFact:
@@ -187,8 +234,7 @@ def _roster_fact(record: list[Any]) -> RosterFact:
     return RosterFact(record[0], record[1], _date(record[2]), _date(record[3]), earlier)  # type: ignore[arg-type]
 
 
-def facts_from_record(person_id: str, document_id: str, record: dict[str, Any]) -> Facts:
-    """The inverse of `facts_record`."""
+def _facts_from_positional(person_id: str, document_id: str, record: dict[str, Any]) -> Facts:
     p, doc, d, roster = record.get("person"), record.get("document"), record.get("designation"), record.get("roster")
     return Facts(
         person_id=person_id,
