@@ -8,7 +8,7 @@ from typing import Any
 
 from gateway.decision.calendar import validity_ends_on
 from gateway.decision.facts import AssessmentFact, Facts, PersonFact, ProvisionFact
-from gateway.decision.policy import NO_CONTEXT, ObjectAttributes, Policy, SubjectAttributes
+from gateway.decision.policy import NO_CONTEXT, UNKNOWN_SUBJECT, ObjectAttributes, Policy, SubjectAttributes
 from gateway.decision.policy_clearance import ADVERSE, DEFAULT_CONFLICT
 from gateway.decision.policy_context import RequestContext
 from gateway.decision.reasons import DEFAULT_MESSAGES, TIER_NAMES, Reason
@@ -83,11 +83,7 @@ def classify(facts: Facts, today: date, policy: Policy) -> tuple[SubjectAttribut
     )
     clearance = _Clearance()
     if person is None:
-        return (
-            SubjectAttributes(False, "", False, False, False, False, False, False, False, False, False),
-            obj,
-            clearance,
-        )
+        return UNKNOWN_SUBJECT, obj, clearance
 
     designating = designation.organ_id if designation else None
     # C5: the competent organ is the organ served (staff) or the providing, designating organ (contractor).

@@ -36,7 +36,7 @@ from gateway.decision.facts import (
     ProvisionFact,
     RosterFact,
 )
-from gateway.decision.policy import NO_CONTEXT, ObjectAttributes, Policy, SubjectAttributes
+from gateway.decision.policy import NO_CONTEXT, ObjectAttributes, Policy, SubjectAttributes, subject
 from gateway.decision.policy_context import RequestContext
 
 Pair = tuple[SubjectAttributes, SubjectAttributes]  # (under the running policy, under the candidate)
@@ -253,7 +253,7 @@ class _Study:
         key = (person.kind, None)
         pair = self._defaults.get(key)
         if pair is None:
-            vector = SubjectAttributes(True, person.kind, False, *([False] * 8))
+            vector = subject(person.kind)
             pair = self._defaults[key] = (vector, vector)
         return pair
 

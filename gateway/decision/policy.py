@@ -76,6 +76,19 @@ class ObjectAttributes(NamedTuple):
     in_force: bool  # D3
 
 
+FLAGS = SubjectAttributes._fields[2:]  # every boolean of a subject after `known` and `kind`
+
+
+def subject(kind: str, *, known: bool = True, **flags: bool) -> SubjectAttributes:
+    """A subject vector by name, every flag not named false: for the policy's own enumerations and
+    samples (the engine names every field itself)."""
+    unknown = set(flags) - set(FLAGS)
+    if unknown:
+        raise TypeError(f"no subject attribute {sorted(unknown)}")
+    return SubjectAttributes(known=known, kind=kind, **{name: flags.get(name, False) for name in FLAGS})
+
+
+UNKNOWN_SUBJECT = subject("", known=False)  # a person the registry does not know
 PROVIDED = {"sub": frozenset(SubjectAttributes._fields), "obj": frozenset(ObjectAttributes._fields)}
 NO_CONTEXT = request_context({}, "evaluation", None)
 ATTRIBUTE = re.compile(r"\br\.(\w+)(?:\.(\w+))?")

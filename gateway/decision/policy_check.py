@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from gateway.decision.policy import ObjectAttributes, Policy, PolicyProblem, Row, SubjectAttributes
+from gateway.decision.policy import FLAGS, ObjectAttributes, Policy, PolicyProblem, Row, SubjectAttributes, subject
 from gateway.decision.policy_files import load_policy, read_rows
 from gateway.decision.reasons import REASON_CODES
 
@@ -31,8 +31,8 @@ class CheckReport:
 
 def _subjects() -> Iterator[SubjectAttributes]:
     for known, kind in itertools.product((True, False), _KINDS):
-        for flags in itertools.product((True, False), repeat=len(SubjectAttributes._fields) - 2):
-            yield SubjectAttributes(known, kind, *flags)
+        for flags in itertools.product((True, False), repeat=len(FLAGS)):
+            yield subject(kind, known=known, **dict(zip(FLAGS, flags, strict=True)))
 
 
 def _objects() -> Iterator[ObjectAttributes]:

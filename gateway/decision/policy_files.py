@@ -18,10 +18,12 @@ from gateway.decision.calendar import PERIOD_READINGS
 from gateway.decision.policy import (
     ALL_ACTIONS,
     ATTRIBUTE,
+    FLAGS,
     GRANT,
     PROVIDED,
     SCHEMES,
     TIERS,
+    UNKNOWN_SUBJECT,
     Enforcer,
     ObjectAttributes,
     Policy,
@@ -29,8 +31,8 @@ from gateway.decision.policy import (
     PolicyProblem,
     Row,
     RowsAdapter,
-    SubjectAttributes,
     Validity,
+    subject,
 )
 from gateway.decision.policy_clearance import (
     check_conflict_row,
@@ -310,16 +312,16 @@ def _smoke_test(policy: Policy) -> None:
     """Evaluate every rule once on typical attributes so that a runtime error shows at load, not at 3 a.m."""
     samples = [
         (
-            SubjectAttributes(True, "government", False, True, False, False, False, False, False, False, True),
-            ObjectAttributes(True, True, "esi", True),
+            subject("government", cleared=True, on_roster=True),
+            ObjectAttributes(known=True, classified=True, tier="esi", in_force=True),
         ),
         (
-            SubjectAttributes(False, "", False, False, False, False, False, False, False, False, False),
-            ObjectAttributes(False, False, "", False),
+            UNKNOWN_SUBJECT,
+            ObjectAttributes(known=False, classified=False, tier="", in_force=False),
         ),
         (
-            SubjectAttributes(True, "contractor", False, False, True, True, True, True, True, True, False),
-            ObjectAttributes(True, False, "unclassified", False),
+            subject("contractor", **{name: name not in ("exempt", "cleared", "on_roster") for name in FLAGS}),
+            ObjectAttributes(known=True, classified=False, tier="unclassified", in_force=False),
         ),
     ]
     contexts = [request_context(policy.context, channel, None) for channel in ("evaluation", "release")]

@@ -18,12 +18,12 @@ import itertools
 import threading
 from collections.abc import Callable
 
-from gateway.decision.policy import ObjectAttributes, Policy, SubjectAttributes
+from gateway.decision.policy import FLAGS, UNKNOWN_SUBJECT, ObjectAttributes, Policy, SubjectAttributes, subject
 from gateway.decision.policy_context import RequestContext
 
 KINDS = ("government", "contractor")
 TIERS = ("esi", "sds")
-_FLAGS = len(SubjectAttributes._fields) - 3  # every boolean but known and on_roster (kind is not one)
+_OFF_ROSTER_FLAGS = tuple(name for name in FLAGS if name != "on_roster")
 _KEPT = 256
 _bounds: dict[tuple[str, str, str, RequestContext], bool] = {}
 _lock = threading.Lock()
@@ -34,15 +34,19 @@ def off_roster_subjects() -> list[SubjectAttributes]:
     combinations too (cleared and revoked at once), so that the bound does not rest on how the
     engine classifies."""
     return [
-        SubjectAttributes(True, kind, *flags, False)
+        subject(kind, **dict(zip(_OFF_ROSTER_FLAGS, flags, strict=True)))
         for kind in KINDS
-        for flags in itertools.product((False, True), repeat=_FLAGS)
+        for flags in itertools.product((False, True), repeat=len(_OFF_ROSTER_FLAGS))
     ]
 
 
 def classified_objects() -> list[ObjectAttributes]:
     """Every attribute vector of a known classified document (a dangling designation reads as ESI)."""
-    return [ObjectAttributes(True, True, tier, in_force) for tier in TIERS for in_force in (True, False)]
+    return [
+        ObjectAttributes(known=True, classified=True, tier=tier, in_force=in_force)
+        for tier in TIERS
+        for in_force in (True, False)
+    ]
 
 
 def roster_bound(policy: Policy, action: str, ctx: RequestContext) -> bool:
@@ -66,15 +70,15 @@ def someone_allowed(policy: Policy, obj: ObjectAttributes, action: str, ctx: Req
 
 def unknown_subject_allowed(policy: Policy, action: str, ctx: RequestContext) -> bool:
     """Whether a person the registry does not know may take `action` on any known document."""
-    unknown = SubjectAttributes(False, "", False, False, False, False, False, False, False, False, False)
+    unknown = UNKNOWN_SUBJECT
     objects = [*classified_objects(), UNCLASSIFIED]
     return _kept(
         "unknown subject", policy, action, ctx, lambda: any(policy.allows(unknown, o, action, ctx) for o in objects)
     )
 
 
-UNCLASSIFIED = ObjectAttributes(True, False, "unclassified", False)
-UNKNOWN_DOCUMENT = ObjectAttributes(False, False, "", False)
+UNCLASSIFIED = ObjectAttributes(known=True, classified=False, tier="unclassified", in_force=False)
+UNKNOWN_DOCUMENT = ObjectAttributes(known=False, classified=False, tier="", in_force=False)
 
 
 def _kept(question: str, policy: Policy, action: str, ctx: RequestContext, answer: Callable[[], bool]) -> bool:
