@@ -21,8 +21,10 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def db_url(backend: str, tmp_path: Path) -> Iterator[str]:
-    with fresh_database(backend, tmp_path) as url:
+def db_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A new database; at the schema's head when the test runs a gateway on it (which would migrate it
+    first anyway), else empty."""
+    with fresh_database(backend, tmp_path, migrated="gateway" in request.fixturenames) as url:
         yield url
 
 

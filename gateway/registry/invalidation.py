@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -49,6 +50,9 @@ def on_local_commit(engine: Engine, callback: Callable[[], None]) -> None:
 
     event.listen(engine, "commit", commit)
     event.listen(engine, "rollback", rollback)
+
+
+STOP_WITHIN = 0.1  # seconds: how soon the listener thread notices stop()
 
 
 class ChangeListener:
@@ -113,11 +117,16 @@ class ChangeListener:
                 ) as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
                     self._set_state(True)
+                    pinged = time.monotonic()
                     while not self._stop.is_set():
-                        for note in conn.notifies(timeout=self.ping_every):
+                        # Short waits, so that stop() is heard within STOP_WITHIN (a process or a test
+                        # shutting down), and a ping every ping_every seconds between them.
+                        for note in conn.notifies(timeout=min(STOP_WITHIN, self.ping_every)):
                             self.notifications += 1
                             self.on_change(set(filter(None, note.payload.split(","))))
-                        conn.execute("SELECT 1")  # a connection that died quietly raises here
+                        if time.monotonic() - pinged >= self.ping_every:
+                            conn.execute("SELECT 1")  # a connection that died quietly raises here
+                            pinged = time.monotonic()
             except Exception as exc:
                 if not self._stop.is_set():
                     log.warning("invalidation.listener_lost", error=type(exc).__name__, retry_in=self.retry_after)
