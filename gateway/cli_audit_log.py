@@ -112,5 +112,7 @@ def _lines(item: dict[str, Any]) -> list[tuple[str, str]]:
         ("policy", item["policy_version"]),
     ]
     lines += [("reason", f"{r['code']}: {r['message']}") for r in item["reasons"]]
-    lines += [(f"fact {k}", str(v)) for k, v in item["facts"].items() if v is not None]
+    for name, value in item["facts"].items():
+        if value is not None:  # a search's facts hold the ids it found, a list
+            lines.append((f"fact {name}", ", ".join(value) if isinstance(value, list) else str(value)))
     return lines

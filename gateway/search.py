@@ -272,6 +272,9 @@ class SearchService:
         }
         if after is not None:
             facts["after"] = after
+        for role, kind, usual in (("subject", query.subject_type, PERSON), ("resource", query.resource_type, DOCUMENT)):
+            if kind != usual:  # an entity of another type finds nothing; the log says which was asked for
+                facts[f"{role}_type"] = kind
         if declared := declared_values(ctx):
             facts["context"] = declared
         entry = DecisionEntry.of(

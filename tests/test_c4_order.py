@@ -34,6 +34,6 @@ def test_the_assessment_that_counts(earlier: SimpleNamespace, later: SimpleNames
 
 
 def test_the_expiry_report_orders_assessments_by_the_engines_rule() -> None:
-    from gateway.registry import admin
+    from gateway.registry import expiring
 
-    assert admin.recency is recency  # one rule: the report cannot disagree with the decisions
+    assert expiring.recency is recency  # one rule: the report cannot disagree with the decisions

@@ -221,3 +221,26 @@ def test_auditors_list_the_searches_from_the_cli_and_the_page(
     page = registry.client.get("/audit/?channel=search")
     assert page.status_code == 200 and searched in page.text
     assert registry.client.get("/audit/?channel=gossip").status_code == 400
+
+
+def test_a_searchs_record_shows_the_ids_it_found_on_the_page_and_in_the_cli(
+    registry: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from gateway.cli import app
+
+    answer = search(registry, "resource", what("P-OK"))
+    decision_id = answer["context"]["decision_id"]
+    registry.client.cookies.set("cg_audit", registry.keys.token("audit:read"), path="/audit")
+    page = registry.client.get(f"/audit/decisions/{decision_id}").text
+    assert "<code>D-ESI</code>, <code>D-PUB</code>" in page
+    monkeypatch.setenv("GATEWAY_DATABASE_URL", registry.settings.database_url)
+    shown = CliRunner().invoke(app, ["audit", "show", decision_id])
+    assert shown.exit_code == 0, shown.output
+    assert "D-ESI, D-PUB" in shown.stdout
+    other = search(registry, "subject", {**who("D-ESI"), "subject": {"type": "user"}})
+    logged = registry.client.get(
+        f"/v1/audit/decisions/{other['context']['decision_id']}", headers=registry.keys.auth("audit:read")
+    ).json()
+    assert logged["facts"]["subject_type"] == "user" and logged["facts"]["count"] == 0
