@@ -94,6 +94,15 @@ NO_CONTEXT = request_context({}, "evaluation", None)
 ATTRIBUTE = re.compile(r"\br\.(\w+)(?:\.(\w+))?")
 
 
+def as_python(rule: str) -> str:
+    """A rule as the Python expression Casbin evaluates it as: `&&`, `||` and `!` as `and`, `or` and
+    `not`, and `r.sub.cleared` as `r_sub.cleared` (the request's parts as names). The one translation:
+    the policy's syntax check parses it, `policy check` evaluates it over every attribute vector."""
+    expression = rule.replace("&&", " and ").replace("||", " or ")
+    expression = re.sub(r"!(?!=)", " not ", expression)
+    return ATTRIBUTE.sub(lambda m: m.group(0).replace(".", "_", 1), expression).strip()
+
+
 @dataclass(frozen=True, slots=True)
 class PolicyProblem:
     file: str

@@ -13,13 +13,21 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from gateway.decision.policy import FLAGS, ObjectAttributes, Policy, PolicyProblem, Row, SubjectAttributes, subject
+from gateway.decision.policy import (
+    FLAGS,
+    ObjectAttributes,
+    Policy,
+    PolicyProblem,
+    Row,
+    SubjectAttributes,
+    as_python,
+    subject,
+)
 from gateway.decision.policy_files import load_policy, read_rows
 from gateway.decision.reasons import REASON_CODES
 
 _KINDS = ("government", "contractor", "")
 _TIERS = ("esi", "sds", "unclassified", "")
-_ATTR = re.compile(r"\br\.(sub|obj|act)\b(\.)?")
 
 
 @dataclass(frozen=True)
@@ -41,10 +49,7 @@ def _objects() -> Iterator[ObjectAttributes]:
 
 
 def _compile(rule: str):  # type: ignore[no-untyped-def]
-    expression = rule.replace("&&", " and ").replace("||", " or ")
-    expression = re.sub(r"!(?!=)", " not ", expression)
-    expression = _ATTR.sub(lambda m: f"r_{m.group(1)}" + ("." if m.group(2) else ""), expression).strip()
-    return compile(expression, "<rule>", "eval")
+    return compile(as_python(rule), "<rule>", "eval")
 
 
 def can_match(rule: str, actions: list[str]) -> bool | None:

@@ -32,6 +32,7 @@ from gateway.decision.policy import (
     Row,
     RowsAdapter,
     Validity,
+    as_python,
     subject,
 )
 from gateway.decision.policy_clearance import (
@@ -224,11 +225,8 @@ def check_rule(rule: str, context: set[str] | frozenset[str] = frozenset()) -> l
         elif attr not in provided[obj]:
             choices = ", ".join(sorted(provided[obj]))
             problems.append(f"unknown attribute `r.{obj}.{attr}`; r.{obj} provides: {choices}")
-    expression = rule.replace("&&", " and ").replace("||", " or ")
-    expression = re.sub(r"!(?!=)", " not ", expression)
-    expression = ATTRIBUTE.sub(lambda m: m.group(0).replace(".", "_", 1), expression)
     try:
-        ast.parse(expression.strip(), mode="eval")
+        ast.parse(as_python(rule), mode="eval")
     except SyntaxError as exc:
         problems.append(f"rule does not parse: {exc.msg}")
     return problems
