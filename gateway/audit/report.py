@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, and_, func, or_, select
 
 from models import Assessment, Certification, Designation, Organ
+from models.vocabulary import Result
 
 ORGANS = Organ.__table__  # type: ignore[attr-defined]
 DESIGNATIONS = Designation.__table__  # type: ignore[attr-defined]
@@ -55,8 +56,8 @@ def _assessment_counts(year: int) -> dict[str, ColumnElement[bool]]:
     in_year = a.notified_on.between(date(year, 1, 1), date(year, 12, 31))
     return {
         "carried_out": in_year,
-        "favourable": and_(in_year, a.result == "favourable"),
-        "unfavourable": and_(in_year, a.result == "unfavourable"),
+        "favourable": and_(in_year, a.result == Result.FAVOURABLE),
+        "unfavourable": and_(in_year, a.result == Result.UNFAVOURABLE),
     }
 
 

@@ -13,9 +13,10 @@ from gateway.decision.policy_clearance import ADVERSE, DEFAULT_CONFLICT
 from gateway.decision.policy_context import RequestContext
 from gateway.decision.reasons import DEFAULT_MESSAGES, TIER_NAMES, Reason
 from models.identifiers import clip_id
+from models.vocabulary import Result, Status
 
 # C4: on the same notification day the stricter record wins (fail closed).
-_STRICTNESS = {"revoked": 0, "suspended": 1, "active": 2}
+_STRICTNESS = {Status.REVOKED: 0, Status.SUSPENDED: 1, Status.ACTIVE: 2}
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,8 +114,8 @@ def classify(facts: Facts, today: date, policy: Policy) -> tuple[SubjectAttribut
         exempt=_exempt(person, designating, clearance, tier, policy),
         cleared=cleared,
         clearance_expired=not cleared and "expired" in fitting,
-        clearance_suspended=not cleared and "suspended" in fitting,
-        clearance_revoked=not cleared and "revoked" in fitting,
+        clearance_suspended=not cleared and Status.SUSPENDED in fitting,
+        clearance_revoked=not cleared and Status.REVOKED in fitting,
         clearance_insufficient=not cleared
         and any(state == "valid" for scheme, (state, _) in clearance.states.items() if scheme not in opening),
         certified=clearance.certification is not None,
@@ -164,16 +165,16 @@ def recency(record: Any) -> tuple[date, int, int]:
     latest notified; on one day an unfavourable result before a favourable one, then the stricter
     status (revoked, suspended, active; a status it does not know counts as the strictest). The
     decision engine and the registry's expiry report both order by this."""
-    return (record.notified_on, -int(record.result == "favourable"), -_STRICTNESS.get(record.status, 0))
+    return (record.notified_on, -int(record.result == Result.FAVOURABLE), -_STRICTNESS.get(record.status, 0))
 
 
 def _state(record: AssessmentFact, today: date, policy: Policy) -> str:
     """C2, C3, C7: unfavourable, revoked, suspended, expired or valid."""
-    if record.result != "favourable":
+    if record.result != Result.FAVOURABLE:
         return "unfavourable"
-    if record.status == "revoked":
+    if record.status == Status.REVOKED:
         return "revoked"
-    if record.status == "suspended":
+    if record.status == Status.SUSPENDED:
         return "suspended"
     validity = policy.validity[record.scheme]
     if today > validity_ends_on(record.notified_on, validity.years, validity.reading):
@@ -195,7 +196,7 @@ def _provision(facts: Facts, organ: str | None, today: date) -> ProvisionFact | 
 
 def _certification(facts: Facts, organ: str, today: date):  # type: ignore[no-untyped-def]
     for cert in facts.certifications:
-        if cert.organ_id == organ and cert.status == "active" and cert.certified_on <= today:
+        if cert.organ_id == organ and cert.status == Status.ACTIVE and cert.certified_on <= today:
             return cert
     return None
 

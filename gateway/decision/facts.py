@@ -6,6 +6,8 @@ from dataclasses import dataclass, field, fields
 from datetime import date
 from typing import Any, TypeVar
 
+from models.vocabulary import Status
+
 
 @dataclass(frozen=True, slots=True)
 class PersonFact:
@@ -24,7 +26,7 @@ class AssessmentFact:
     scheme: str
     result: str
     notified_on: date
-    status: str = "active"
+    status: str = Status.ACTIVE
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +34,7 @@ class CertificationFact:
     id: str
     organ_id: str
     certified_on: date
-    status: str = "active"
+    status: str = Status.ACTIVE
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,15 +29,16 @@ from gateway.registry.tables import ENTITY, T
 from gateway.registry.validation import RegistryRules, backdated_problem, expired_problem
 from models import ContractDesignation, DesignationEvent, StatusPeriod
 from models.bundle import Bundle
+from models.vocabulary import Status
 
 RECORDS = ("organs", "operators", "persons", "assessments", "certifications", "designations", "contracts")
 SINGULAR = {plural: ENTITY[plural] for plural in RECORDS}
 WITH_STATUS = ("assessments", "certifications")
 # C7 (assessments) and B3 (certifications): name -> (statuses it leaves, status it reaches). Revocation is final.
 TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
-    "suspend": (frozenset({"active"}), "suspended"),
-    "reinstate": (frozenset({"suspended"}), "active"),
-    "revoke": (frozenset({"active", "suspended"}), "revoked"),
+    "suspend": (frozenset({Status.ACTIVE}), Status.SUSPENDED),
+    "reinstate": (frozenset({Status.SUSPENDED}), Status.ACTIVE),
+    "revoke": (frozenset({Status.ACTIVE, Status.SUSPENDED}), Status.REVOKED),
 }
 _LINKS: Table = ContractDesignation.__table__  # type: ignore[attr-defined]
 _LEDGER: Table = DesignationEvent.__table__  # type: ignore[attr-defined]
@@ -176,7 +177,7 @@ def allowed_transitions(status: str) -> list[str]:
 
 def _refused(plural: str, entity_id: str, status: str, wanted: str) -> Conflict:
     allowed = allowed_transitions(status)
-    why = "revocation is final (C7)" if status == "revoked" else f"allowed from {status}: {', '.join(allowed)}"
+    why = "revocation is final (C7)" if status == Status.REVOKED else f"allowed from {status}: {', '.join(allowed)}"
     return Conflict(
         f"{SINGULAR[plural]} {entity_id} is {status}: cannot {wanted}; {why}",
         extra={"current_status": status, "allowed": allowed},

@@ -23,6 +23,7 @@ from gateway.registry.validation import (
     expired_problem,
 )
 from models.bundle import Bundle
+from models.vocabulary import Status
 
 
 def parse_bundle(raw: bytes | str) -> Bundle:
@@ -240,7 +241,7 @@ def _final_states(bundle: Bundle, conn: Connection, bad: Callable[[tuple[Any, ..
         entries = getattr(bundle, name)
         current = rows_by_id(conn, name, [e.id for e in entries], ["id", "status"])
         for i, entry in enumerate(entries):
-            if current.get(entry.id, {}).get("status") == "revoked" and entry.status != "revoked":
+            if current.get(entry.id, {}).get("status") == Status.REVOKED and entry.status != Status.REVOKED:
                 bad((name, i, "status"), "a revoked record stays revoked (C7): make a new record instead")
     current = rows_by_id(conn, "designations", [d.id for d in bundle.designations], ["id", "cancelled_on"])
     for i, d in enumerate(bundle.designations):

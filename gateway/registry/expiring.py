@@ -16,6 +16,7 @@ from gateway.decision.calendar import validity_ends_on
 from gateway.decision.engine import recency
 from gateway.decision.policy import Policy
 from gateway.registry.tables import T
+from models.vocabulary import Result, Status
 
 _WINDOW = re.compile(r"^\s*(\d{1,6})\s*([dw]?)\s*$", re.IGNORECASE)
 MAX_WINDOW_DAYS = 36_500
@@ -58,7 +59,7 @@ def _counting_assessments(conn: Connection, today: date) -> list[Any]:
         key = (row.person_id, row.organ_id, row.scheme)
         if key not in latest or recency(row) > recency(latest[key]):
             latest[key] = row
-    return [row for row in latest.values() if row.result == "favourable" and row.status == "active"]
+    return [row for row in latest.values() if row.result == Result.FAVOURABLE and row.status == Status.ACTIVE]
 
 
 def expiring(engine: Engine, within_days: int, today: date, policy: Policy) -> list[ExpiringItem]:
