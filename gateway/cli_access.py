@@ -46,9 +46,13 @@ Fmt = Annotated[Format, typer.Option("--format", help="table (80 columns), csv o
 CSV_FIELDS = ("section", "person", "designation", "may_read", "roster", "reasons", "loses_access_on", "loss_causes")
 
 
-def _run(work: Any, at: str | None) -> Any:
+def _run(work: Any, at: str | None, within: int) -> Any:
     """`work(reviewer, snapshot, policy, instant, present)` on the configured registry and policy, at
-    the instant `at` names (now when None)."""
+    the instant `at` names (now when None), looking `within` days ahead."""
+    from gateway.access_review import window_error
+
+    if (error := window_error(within)) is not None:
+        raise typer.BadParameter(error, param_hint="--within")
     from datetime import UTC, datetime
 
     from gateway.access_review import NotFound, Reviewer
@@ -161,31 +165,22 @@ def what(
 ) -> None:
     """What a person may read, per designation (and the unclassified documents); the designations on
     whose roster they are and may not read, with the reasons; and what they lose within --within days."""
-    from gateway.access_review import window_error
-
-    if (error := window_error(within)) is not None:
-        raise typer.BadParameter(error, param_hint="--within")
 
     def work(reviewer: Any, snapshot: Any, policy: Any, instant: Any, present: bool) -> dict[str, Any]:
         return reviewer.person(snapshot, policy, person, instant, present=present, within_days=within).as_dict(True)
 
-    answer = _run(work, at)
+    answer = _run(work, at, within)
     title = f"What {answer['person']} may read on {answer['day']}: {answer['counts']['documents']} documents"
     _emit(answer, fmt, ("may_read", "may_not", "losing"), title)
 
 
 def _review(target: str, at: str | None, within: int) -> dict[str, Any]:
-    from gateway.access_review import window_error
-
-    if (error := window_error(within)) is not None:
-        raise typer.BadParameter(error, param_hint="--within")
-
     def work(reviewer: Any, snapshot: Any, policy: Any, instant: Any, present: bool) -> dict[str, Any]:
         kind = "document_id" if target in snapshot.documents else "designation_id"
         found = reviewer.review(snapshot, policy, instant, present=present, within_days=within, **{kind: target})
         return found.as_dict(True)  # the CLI runs on the database itself: an administrator's view
 
-    return _run(work, at)  # type: ignore[no-any-return]
+    return _run(work, at, within)  # type: ignore[no-any-return]
 
 
 def _title(what: str, answer: dict[str, Any]) -> str:

@@ -3,8 +3,9 @@ may not and why, who loses access within N days; what one person may read."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, time
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query
@@ -20,6 +21,7 @@ from gateway.limits import instant_error
 
 router = APIRouter(prefix="/v1/access", tags=["access reviews"])
 READERS = ("registry:admin", "audit:read")
+T = TypeVar("T")
 ADMINISTRATOR = "registry:admin"  # C9: who reads an assessment's details in the reasons
 
 At = Annotated[
@@ -85,21 +87,29 @@ async def review_answer(
         if target not in snapshot.designations and target not in snapshot.documents:
             raise NotFound(f"no designation or document {target} in the registry")
         designation, document = (target, None) if target in snapshot.designations else (None, target)
-    reviewer = Reviewer(container.search.finder)
-    try:
-        review: Review = await run_in_threadpool(
-            reviewer.review,
+    review: Review = await _reviewed(
+        container,
+        lambda reviewer, policy: reviewer.review(
             snapshot,
-            container.policies.current,
+            policy,
             instant,
             present=present,
             designation_id=designation,
             document_id=document,
             within_days=within_days,
-        )
+        ),
+    )
+    return review.as_dict(caller.has(ADMINISTRATOR))
+
+
+async def _reviewed(container: Container, work: Callable[[Reviewer, Any], T]) -> T:
+    """`work(reviewer, policy)` on a worker thread (a review decides thousands of pairs); nothing to
+    review is a 404."""
+    reviewer = Reviewer(container.search.finder)
+    try:
+        return await run_in_threadpool(work, reviewer, container.policies.current)
     except NothingToReview as exc:
         raise NotFound(str(exc)) from exc
-    return review.as_dict(caller.has(ADMINISTRATOR))
 
 
 @router.get("/review", summary="Who may read a designation's documents, who on its roster may not, who loses access")
@@ -146,17 +156,10 @@ async def person_answer(
     """What `person` may read, as the API answers it."""
     instant, present = _inputs(container, at, within_days)
     snapshot: Any = await container.decisions.snapshot()
-    reviewer = Reviewer(container.search.finder)
-    try:
-        answer: PersonReview = await run_in_threadpool(
-            reviewer.person,
-            snapshot,
-            container.policies.current,
-            person,
-            instant,
-            present=present,
-            within_days=within_days,
-        )
-    except NothingToReview as exc:
-        raise NotFound(str(exc)) from exc
+    answer: PersonReview = await _reviewed(
+        container,
+        lambda reviewer, policy: reviewer.person(
+            snapshot, policy, person, instant, present=present, within_days=within_days
+        ),
+    )
     return answer.as_dict(caller.has(ADMINISTRATOR))

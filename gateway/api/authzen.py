@@ -34,36 +34,36 @@ _JSON_TYPES = {
 }
 
 
-class _Open(BaseModel):
+class Open(BaseModel):
     model_config = ConfigDict(extra="allow")  # AuthZEN: receivers ignore unknown fields
 
 
-class Entity(_Open):
+class Entity(Open):
     type: str = Field(min_length=1, max_length=64)
     id: str = Field(min_length=1, max_length=256)
     properties: dict[str, Any] | None = None
 
 
-class Action(_Open):
+class Action(Open):
     name: str = Field(min_length=1, max_length=64)
     properties: dict[str, Any] | None = None
 
 
-class EvaluationRequest(_Open):
+class EvaluationRequest(Open):
     subject: Entity
     resource: Entity
     action: Action
     context: dict[str, Any] | None = None
 
 
-class PartialEvaluation(_Open):
+class PartialEvaluation(Open):
     subject: Entity | None = None
     resource: Entity | None = None
     action: Action | None = None
     context: dict[str, Any] | None = None
 
 
-class Options(_Open):
+class Options(Open):
     evaluations_semantic: Literal["execute_all", "deny_on_first_deny", "permit_on_first_permit"] = "execute_all"
 
 

@@ -6,9 +6,9 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
-from gateway.api.authzen import ENTITY_TYPE, Action, context_time
+from gateway.api.authzen import ENTITY_TYPE, Action, Entity, Open, context_time
 from gateway.api.deps import hot_path_caller, json_body, request_id, validated
 from gateway.auth import Caller
 from gateway.decision.policy_context import context_problems
@@ -20,11 +20,7 @@ router = APIRouter(tags=["authzen"])
 SCOPE = "authz:search"
 
 
-class _Open(BaseModel):
-    model_config = ConfigDict(extra="allow")  # AuthZEN: receivers ignore unknown fields
-
-
-class Searched(_Open):
+class Searched(Open):
     """The entity searched for: a type; an id, if sent, is ignored (AuthZEN)."""
 
     type: str = Field(min_length=1, max_length=64)
@@ -32,37 +28,31 @@ class Searched(_Open):
     properties: dict[str, Any] | None = None
 
 
-class Named(_Open):
-    type: str = Field(min_length=1, max_length=64)
-    id: str = Field(min_length=1, max_length=256)
-    properties: dict[str, Any] | None = None
-
-
-class PageRequest(_Open):
+class PageRequest(Open):
     token: str | None = Field(default=None, max_length=2048)
     limit: int | None = Field(default=None, ge=0, description=f"at most {MAX_LIMIT} results a page (more is cut)")
     properties: dict[str, Any] | None = None
 
 
-class SubjectSearch(_Open):
+class SubjectSearch(Open):
     subject: Searched
     action: Action
-    resource: Named
+    resource: Entity
     context: dict[str, Any] | None = None
     page: PageRequest | None = None
 
 
-class ResourceSearch(_Open):
-    subject: Named
+class ResourceSearch(Open):
+    subject: Entity
     action: Action
     resource: Searched
     context: dict[str, Any] | None = None
     page: PageRequest | None = None
 
 
-class ActionSearch(_Open):
-    subject: Named
-    resource: Named
+class ActionSearch(Open):
+    subject: Entity
+    resource: Entity
     context: dict[str, Any] | None = None
     page: PageRequest | None = None
 
@@ -81,7 +71,7 @@ def _query(kind: Kind, body: Any, caller: Caller, declared: Any) -> tuple[Search
         if not ENTITY_TYPE.fullmatch(getattr(request, role).type):
             errors.append(FieldError((role, "type"), "a type is 1 to 32 lower-case letters, digits, _ or -"))
     named = [
-        (role, getattr(request, role)) for role in ("subject", "resource") if isinstance(getattr(request, role), Named)
+        (role, getattr(request, role)) for role in ("subject", "resource") if isinstance(getattr(request, role), Entity)
     ]
     errors += id_errors(*(((role, "id"), entity.id) for role, entity in named))
     at = context_time(request.context, (), errors)
@@ -96,9 +86,9 @@ def _query(kind: Kind, body: Any, caller: Caller, declared: Any) -> tuple[Search
     query = SearchQuery(
         kind=kind,
         subject_type=subject.type,
-        subject_id=subject.id if isinstance(subject, Named) else None,
+        subject_id=subject.id if isinstance(subject, Entity) else None,
         resource_type=resource.type,
-        resource_id=resource.id if isinstance(resource, Named) else None,
+        resource_id=resource.id if isinstance(resource, Entity) else None,
         action=request.action.name if not isinstance(request, ActionSearch) else None,
         context=request.context,
         at=at,
