@@ -94,6 +94,7 @@ def test(args: list[str]) -> None:
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     paths = [p for p in ("gateway", "models", "tests", "bench", "tasks.py") if (ROOT / p).exists()]
     run(BIN / "ruff", "check", *paths, env=env)
+    run(BIN / "mypy", env=env)  # gateway/ and models/, as pyproject.toml says
     run(BIN / "clearance-gateway", "policy", "check", "policy", env=env)
     run(BIN / "clearance-gateway", "policy", "test", "policy", "--junit", "test-artifacts/policy-junit.xml", env=env)
     # Two workers (pytest-xdist) unless the arguments choose: every test makes its own databases,

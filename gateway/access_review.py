@@ -157,12 +157,12 @@ class Reviewer:
 
         `present`: `at` is now (today's registry); else the registry as it stood at `at`."""
         if document_id is not None:
-            document = snapshot.documents.get(document_id)
-            if document is None:
+            asked = snapshot.documents.get(document_id)
+            if asked is None:
                 raise NotFound(f"no document {document_id} in the registry")
-            if document.designation_id is None:
+            if asked.designation_id is None:
                 raise NotFound(f"document {document_id} is unclassified: it has no roster to review")
-            designation_id = document.designation_id
+            designation_id = asked.designation_id
         assert designation_id is not None
         if designation_id not in snapshot.designations:
             raise NotFound(f"no designation {designation_id} in the registry")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -16,10 +17,10 @@ from gateway.auth import SCOPES
 from gateway.settings import Settings
 
 
-def _flags_without_type(display_type_rich):  # type: ignore[no-untyped-def]
+def _flags_without_type(display_type_rich):
     """Typer labels an on/off flag `<bool>` in --help, although it takes no value: show nothing there."""
 
-    def label(self, ctx):  # type: ignore[no-untyped-def]
+    def label(self, ctx):
         return None if self.is_flag else display_type_rich(self, ctx)
 
     return label
@@ -185,7 +186,7 @@ def _run_uvicorn(settings: Settings, host: str, port: int, workers: int) -> None
         timeout_keep_alive=5,
         proxy_headers=False,  # GATEWAY_TRUSTED_PROXIES: the app itself believes the proxies it is told to
         # SIGTERM: stop accepting, let in-flight requests finish, then the lifespan flushes the log
-        timeout_graceful_shutdown=settings.shutdown_grace_seconds,
+        timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_seconds),
         ssl_certfile=str(settings.tls_cert_file) if settings.tls_cert_file else None,
         ssl_keyfile=str(settings.tls_key_file) if settings.tls_key_file else None,
     )
@@ -300,7 +301,7 @@ def db_current() -> None:
         raise typer.Exit(1)
 
 
-def _engine_at_head(settings: Settings):  # type: ignore[no-untyped-def]
+def _engine_at_head(settings: Settings):
     """The configured database, migrated as the service would at start-up (GATEWAY_AUTO_MIGRATE), or exit 1."""
     from gateway.db import SchemaRefused, ensure_schema, make_engine
 
@@ -349,4 +350,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -180,7 +180,7 @@ def _review(target: str, at: str | None, within: int) -> dict[str, Any]:
         found = reviewer.review(snapshot, policy, instant, present=present, within_days=within, **{kind: target})
         return found.as_dict(True)  # the CLI runs on the database itself: an administrator's view
 
-    return _run(work, at, within)  # type: ignore[no-any-return]
+    return _run(work, at, within)
 
 
 def _title(what: str, answer: dict[str, Any]) -> str:

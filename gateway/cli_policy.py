@@ -22,7 +22,7 @@ def _directory(directory: Path | None) -> Path:
     return directory or Settings().policy_dir
 
 
-def _load(directory: Path):  # type: ignore[no-untyped-def]
+def _load(directory: Path):
     from gateway.decision.policy import PolicyError
     from gateway.decision.policy_files import load_policy
 

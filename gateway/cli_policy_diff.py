@@ -33,7 +33,7 @@ ContextOpt = Annotated[
 ]
 
 
-def load_or_exit(directory: Path):  # type: ignore[no-untyped-def]
+def load_or_exit(directory: Path):
     from gateway.decision.policy import PolicyError
     from gateway.decision.policy_files import load_policy
 
@@ -46,7 +46,7 @@ def load_or_exit(directory: Path):  # type: ignore[no-untyped-def]
         raise typer.Exit(1) from exc
 
 
-def _day(at: datetime | None, settings: Settings):  # type: ignore[no-untyped-def]
+def _day(at: datetime | None, settings: Settings):
     from gateway.decision.calendar import local_day
 
     if at is not None and at.tzinfo is None:
@@ -55,7 +55,7 @@ def _day(at: datetime | None, settings: Settings):  # type: ignore[no-untyped-de
     return local_day(at or datetime.now(UTC), settings.zone)
 
 
-def _snapshot(registry: Path | None, settings: Settings):  # type: ignore[no-untyped-def]
+def _snapshot(registry: Path | None, settings: Settings):
     """The registry, from a bundle file or (read-only) from the database."""
     if registry is not None:
         import yaml
@@ -78,7 +78,7 @@ def _snapshot(registry: Path | None, settings: Settings):  # type: ignore[no-unt
         engine.dispose()
 
 
-def _context(policy: Any, channel: str, pairs: list[str] | None):  # type: ignore[no-untyped-def]
+def _context(policy: Any, channel: str, pairs: list[str] | None):
     from gateway.decision.policy_context import context_problems, from_headers, request_context
 
     given: dict[str, str] = {}

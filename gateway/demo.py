@@ -65,7 +65,7 @@ def demo_bundle(today: date) -> dict[str, Any]:
         ("A-0012", "P-0012", "METI", "sds", "favourable", recent, "active"),
     ]
     everyone = [p[0] for p in persons if p[0] != "P-0011"]
-    bundle = {
+    bundle: dict[str, Any] = {
         "organs": [
             {"id": "METI", "name": "Ministry of Economy, Trade and Industry"},
             {"id": "MOD", "name": "Ministry of Defense"},

@@ -197,7 +197,7 @@ def render(container: Container) -> tuple[bytes, str]:
         from prometheus_client import REGISTRY
 
         registry.register(_Forward(REGISTRY))
-    registry.register(ProcessState(container))  # type: ignore[arg-type]
+    registry.register(ProcessState(container))
     return generate_latest(registry), CONTENT_TYPE_LATEST
 
 

@@ -198,7 +198,7 @@ def _bundle(path: Path, suite: Suite) -> Bundle:
         document.setdefault("content_base64", "")
     for section, entries in data.items():  # `with:` adds; it never silently stands in for a shared entry
         ids = [e.get("id") for e in entries if isinstance(e, dict) and "id" in e]
-        twice = sorted({i for i in ids if ids.count(i) > 1})
+        twice = sorted({str(i) for i in ids if ids.count(i) > 1})
         if twice:
             raise ValueError(f"{section}: the id(s) {', '.join(map(str, twice))} appear more than once")
     return Bundle.model_validate(data)

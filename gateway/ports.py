@@ -65,6 +65,7 @@ class FactSnapshot(Protocol):
         policy: Policy,
         ctx: RequestContext = ...,
         *,
+        at: datetime | None = None,
         memo_only: bool = False,
     ) -> tuple[Facts, Decision, dict[str, Any]]: ...
 

@@ -193,7 +193,7 @@ class DecisionService:
         overloaded = isinstance(exc, LogOverloaded)
         log.error("decision_log.unavailable", error=str(exc), decisions=count, overloaded=overloaded)
         UNAVAILABLE.labels("decision_log_backlog" if overloaded else "decision_log").inc()
-        if overloaded:
+        if isinstance(exc, LogOverloaded):
             return Unavailable(
                 "the decision log is behind, so no decision is given; retry shortly", retry_after=exc.retry_after
             )

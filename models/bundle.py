@@ -66,7 +66,7 @@ class ContractIn(ContractBase, _Entry):
 
 
 class RosterIn(SQLModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)  # type: ignore[assignment]
     designation_id: str
     person_id: str
     valid_from: date = Field(alias="from")
@@ -76,7 +76,7 @@ class RosterIn(SQLModel):
 class ProvisionIn(SQLModel):
     """C5a: a designation provided by its organ to another organ, from a day, until a day."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)  # type: ignore[assignment]
     designation_id: str
     organ_id: str
     valid_from: date = Field(alias="from")
@@ -103,7 +103,7 @@ class DocumentIn(SQLModel):
 
 
 class Bundle(SQLModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid")  # type: ignore[assignment]
     organs: list[OrganIn] = Field(default_factory=list)
     operators: list[OperatorIn] = Field(default_factory=list)
     persons: list[PersonIn] = Field(default_factory=list)

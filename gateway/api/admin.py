@@ -88,7 +88,7 @@ async def upload_document(
     designation_id: str | None = Form(default=None, description="none: an unclassified document"),
     caller: Caller = scoped("registry:admin"),
 ) -> dict[str, Any]:
-    def chunks():  # type: ignore[no-untyped-def]
+    def chunks():
         while piece := file.file.read(1024 * 1024):
             yield piece
 

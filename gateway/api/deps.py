@@ -26,7 +26,7 @@ class BodyTooLarge(Problem):
 
 
 async def get_container(request: Request) -> Container:
-    return request.app.state.container  # type: ignore[no-any-return]
+    return request.app.state.container
 
 
 ContainerDep = Annotated[Container, Depends(get_container)]
@@ -123,7 +123,7 @@ def _unique(pairs: list[tuple[str, Any]]) -> None:
 _CHECK = json.JSONDecoder(object_pairs_hook=_unique)
 
 
-class _Pairs(list):  # type: ignore[type-arg]
+class _Pairs(list):
     """An object's (key, value) pairs as the parser read them, to find where a key repeats."""
 
 

@@ -204,7 +204,7 @@ def verify_chain(
     report = ChainReport(chain)
     prev, expected, hashes_at = GENESIS, 1, {}
     stored = conn.execute(select(_CHECKPOINTS).where(_CHECKPOINTS.c.chain == chain)).mappings().all()
-    checkpoints = [*stored, *(c for c in kept or [] if c.get("chain") == chain)]
+    checkpoints: list[Any] = [*stored, *(c for c in kept or [] if c.get("chain") == chain)]
     wanted = {int(c["chain_index"]) for c in checkpoints}
     for row in _entries(conn, chain):
         index = int(row["chain_index"])

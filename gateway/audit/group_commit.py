@@ -137,7 +137,8 @@ class GroupCommitter:
                     break
                 if batch and count + len(head.entries) > self.max_rows:
                     break
-                batch.append(self._queue.popleft())
+                self._queue.popleft()
+                batch.append(head)
                 count += len(head.entries)
             if batch:
                 self._in_flight_since = batch[0].queued_at

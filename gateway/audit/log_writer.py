@@ -35,12 +35,12 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any, Protocol
 
 import orjson
 import structlog
 
 from gateway.audit.decision_sink import Serialized, serialized
-from gateway.audit.group_commit import Sink
 from gateway.audit.record import DecisionEntry
 
 log = structlog.get_logger("gateway.log_writer")
@@ -59,7 +59,8 @@ def encode(request: int, entries: Sequence[DecisionEntry | Serialized]) -> bytes
     """One frame. The worker serializes each record's JSON columns (once, keys sorted: the bytes the
     chain hashes and the row stores) and sends them as they are, after a small JSON header holding the
     other fields and the columns' lengths; so the writer neither parses nor writes them again."""
-    header, blobs = [], []
+    header: list[list[Any]] = []
+    blobs: list[bytes] = []
     for entry in entries:
         e = serialized(entry)
         inputs = -1 if e.inputs is None else len(e.inputs)
@@ -92,6 +93,14 @@ def decode(payload: bytes) -> list[Serialized]:
     if at != len(payload):
         raise ValueError("the frame holds bytes after its records")
     return records
+
+
+class SerializedSink(Protocol):
+    """Where the writer commits what workers hand it: records already serialized (DecisionSink)."""
+
+    def append(self, entries: Sequence[Serialized]) -> None: ...
+
+    def close(self) -> None: ...
 
 
 @dataclass(slots=True)
@@ -156,13 +165,13 @@ def _peer_uid(sock: socket.socket) -> int | None:
         _pid, uid, _gid = _CREDENTIALS.unpack(sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _CREDENTIALS.size))
     except (OSError, AttributeError):  # not Linux: the socket's mode (0600) is the guard
         return None
-    return uid  # type: ignore[no-any-return]
+    return uid
 
 
 class LogWriter:
     """Group commit on one thread: what arrived while the last commit ran is the next commit."""
 
-    def __init__(self, sink: Sink, *, max_rows: int = 5000):
+    def __init__(self, sink: SerializedSink, *, max_rows: int = 5000):
         self.sink = sink
         self.max_rows = max_rows
         self.pending: list[_Frame] = []
@@ -205,7 +214,9 @@ class LogWriter:
             frame.connection.acknowledge(frame.request, committed, self.commits)
 
 
-async def serve_writer(sink: Sink, path: Path, *, attached: bool = False, stop: asyncio.Event | None = None) -> None:
+async def serve_writer(
+    sink: SerializedSink, path: Path, *, attached: bool = False, stop: asyncio.Event | None = None
+) -> None:
     """Listen on `path`, then commit what is pending and stop: on SIGTERM or SIGINT, or, `attached`
     (started by `serve`), when standard input closes. An attached writer ignores those signals: a
     Ctrl-C or a service manager's SIGTERM reaches every process of the group, and `serve` is still

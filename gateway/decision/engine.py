@@ -148,7 +148,9 @@ def _adverse_standing(
     return {s: v for s, v in relevant.items() if v[0] in ADVERSE and (rule == DEFAULT_CONFLICT or s == tier)}
 
 
-def _latest_by_scheme(assessments: tuple[AssessmentFact, ...], organ: str, today: date) -> dict[str, AssessmentFact]:
+def _latest_by_scheme(
+    assessments: tuple[AssessmentFact, ...], organ: str | None, today: date
+) -> dict[str, AssessmentFact]:
     """C4: only the most recent assessment by the organ under each scheme counts (as known on `today`)."""
     latest: dict[str, AssessmentFact] = {}
     for record in assessments:
@@ -194,14 +196,14 @@ def _provision(facts: Facts, organ: str | None, today: date) -> ProvisionFact | 
     return None
 
 
-def _certification(facts: Facts, organ: str, today: date):  # type: ignore[no-untyped-def]
+def _certification(facts: Facts, organ: str, today: date):
     for cert in facts.certifications:
         if cert.organ_id == organ and cert.status == Status.ACTIVE and cert.certified_on <= today:
             return cert
     return None
 
 
-def _contract(facts: Facts, today: date):  # type: ignore[no-untyped-def]
+def _contract(facts: Facts, today: date):
     """B1, B2: a contract with the designating organ, in force, listing the designation and department."""
     designation, person = facts.designation, facts.person
     assert designation is not None and person is not None

@@ -262,7 +262,8 @@ class _Study:
         key = (pair, attribute)
         out = self._set.get(key)
         if out is None:
-            out = self._set[key] = (pair[0]._replace(**{attribute: True}), pair[1]._replace(**{attribute: True}))
+            changed: dict[str, Any] = {attribute: True}
+            out = self._set[key] = (pair[0]._replace(**changed), pair[1]._replace(**changed))
         return out
 
     def base_counts(self, classes: set[tuple[str, str]]) -> dict[tuple[str, str], _Counts]:
@@ -297,7 +298,8 @@ class _Study:
         if person.kind == "government" and person.office is not None:
             return self.organs  # C8: an exemption depends on the organ and the tier
         if person.kind == "government":
-            return {person.organ_id} if any(a.organ_id == person.organ_id for a in records) else set()
+            organ = person.organ_id
+            return {organ} if organ is not None and any(a.organ_id == organ for a in records) else set()
         certifications = self.snapshot.certifications.get(person.operator_id or "", ())
         return {a.organ_id for a in records} | {c.organ_id for c in certifications}
 

@@ -149,7 +149,7 @@ class Enforcer(casbin.Enforcer):
         self._parsed: dict[str, object] = {}
         super().__init__(*args)
 
-    def _get_expression(self, expr, functions=None):  # type: ignore[no-untyped-def, override]
+    def _get_expression(self, expr, functions=None):
         parsed = self._parsed.get(expr)
         if parsed is None:
             parsed = self._parsed[expr] = casbin.Enforcer._get_expression(expr, functions)

@@ -48,7 +48,7 @@ def _objects() -> Iterator[ObjectAttributes]:
         yield ObjectAttributes(known, classified, tier, in_force)
 
 
-def _compile(rule: str):  # type: ignore[no-untyped-def]
+def _compile(rule: str):
     return compile(as_python(rule), "<rule>", "eval")
 
 

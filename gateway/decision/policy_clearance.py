@@ -36,10 +36,17 @@ _RANK = {"esi": 0, "sds": 1}  # a higher tier is opened by its own scheme's clea
 
 
 class _Row(Protocol):
-    ptype: str
-    values: tuple[str, ...]
-    file: str
-    line: int
+    @property
+    def ptype(self) -> str: ...
+
+    @property
+    def values(self) -> tuple[str, ...]: ...
+
+    @property
+    def file(self) -> str: ...
+
+    @property
+    def line(self) -> int: ...
 
 
 def check_conflict_row(values: tuple[str, ...]) -> list[str]:

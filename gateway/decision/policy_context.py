@@ -58,7 +58,7 @@ RequestContext = tuple[Any, ...]  # `r.ctx`: a named tuple of the channel and ev
 
 @lru_cache(maxsize=64)
 def _context_type(names: tuple[str, ...]) -> type:
-    return namedtuple("ctx", ("channel", *names))  # type: ignore[misc]  # hashable: part of the memo's key
+    return namedtuple("ctx", ("channel", *names))  # hashable: part of the memo's key
 
 
 def declared_values(ctx: RequestContext) -> dict[str, Any]:

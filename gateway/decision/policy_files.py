@@ -187,8 +187,8 @@ def _check_rows(rows: list[Row], model: Model) -> list[PolicyProblem]:
         if check:
             for message in check(row.values):
                 bad(message)
-    for row, message in widening_problems(rows):
-        problems.append(PolicyProblem(row.file, row.line, message))
+    for widening, message in widening_problems(rows):
+        problems.append(PolicyProblem(widening.file, widening.line, message))
     if not problems:
         for _, message in registry_rules(rows)[1]:
             problems.append(PolicyProblem("designations.csv" if "limit" in message else "categories.csv", 1, message))

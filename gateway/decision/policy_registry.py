@@ -27,8 +27,11 @@ _CATEGORY = re.compile(r"[a-z0-9][a-z0-9-]*(/[a-z0-9][a-z0-9-]*)*")
 
 
 class _Row(Protocol):
-    ptype: str
-    values: tuple[str, ...]
+    @property
+    def ptype(self) -> str: ...
+
+    @property
+    def values(self) -> tuple[str, ...]: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -82,7 +82,7 @@ class DiffReport:
         }
 
 
-def replay(rows: Iterable[Mapping[str, Any]], candidate: Policy, zone: ZoneInfo, report: DiffReport) -> DiffReport:
+def replay(rows: Iterable[Mapping[Any, Any]], candidate: Policy, zone: ZoneInfo, report: DiffReport) -> DiffReport:
     """Decide each logged row again from its recorded facts and instant; collect what flips."""
     for row in rows:
         if not row.get("inputs"):

@@ -6,7 +6,7 @@ lock and owns the transaction, so a whole upgrade commits or rolls back as one.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from alembic import context
 from sqlmodel import SQLModel
@@ -16,7 +16,7 @@ import models  # noqa: F401  (every table on SQLModel.metadata, for autogenerate
 from models.types import UTCDateTime
 
 
-def render_item(kind: str, item: Any, autogen_context: Any) -> str | bool:
+def render_item(kind: str, item: Any, autogen_context: Any) -> str | Literal[False]:
     """Autogenerate writes the SQL type a column is stored as, not the models' Python type, so a
     revision keeps its meaning whatever later becomes of models/."""
     if kind == "type" and isinstance(item, UTCDateTime):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import date
 from typing import Any
 
@@ -33,7 +33,7 @@ def parse_bundle(raw: bytes | str) -> Bundle:
         raise InvalidInput("The registry bundle is invalid", from_pydantic(exc.errors())) from exc
 
 
-def from_pydantic(errors: Iterable[dict[str, Any]], prefix: tuple[Any, ...] = ()) -> list[FieldError]:
+def from_pydantic(errors: Iterable[Mapping[str, Any]], prefix: tuple[Any, ...] = ()) -> list[FieldError]:
     result = []
     for error in errors:
         loc = prefix + tuple(part for part in error["loc"] if part not in ("body",))

@@ -154,7 +154,7 @@ def _salvage(raw: bytes | str) -> tuple[Bundle, dict[str, list[int]], set[str]] 
                 continue
             kept.setdefault(section, []).append(entry)
             where.setdefault(section, []).append(index)
-    return Bundle.model_construct(**kept), where, left_out
+    return Bundle.model_construct(None, **kept), where, left_out
 
 
 def _relocated(error: FieldError, where: dict[str, list[int]]) -> FieldError:

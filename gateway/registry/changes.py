@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import structlog
 from sqlalchemy import Connection, Engine, select
+from sqlmodel import col
 
 from gateway.audit.chain import append
 from gateway.decision.calendar import local_day
@@ -75,8 +76,8 @@ def record_policy_swap(engine: Engine, before: Policy, after: Policy, actor: str
     try:
         with engine.begin() as conn:
             latest = conn.execute(
-                select(ChangeEvent.entity_id)
-                .where(ChangeEvent.entity == "policy")
+                select(col(ChangeEvent.entity_id))
+                .where(col(ChangeEvent.entity) == "policy")
                 .order_by(ChangeEvent.seq.desc())  # type: ignore[union-attr]
                 .limit(1)
             ).scalar()

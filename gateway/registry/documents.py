@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import Engine, func, insert, select, update
+from sqlmodel import col
 
 from gateway.errors import FieldError, InvalidInput, NotFound
 from gateway.registry.changes import Actor, record_changes
@@ -20,7 +21,7 @@ _DOCS = Document.__table__  # type: ignore[attr-defined]
 def _check_designation(conn: Any, designation_id: str | None, field: str) -> None:
     if designation_id is None:
         return
-    found = conn.execute(select(Designation.id).where(Designation.id == designation_id)).first()
+    found = conn.execute(select(col(Designation.id)).where(col(Designation.id) == designation_id)).first()
     if found is None:
         raise InvalidInput(
             "unknown designation", [FieldError((field,), f"unknown designation {designation_id!r}")], status=422

@@ -212,9 +212,9 @@ def _keep_history(conn: Connection, actor: Actor, bundle: Bundle) -> None:
             before = current.get(e.id)
             if before is None:
                 continue
-            new = _row(name, e, None) | (
+            new = _row(name, e, None) | (  # type: ignore[arg-type]  # no document here: no store needed
                 {"designation_ids": sorted(set(e.designation_ids))} if name == "contracts" else {}
-            )  # type: ignore[arg-type]
+            )
             if any(before.get(k, []) != v for k, v in new.items()):
                 changed[e.id] = before
         record_versions(conn, actor, ENTITY[name], changed)
@@ -231,8 +231,8 @@ def _keep_history(conn: Connection, actor: Actor, bundle: Bundle) -> None:
         if {x["valid_from"]: x["valid_until"] for x in periods} != after_periods[(d, p)]
     }
     record_versions(conn, actor, "roster_entry", changed_rosters)
-    designations = {v.designation_id for v in bundle.provisions}
-    before_provisions = provision_periods(conn, designations)
+    provided = {v.designation_id for v in bundle.provisions}
+    before_provisions = provision_periods(conn, provided)
     after_provisions = {
         d: {period_key("provisions", p): p["valid_until"] for p in ps} for d, ps in before_provisions.items()
     }

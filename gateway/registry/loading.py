@@ -91,7 +91,9 @@ def load_history(conn: Connection, keys: Iterable[Key] | None = None) -> History
 
 def _version_fact(entity: str, entity_id: str, record: dict[str, Any]) -> Any:
     """The fact a record_versions row describes (dates are ISO strings in its JSON)."""
-    fields = {k: date.fromisoformat(v) if k in _DATES and v is not None else v for k, v in record.items()}
+    fields: dict[str, Any] = {
+        k: date.fromisoformat(v) if k in _DATES and v is not None else v for k, v in record.items()
+    }
     if entity == "designation":
         return designation_fact(SimpleNamespace(**fields))
     if entity == "contract":

@@ -32,9 +32,11 @@ def registry_at(snapshot: RegistrySnapshot, at: datetime) -> RegistrySnapshot:
         operator: tuple(k for k in (version("contract", c.id, c) for c in kept) if k is not None)
         for operator, kept in snapshot.contracts.items()
     }
-    pairs = set(snapshot.roster) | {
-        tuple(entity_id.split("/", 1)) for entity, entity_id in history.versions if entity == "roster_entry"
-    }
+    pairs: set[tuple[str, str]] = set(snapshot.roster)
+    for entity, entity_id in history.versions:
+        if entity == "roster_entry":
+            designation, person = entity_id.split("/", 1)
+            pairs.add((designation, person))
     roster = {pair: version("roster_entry", f"{pair[0]}/{pair[1]}", snapshot.roster.get(pair)) for pair in pairs}
     provided = set(snapshot.provisions) | {i for entity, i in history.versions if entity == "provision"}
     provisions = {i: version("provision", i, snapshot.provisions.get(i, ())) for i in provided}

@@ -86,29 +86,30 @@ def patch_snapshot(conn: Connection, snapshot: RegistrySnapshot) -> RegistrySnap
             chunk = sorted(ids)[start : start + 500]
             touched[entity].update(conn.execute(select(table.c[owner]).where(table.c.id.in_(chunk))).scalars())
     changes: dict[str, Any] = {}
+    fresh: dict[Any, Any]  # each kind of record's fresh facts in turn
     if touched["person"]:
-        rows = _rows(conn, Person, Person.id, touched["person"])  # type: ignore[arg-type]
+        rows = _rows(conn, Person, Person.id, touched["person"])
         changes["persons"] = _replaced(snapshot.persons, touched["person"], {r.id: person_fact(r) for r in rows})
     if touched["designation"]:
-        rows = _rows(conn, Designation, Designation.id, touched["designation"])  # type: ignore[arg-type]
+        rows = _rows(conn, Designation, Designation.id, touched["designation"])
         fresh = {r.id: designation_fact(r) for r in rows}
         changes["designations"] = _replaced(snapshot.designations, touched["designation"], fresh)
     if touched["document"]:
-        rows = _rows(conn, Document, Document.id, touched["document"])  # type: ignore[arg-type]
+        rows = _rows(conn, Document, Document.id, touched["document"])
         fresh = {r.id: document_fact(r) for r in rows}
         changes["documents"] = _replaced(snapshot.documents, touched["document"], fresh)
     if touched["assessment"]:
-        rows = _rows(conn, Assessment, Assessment.person_id, touched["assessment"])  # type: ignore[arg-type]
+        rows = _rows(conn, Assessment, Assessment.person_id, touched["assessment"])
         changes["assessments"] = _replaced(
             snapshot.assessments, touched["assessment"], grouped(rows, "person_id", assessment_fact)
         )
     if touched["certification"]:
-        rows = _rows(conn, Certification, Certification.operator_id, touched["certification"])  # type: ignore[arg-type]
+        rows = _rows(conn, Certification, Certification.operator_id, touched["certification"])
         fresh = grouped(rows, "operator_id", certification_fact)
         changes["certifications"] = _replaced(snapshot.certifications, touched["certification"], fresh)
     if touched["contract"]:
-        rows = _rows(conn, Contract, Contract.operator_id, touched["contract"])  # type: ignore[arg-type]
-        links = _rows(conn, ContractDesignation, ContractDesignation.contract_id, {r.id for r in rows})  # type: ignore[arg-type]
+        rows = _rows(conn, Contract, Contract.operator_id, touched["contract"])
+        links = _rows(conn, ContractDesignation, ContractDesignation.contract_id, {r.id for r in rows})
         covered: dict[str, set[str]] = defaultdict(set)
         for link in links:
             covered[link.contract_id].add(link.designation_id)
@@ -117,11 +118,11 @@ def patch_snapshot(conn: Connection, snapshot: RegistrySnapshot) -> RegistrySnap
     if touched["roster_entry"]:
         keys = touched["roster_entry"]
         designations = {d for d, _ in keys}
-        rows = _rows(conn, RosterEntry, RosterEntry.designation_id, designations)  # type: ignore[arg-type]
+        rows = _rows(conn, RosterEntry, RosterEntry.designation_id, designations)
         fresh = rosters_of(r for r in rows if (r.designation_id, r.person_id) in keys)
         changes["roster"] = _replaced(snapshot.roster, keys, fresh)
     if touched["provision"]:
-        rows = _rows(conn, Provision, Provision.designation_id, touched["provision"])  # type: ignore[arg-type]
+        rows = _rows(conn, Provision, Provision.designation_id, touched["provision"])
         fresh = grouped(sorted(rows, key=period_order), "designation_id", provision_fact)
         changes["provisions"] = _replaced(snapshot.provisions, touched["provision"], fresh)
     historic: set[Key] = {(entity, i) for entity, ids in grouped_ids.items() for i in ids}
@@ -151,9 +152,9 @@ def _roster_key(entity_id: str, sides: list[dict[str, Any]]) -> tuple[str, str] 
 
 
 def _rows(conn: Connection, model: Any, column: Any, keys: Iterable[Any]) -> list[Any]:
-    keys, out = sorted(keys), []
-    for start in range(0, len(keys), 500):  # bounded IN lists
-        out += conn.execute(select(model.__table__).where(column.in_(keys[start : start + 500]))).all()
+    ordered, out = sorted(keys), list[Any]()
+    for start in range(0, len(ordered), 500):  # bounded IN lists
+        out += conn.execute(select(model.__table__).where(column.in_(ordered[start : start + 500]))).all()
     return out
 
 

@@ -15,6 +15,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Connection, select
+from sqlmodel import col
 
 from gateway.decision.engine import Decision, decide
 from gateway.decision.facts import (
@@ -125,5 +126,5 @@ VERSION_SQL = "SELECT chain_index FROM chain_heads WHERE chain = 'changes'"
 
 def registry_version(conn: Connection) -> int:
     """The number of change events so far: the change chain's head, one primary-key read (no scan)."""
-    version = conn.execute(select(ChainHead.chain_index).where(ChainHead.chain == "changes")).scalar()
+    version = conn.execute(select(col(ChainHead.chain_index)).where(col(ChainHead.chain) == "changes")).scalar()
     return int(version or 0)

@@ -19,8 +19,8 @@ from models import (
 )
 
 T = {
-    name: model.__table__
-    for name, model in {  # type: ignore[attr-defined]
+    name: model.__table__  # type: ignore[attr-defined]  # SQLModel's table classes carry it at runtime
+    for name, model in {
         "organs": Organ,
         "operators": Operator,
         "persons": Person,

@@ -130,7 +130,7 @@ class DocumentStore:
         return StoredContent(size, digest.hexdigest())
 
     @staticmethod
-    def _seal(out, aead: AESGCM, prefix: bytes, doc_id: str, index: int, data: bytes, last: bool) -> None:  # type: ignore[no-untyped-def]
+    def _seal(out, aead: AESGCM, prefix: bytes, doc_id: str, index: int, data: bytes, last: bool) -> None:
         sealed = aead.encrypt(_nonce(prefix, index), data, _aad(doc_id, index, last))
         out.write(_RECORD.pack(len(sealed)) + sealed)
 
@@ -161,7 +161,7 @@ class DocumentStore:
             raise
         return self._iterate(handle, aead, prefix[:8], doc_id, first)
 
-    def _iterate(self, handle, aead, prefix, doc_id, first):  # type: ignore[no-untyped-def]
+    def _iterate(self, handle, aead, prefix, doc_id, first):
         with handle:
             chunk, last = first
             index = 0
@@ -175,7 +175,7 @@ class DocumentStore:
                 chunk, last = self._next(handle, aead, prefix, doc_id, index)
 
     @staticmethod
-    def _next(handle, aead: AESGCM, prefix: bytes, doc_id: str, index: int) -> tuple[bytes, bool]:  # type: ignore[no-untyped-def]
+    def _next(handle, aead: AESGCM, prefix: bytes, doc_id: str, index: int) -> tuple[bytes, bool]:
         head = handle.read(_RECORD.size)
         if len(head) != _RECORD.size:
             raise IntegrityError("the document is truncated")

@@ -165,7 +165,7 @@ async def signout(request: Request) -> Response:
 @router.get("/")
 async def decisions(request: Request, container: ContainerDep, caller: AuditorDep, cursor: str = "") -> Response:
     form = filter_form(request)
-    page = {"form": form, "cursor": cursor, "reason_codes": REASON_CODES, "section": "decisions"}
+    page: dict[str, Any] = {"form": form, "cursor": cursor, "reason_codes": REASON_CODES, "section": "decisions"}
     try:
         filters = page_filter(form, container.settings.zone)
         found = await audit.decisions(container, filters, PAGE_SIZE, cursor or None)
