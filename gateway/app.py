@@ -35,16 +35,16 @@ from gateway.api import (
 from gateway.api.lean import LeanDecisions
 from gateway.audit.record import clip
 from gateway.container import Container, build_container
-from gateway.errors import PROBLEM_BASE, FieldError, InvalidInput, Problem
-from gateway.limits import BodyLimit, body_limit_for
+from gateway.errors import FieldError, InvalidInput, Problem
+from gateway.limits import BodyLimit, body_limit_for, too_large
 from gateway.logging_setup import configure_logging
 from gateway.metrics import REQUEST_SECONDS, labelled
+from gateway.problem_details import INTERNAL, PROBLEM_JSON, Kind, body, kind_of, problem_body, problem_headers
 from gateway.service import Clock, system_clock
 from gateway.settings import Settings
 from gateway.web import pages
 
 log = structlog.get_logger("gateway.http")
-PROBLEM_JSON = "application/problem+json"
 # AuthZEN: X-Request-ID is "an arbitrary string" and the same one MUST come back: it is echoed byte for
 # byte, whatever it holds (the header limits bound its size). Where it is stored or logged, printable
 # ASCII up to 200 characters is kept as sent; anything else is escaped and clipped (stored_request_id).
@@ -110,7 +110,12 @@ def create_app(
 
 
 def problem_response(problem: Problem) -> JSONResponse:
-    return JSONResponse(problem.body(), status_code=problem.status, media_type=PROBLEM_JSON, headers=problem.headers)
+    return JSONResponse(
+        problem_body(problem),
+        status_code=kind_of(problem).status,
+        media_type=PROBLEM_JSON,
+        headers=problem_headers(problem),
+    )
 
 
 def _install_problem_handlers(app: FastAPI) -> None:
@@ -125,13 +130,8 @@ def _install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        body = {
-            "type": PROBLEM_BASE + f"http-{exc.status_code}",
-            "title": str(exc.detail),
-            "status": exc.status_code,
-            "detail": str(exc.detail),
-        }
-        return JSONResponse(body, status_code=exc.status_code, media_type=PROBLEM_JSON)
+        kind = Kind(exc.status_code, f"http-{exc.status_code}", str(exc.detail))
+        return JSONResponse(body(kind, str(exc.detail)), status_code=exc.status_code, media_type=PROBLEM_JSON)
 
     @app.exception_handler(Exception)
     async def on_crash(request: Request, exc: Exception) -> JSONResponse:
@@ -140,14 +140,11 @@ def _install_problem_handlers(app: FastAPI) -> None:
 
 def crash_response(exc: BaseException, request_id: str) -> JSONResponse:
     log.error("request.crashed", error=type(exc).__name__, exc_info=exc)
-    body = {
-        "type": PROBLEM_BASE + "internal",
-        "title": "Internal error",
-        "status": 500,
-        "detail": "the gateway failed to handle this request; it was not allowed. "
-        f"Quote request id {request_id} to an administrator.",
-    }
-    return JSONResponse(body, status_code=500, media_type=PROBLEM_JSON)
+    detail = (
+        "the gateway failed to handle this request; it was not allowed. "
+        f"Quote request id {request_id} to an administrator."
+    )
+    return JSONResponse(body(INTERNAL, detail), status_code=500, media_type=PROBLEM_JSON)
 
 
 def _install_middleware(app: FastAPI, settings: Settings, container: Container) -> None:
@@ -204,16 +201,7 @@ class RequestContext:
 
         length = headers.get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > limit):
-            problem = JSONResponse(
-                {
-                    "type": PROBLEM_BASE + "too-large",
-                    "title": "Request body too large",
-                    "status": 413,
-                    "detail": f"the body may be at most {limit} bytes",
-                },
-                status_code=413,
-                media_type=PROBLEM_JSON,
-            )
+            problem = too_large(limit)
             await problem(scope, receive, send_with_id)
         else:
             try:

@@ -24,6 +24,7 @@ from sqlalchemy import Engine
 from gateway.decision.calendar import local_day
 from gateway.decision.policy_registry import RegistryRules
 from gateway.errors import Problem
+from gateway.problem_details import kind_of
 from gateway.registry import admin, rosters
 from gateway.registry.changes import Actor
 from gateway.registry.expiring import expiring as expiring_items
@@ -120,7 +121,7 @@ def refuse_missing_database(settings: Settings) -> None:
 
 
 def _print_problem(problem: Problem) -> None:
-    err.print(f"[red]{problem.title}:[/] {escape(problem.detail)}", highlight=False)
+    err.print(f"[red]{kind_of(problem).title}:[/] {escape(problem.detail)}", highlight=False)
     for error in getattr(problem, "errors", []):
         err.print(f"  {error.path}: {error.detail}", markup=False, highlight=False)
 

@@ -1,11 +1,9 @@
-"""Domain exceptions, and their one translation into RFC 9457 problem details."""
+"""Domain exceptions: what went wrong, in words, with no HTTP in them (problem_details.py maps them)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
-
-PROBLEM_BASE = "https://clearance-gateway.dev/problems/"
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,85 +29,70 @@ class FieldError:
 
 
 class Problem(Exception):
-    """An error a caller should see, with its HTTP status and RFC 9457 fields."""
+    """An error a caller should hear about, in the domain's words: what went wrong (`detail`) and any
+    facts to add (`extra`). It names no HTTP status: gateway/problem_details.py is the one table that
+    turns each kind into an RFC 9457 problem, for the API, the lean route and the pages; the CLI prints
+    the same words."""
 
-    status = 500
-    kind = "internal"
-    title = "Internal error"
-
-    def __init__(
-        self,
-        detail: str,
-        *,
-        status: int | None = None,
-        extra: dict[str, Any] | None = None,
-        headers: dict[str, str] | None = None,
-    ):
+    def __init__(self, detail: str, *, extra: dict[str, Any] | None = None):
         super().__init__(detail)
         self.detail = detail
-        if status is not None:
-            self.status = status
         self.extra = extra or {}
-        self.headers = headers or {}
-
-    def body(self) -> dict[str, Any]:
-        return {
-            "type": PROBLEM_BASE + self.kind,
-            "title": self.title,
-            "status": self.status,
-            "detail": self.detail,
-            **self.extra,
-        }
 
 
 class InvalidInput(Problem):
-    status, kind, title = 400, "invalid-input", "Invalid input"
-
-    def __init__(self, detail: str, errors: list[FieldError], *, status: int = 400):
-        super().__init__(detail, status=status)
-        self.errors = errors
-        if status == 422:
-            self.kind, self.title = "invalid-registry-data", "Registry data refused"
-        elif status == 409:
-            self.kind, self.title = "conflict", "Conflict"
-
-    def body(self) -> dict[str, Any]:
-        return {**super().body(), "errors": [e.as_dict() for e in self.errors]}
-
-
-class PolicyRefused(InvalidInput):
-    """A policy reload refused: invalid files or failing policy tests; `errors` name file and line."""
+    """The request's shape or values are wrong; `errors` name each bad field."""
 
     def __init__(self, detail: str, errors: list[FieldError]):
-        super().__init__(detail, errors, status=422)
-        self.kind, self.title = "policy-refused", "Policy refused"
+        super().__init__(detail)
+        self.errors = errors
+
+
+class RefusedData(InvalidInput):
+    """Well-formed registry data that a rule refuses (D2's limits, a dangling reference, ...)."""
+
+
+class PolicyRefused(RefusedData):
+    """A policy reload refused: invalid files or failing policy tests; `errors` name file and line."""
 
 
 class Unauthenticated(Problem):
-    status, kind, title = 401, "unauthenticated", "Authentication required"
-
-    def __init__(self, detail: str):
-        super().__init__(detail, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+    """No usable bearer token."""
 
 
 class Forbidden(Problem):
-    status, kind, title = 403, "forbidden", "Forbidden"
+    """A good token without the scope the call needs."""
 
 
 class NotFound(Problem):
-    status, kind, title = 404, "not-found", "Not found"
+    """No such record."""
 
 
 class Conflict(Problem):
-    """The request is well-formed but the record's state refuses it (a revoked clearance, a cancelled designation)."""
+    """The request is well-formed but the record's state refuses it (a revoked clearance, a cancelled
+    designation), or the registry changed under it."""
 
-    status, kind, title = 409, "conflict", "Conflict"
+
+class TooLarge(Problem):
+    """A request body past its route's limit."""
 
 
 class Unavailable(Problem):
     """The gateway cannot keep a promise (log the decision, reach its database): refuse, never guess."""
 
-    status, kind, title = 503, "unavailable", "Service unavailable"
-
     def __init__(self, detail: str, retry_after: int = 1):
-        super().__init__(detail, headers={"Retry-After": str(retry_after)})
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
+class ReleaseDenied(Problem):
+    """A document is not released: the same for every reason and for an unknown document (no existence
+    oracle); the reasons are in the decision log under `decision_id`."""
+
+    def __init__(self, detail: str, decision_id: str):
+        super().__init__(detail, extra={"decision_id": decision_id})
+        self.decision_id = decision_id
+
+
+class ReleaseFailed(Problem):
+    """A document allowed and logged could not be read from the store."""

@@ -15,12 +15,12 @@ from datetime import UTC, datetime
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway.errors import PROBLEM_BASE, Problem
+from gateway.errors import TooLarge
+from gateway.problem_details import HEADERS_TOO_LARGE, PROBLEM_JSON, TOO_LARGE, Kind, body
 from gateway.settings import Settings
 
 PAGE_BODY_BYTES = 16 * 1024  # /audit/ forms: sign-in carries one token of at most MAX_TOKEN_BYTES
 MAX_TOKEN_BYTES = 8 * 1024  # a bearer token longer than this is refused before it is parsed
-PROBLEM_JSON = "application/problem+json"
 # Instants a caller may name (context.time, audit windows): wide enough for any real question, and far
 # from the calendar's ends, where converting to another zone or adding a day overflows.
 EARLIEST, LATEST = datetime(1900, 1, 1, tzinfo=UTC), datetime(9000, 1, 1, tzinfo=UTC)
@@ -54,18 +54,15 @@ def body_limit_for(settings: Settings) -> Callable[[str], int]:
 
 
 def too_large(limit: int) -> JSONResponse:
-    return _problem(413, "too-large", "Request body too large", f"the body may be at most {limit} bytes")
+    return _problem(TOO_LARGE, f"the body may be at most {limit} bytes")
 
 
 def headers_too_large(limit: int) -> JSONResponse:
-    return _problem(
-        431, "headers-too-large", "Request headers too large", f"the request's headers may be at most {limit} bytes"
-    )
+    return _problem(HEADERS_TOO_LARGE, f"the request's headers may be at most {limit} bytes")
 
 
-def _problem(status: int, kind: str, title: str, detail: str) -> JSONResponse:
-    body = {"type": PROBLEM_BASE + kind, "title": title, "status": status, "detail": detail}
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
+def _problem(kind: Kind, detail: str) -> JSONResponse:
+    return JSONResponse(body(kind, detail), status_code=kind.status, media_type=PROBLEM_JSON)
 
 
 def header_bytes(scope: Scope) -> int:
@@ -74,11 +71,9 @@ def header_bytes(scope: Scope) -> int:
     return target + sum(len(name) + len(value) + 4 for name, value in scope["headers"])
 
 
-class _Overflow(Problem):
+class _Overflow(TooLarge):
     """Raised into the route when its body passed the limit; the 413 has been sent already, so
     whatever answer the route's error handling makes of this is dropped."""
-
-    status, kind, title = 413, "too-large", "Request body too large"
 
 
 class BodyLimit:

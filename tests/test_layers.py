@@ -16,7 +16,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 LAYERS = (  # bottom first; a module's layer is that of the longest prefix naming it
     ("models",),
-    ("gateway.decision", "gateway.ids", "gateway.identifiers", "gateway.limits", "gateway.errors", "gateway.settings"),
+    ("gateway.decision", "gateway.ids", "gateway.identifiers", "gateway.limits", "gateway.errors", "gateway.settings",
+     "gateway.problem_details"),
     ("gateway.registry", "gateway.audit", "gateway.store", "gateway.db", "gateway.metrics", "gateway.logging_setup",
      "gateway.auth", "gateway.ports", "gateway.policy_holder", "gateway.policytest", "gateway.dev_mode"),
     ("gateway.service", "gateway.search", "gateway.access", "gateway.policy_apply", "gateway.demo",

@@ -19,6 +19,7 @@ from gateway.decision.reasons import ASSESSMENT_READER_SCOPE, without_assessment
 from gateway.errors import FieldError, Forbidden, InvalidInput
 from gateway.identifiers import id_errors
 from gateway.limits import instant_error
+from gateway.problem_details import kind_of
 from gateway.service import Outcome, Question
 
 router = APIRouter(tags=["authzen"])
@@ -226,7 +227,7 @@ async def answer_evaluations(container: Container, caller: Caller, body: Any, re
 
 def _item_error(exc: InvalidInput) -> dict[str, Any]:
     """AuthZEN "Errors": an evaluation that cannot be evaluated is answered in its own place, closed."""
-    error: dict[str, Any] = {"status": exc.status, "message": exc.detail}
+    error: dict[str, Any] = {"status": kind_of(exc).status, "message": exc.detail}
     if exc.errors:
         error["errors"] = [e.as_dict() for e in exc.errors]
     return {"decision": False, "context": {"error": error}}

@@ -17,12 +17,8 @@ from gateway.auth import Caller
 from gateway.container import Container
 from gateway.db import READ_ONLY
 from gateway.decision.calendar import local_day
-from gateway.errors import FieldError, InvalidInput, Problem
+from gateway.errors import FieldError, InvalidInput, TooLarge
 from gateway.registry.changes import Actor
-
-
-class BodyTooLarge(Problem):
-    status, kind, title = 413, "too-large", "Request body too large"
 
 
 async def get_container(request: Request) -> Container:
@@ -184,7 +180,7 @@ async def bounded_body(request: Request) -> bytes:
     async for chunk in request.stream():  # a chunked body has no Content-Length: count as it comes
         size += len(chunk)
         if size > limit:
-            raise BodyTooLarge(f"the body may be at most {limit} bytes")
+            raise TooLarge(f"the body may be at most {limit} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
 

@@ -16,7 +16,7 @@ from gateway.auth import Caller
 from gateway.container import Container
 from gateway.decision.facts import Facts
 from gateway.decision.policy_context import context_problems, from_headers
-from gateway.errors import FieldError, InvalidInput, Problem
+from gateway.errors import FieldError, InvalidInput, ReleaseDenied, ReleaseFailed
 from gateway.identifiers import require_ids
 from gateway.service import Outcome, Question
 from gateway.store import IntegrityError, verified
@@ -24,14 +24,6 @@ from gateway.store import IntegrityError, verified
 router = APIRouter(tags=["documents"])
 log = structlog.get_logger("gateway.release")
 MARKINGS = {"esi": "重要経済安保情報", "sds": "特定秘密"}  # D5
-
-
-class ReleaseDenied(Problem):
-    status, kind, title = 403, "access-denied", "Access denied"
-
-
-class ReleaseFailed(Problem):
-    status, kind, title = 500, "release-failed", "The document cannot be released"
 
 
 def marking(facts: Facts) -> str:
@@ -75,8 +67,7 @@ async def release(
         # in the decision log, for auditors and administrators (quote the decision id to them).
         raise ReleaseDenied(
             f"you may not read this document; quote decision {outcome.decision_id} to an administrator",
-            extra={"decision_id": outcome.decision_id},
-            headers={"X-Decision-Id": outcome.decision_id},
+            outcome.decision_id,
         )
     document = outcome.facts.document
     assert document is not None

@@ -27,6 +27,7 @@ from gateway.api.deps import parsed_json
 from gateway.auth import Caller
 from gateway.container import Container
 from gateway.errors import Problem
+from gateway.problem_details import kind_of, problem_body, problem_headers
 
 Answer = Callable[[Container, Caller, Any, "str | None"], Awaitable[dict[str, Any]]]
 ENDPOINTS: dict[str, Answer] = {
@@ -63,8 +64,8 @@ class LeanDecisions:
             decided = await answer(self.container, caller, body, state.get("request_id"))
             status, content, headers = 200, orjson.dumps(decided), _JSON
         except Problem as problem:
-            status, content = problem.status, orjson.dumps(problem.body())
-            headers = [*_PROBLEM, *((k.lower().encode(), v.encode()) for k, v in problem.headers.items())]
+            status, content = kind_of(problem).status, orjson.dumps(problem_body(problem))
+            headers = [*_PROBLEM, *((k.lower().encode(), v.encode()) for k, v in problem_headers(problem).items())]
         await send(
             {
                 "type": "http.response.start",

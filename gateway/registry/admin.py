@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel
 
 from gateway.db import READ_ONLY
-from gateway.errors import Conflict, FieldError, InvalidInput, NotFound
+from gateway.errors import Conflict, FieldError, InvalidInput, NotFound, RefusedData
 from gateway.registry.bundle_checks import parse_bundle, validate
 from gateway.registry.changes import Actor, record_changes
 from gateway.registry.importer import write_contract_links
@@ -225,10 +225,9 @@ def extend(
             before["scheme"], before["designated_on"], before["expires_on"], expires_on, ref
         )
         if problem:
-            raise InvalidInput(
+            raise RefusedData(
                 f"designation {designation_id} cannot be extended to {expires_on}; nothing was changed",
                 [FieldError(("expires_on",), problem)],
-                status=422,
             )
         conn.execute(update(table).where(table.c.id == designation_id).values(expires_on=expires_on))
         record_versions(conn, actor, "designation", {designation_id: before})
@@ -267,10 +266,9 @@ def cancel(engine: Engine, actor: Actor, designation_id: str, cancelled_on: date
         else:
             problem = None
         if problem:
-            raise InvalidInput(
+            raise RefusedData(
                 f"designation {designation_id} cannot be cancelled on {cancelled_on}",
                 [FieldError(("cancelled_on",), problem)],
-                status=422,
             )
         conn.execute(update(table).where(table.c.id == designation_id).values(cancelled_on=cancelled_on))
         record_versions(conn, actor, "designation", {designation_id: before})
@@ -383,7 +381,7 @@ def put_record(
         before = _record(conn, plural, entity_id, lock=True)
         errors = local_errors(validate(bundle, conn, today, rules)) + _put_problems(conn, plural, entry)
         if errors:
-            raise InvalidInput(f"the {singular} {entity_id} is refused; nothing was written", errors, status=422)
+            raise RefusedData(f"the {singular} {entity_id} is refused; nothing was written", errors)
         _put_conflict(plural, before, entry)
         columns = set(table.c.keys())
         row = {k: v for k, v in entry.model_dump().items() if k in columns}

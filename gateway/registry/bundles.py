@@ -127,7 +127,7 @@ def parse_checked(engine: Engine, raw: bytes | str, rules: RegistryRules) -> Bun
             more = validate(bundle, conn, rules=rules)
         errors = shape.errors + [_relocated(e, where) for e in more if e.detail not in left_out]
         errors.sort(key=lambda e: _order(e.location))
-        raise InvalidInput(shape.detail, errors, status=shape.status) from shape
+        raise type(shape)(shape.detail, errors) from shape
 
 
 def _salvage(raw: bytes | str) -> tuple[Bundle, dict[str, list[int]], set[str]] | None:

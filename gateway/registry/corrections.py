@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Engine, update
 
-from gateway.errors import FieldError, InvalidInput
+from gateway.errors import FieldError, RefusedData
 from gateway.registry.admin import existing_record, ledger_entry, record_event, writing
 from gateway.registry.changes import Actor
 from gateway.registry.recording import record_versions
@@ -50,9 +50,8 @@ def correct_cancellation(
         elif before["cancelled_on"] == cancelled_on:
             errors.append(FieldError(("cancelled_on",), f"the cancellation is already recorded on {cancelled_on}"))
         if errors:
-            raise InvalidInput(
-                f"designation {designation_id} cannot be corrected so; nothing was changed", errors, status=422
-            )
+            raise RefusedData(
+                f"designation {designation_id} cannot be corrected so; nothing was changed", errors)
         conn.execute(update(table).where(table.c.id == designation_id).values(cancelled_on=cancelled_on))
         record_versions(conn, actor, "designation", {designation_id: before})
         ledger_entry(conn, designation_id, "corrected", cancelled_on, None, None)

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Engine, func, insert, select, update
 from sqlmodel import col
 
-from gateway.errors import FieldError, InvalidInput, NotFound
+from gateway.errors import FieldError, InvalidInput, NotFound, RefusedData
 from gateway.registry.changes import Actor, record_changes
 from gateway.store import DocumentStore
 from models import Designation, Document
@@ -23,9 +23,7 @@ def _check_designation(conn: Any, designation_id: str | None, field: str) -> Non
         return
     found = conn.execute(select(col(Designation.id)).where(col(Designation.id) == designation_id)).first()
     if found is None:
-        raise InvalidInput(
-            "unknown designation", [FieldError((field,), f"unknown designation {designation_id!r}")], status=422
-        )
+        raise RefusedData("unknown designation", [FieldError((field,), f"unknown designation {designation_id!r}")])
 
 
 def get_document(engine: Engine, document_id: str) -> dict[str, Any]:

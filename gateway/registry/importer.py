@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Table, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError as DBIntegrityError
 
-from gateway.errors import InvalidInput
+from gateway.errors import Conflict, RefusedData
 from gateway.registry.bundle_checks import chunks, rows_by_id, validate
 from gateway.registry.changes import Actor, record_changes
 from gateway.registry.recording import (
@@ -79,7 +79,7 @@ def import_on(
     _, today = actor.moment()
     errors = validate(bundle, conn, today, rules)
     if errors:
-        raise InvalidInput("The registry bundle is invalid; nothing was imported", errors, status=422)
+        raise RefusedData("The registry bundle is invalid; nothing was imported", errors)
     result = ImportResult()
     changes = result.changes
     _keep_history(conn, actor, bundle)
@@ -94,7 +94,7 @@ def import_on(
     try:
         record_changes(conn, actor, changes)
     except DBIntegrityError as exc:  # a concurrent writer raced us: nothing is written
-        raise InvalidInput("The registry changed during the import; try again", [], status=409) from exc
+        raise Conflict("The registry changed during the import; try again") from exc
     return result
 
 

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, func, insert, select, update
 
 from gateway.db import READ_ONLY
-from gateway.errors import InvalidInput, NotFound
+from gateway.errors import NotFound, RefusedData
 from gateway.registry.admin import existing_record, local_errors, record_event, writing
 from gateway.registry.bundle_checks import validate
 from gateway.registry.changes import Actor
@@ -120,7 +120,7 @@ def put_period(
         errors = local_errors(validate(Bundle(**{kind.section: [entry]}), conn))
         if errors:
             what = kind.entity.replace("_", " ")
-            raise InvalidInput(f"the {what} is refused; nothing was changed", errors, status=422)
+            raise RefusedData(f"the {what} is refused; nothing was changed", errors)
         after = {"designation_id": designation_id, kind.holder: holder_id, "valid_from": start}
         after["valid_until"] = valid_until
         if after != before:

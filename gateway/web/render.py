@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.routing import APIRoute
 
 from gateway.errors import FieldError, InvalidInput, Problem
+from gateway.problem_details import kind_of
 from gateway.web.session import SignInRequired, signin_redirect
 
 HERE = Path(__file__).resolve().parent
@@ -106,4 +107,5 @@ class PageRoute(APIRoute):
 
 
 def _error_page(request: Request, problem: Problem) -> HTMLResponse:
-    return render(request, "error.html", status=problem.status, title=problem.title, messages=problem_messages(problem))
+    kind = kind_of(problem)
+    return render(request, "error.html", status=kind.status, title=kind.title, messages=problem_messages(problem))
