@@ -241,3 +241,23 @@ def carried_over(bundle: dict[str, Any]) -> dict[str, Any]:
             if entry.get("scheme") == "esi" and date.fromisoformat(entry[day]) < ESI_ACT_IN_FORCE:
                 entry["transitional"] = True
     return bundle
+
+
+def cli_registry(directory: Path, monkeypatch: pytest.MonkeyPatch, columns: int) -> str:
+    """A SQLite registry loaded with the rules bundle through `registry import`, as the CLI's
+    environment names it (rich wraps at `columns`); its URL."""
+    from typer.testing import CliRunner
+
+    from gateway.cli import app
+    from tests.rules_registry import rules_bundle
+
+    url = f"sqlite:///{directory / 'registry.db'}"
+    monkeypatch.setenv("GATEWAY_DATABASE_URL", url)
+    monkeypatch.setenv("GATEWAY_POLICY_DIR", str(POLICY_DIR))
+    monkeypatch.setenv("GATEWAY_DOCUMENT_DIR", str(directory / "documents"))
+    monkeypatch.setenv("COLUMNS", str(columns))
+    bundle = directory / "bundle.json"
+    bundle.write_text(json.dumps(rules_bundle()))
+    result = CliRunner().invoke(app, ["registry", "import", str(bundle)], prog_name="clearance-gateway")
+    assert result.exit_code == 0, result.output
+    return url

@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,24 +13,14 @@ import pytest
 from typer.testing import CliRunner
 
 from gateway.cli import app
-from tests.rules_registry import rules_bundle
-from tests.support import POLICY_DIR
+from tests.support import cli_registry
 
 runner = CliRunner()
 
 
 @pytest.fixture
-def database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    url = f"sqlite:///{tmp_path / 'registry.db'}"
-    monkeypatch.setenv("GATEWAY_DATABASE_URL", url)
-    monkeypatch.setenv("GATEWAY_POLICY_DIR", str(POLICY_DIR))
-    monkeypatch.setenv("GATEWAY_DOCUMENT_DIR", str(tmp_path / "documents"))
-    monkeypatch.setenv("COLUMNS", "80")
-    bundle = tmp_path / "bundle.json"
-    bundle.write_text(json.dumps(rules_bundle()))
-    result = run("registry", "import", str(bundle))
-    assert result.exit_code == 0, result.output
-    yield url
+def database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    return cli_registry(tmp_path, monkeypatch, columns=80)
 
 
 def run(*args: str) -> Any:
