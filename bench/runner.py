@@ -50,7 +50,7 @@ from bench.servers import Server
 from bench.workspace import POLICY_DIR, REPO, Workspace
 from gateway.decision.calendar import local_day
 from gateway.decision.policy import Policy
-from gateway.decision.policy_files import load_policy
+from gateway.policy.files import load_policy
 from gateway.registry.snapshot import RegistrySnapshot
 from gateway.settings import Settings
 

@@ -24,7 +24,7 @@ from bench.generator import Shape, generate_bundle
 from bench.inprocess import bench_core, prepare
 from bench.memory import mib, peak_rss, status_kib
 from bench.workspace import POLICY_DIR, Workspace
-from gateway.decision.policy_files import load_policy
+from gateway.policy.files import load_policy
 
 Say = Callable[[str], None]
 

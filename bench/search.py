@@ -45,7 +45,7 @@ from bench.generator import Shape, generate_bundle
 from gateway.access_review import Reviewer
 from gateway.decision.engine import decide
 from gateway.decision.policy import Policy
-from gateway.decision.policy_files import load_policy
+from gateway.policy.files import load_policy
 from gateway.registry.history import History
 from gateway.registry.loading import snapshot_from_bundle
 from gateway.registry.snapshot import RegistrySnapshot

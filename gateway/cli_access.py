@@ -60,7 +60,7 @@ def _run(work: Any, at: str | None, within: int) -> Any:
     from gateway.cli_admin import _registry
     from gateway.db import READ_ONLY
     from gateway.decision.policy import PolicyError
-    from gateway.decision.policy_files import load_policy
+    from gateway.policy.files import load_policy
     from gateway.registry.loading import load_snapshot
     from gateway.search import Finder
 

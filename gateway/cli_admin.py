@@ -93,7 +93,7 @@ def _registry() -> Iterator[tuple[Settings, Engine]]:
 def _rules(settings: Settings) -> RegistryRules:
     """The policy's registry rules (D2 limits, D4 catalogue); a policy that does not load exits 1."""
     from gateway.decision.policy import PolicyError
-    from gateway.decision.policy_files import load_policy
+    from gateway.policy.files import load_policy
 
     try:
         return load_policy(settings.policy_dir).registry
@@ -173,7 +173,7 @@ def expiring(
     Fewer than 30 days left are shown in red.
     """
     from gateway.decision.policy import PolicyError
-    from gateway.decision.policy_files import load_policy
+    from gateway.policy.files import load_policy
 
     try:
         days = parse_window(within)

@@ -41,7 +41,7 @@ def registry_import(
     from gateway.cli import _engine_at_head
     from gateway.container import _master_key
     from gateway.decision.policy import PolicyError
-    from gateway.decision.policy_files import load_policy
+    from gateway.policy.files import load_policy
     from gateway.registry.bundles import dry_run as preview
     from gateway.registry.bundles import parse_checked
     from gateway.registry.changes import Actor

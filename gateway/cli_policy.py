@@ -24,7 +24,7 @@ def _directory(directory: Path | None) -> Path:
 
 def _load(directory: Path):
     from gateway.decision.policy import PolicyError
-    from gateway.decision.policy_files import load_policy
+    from gateway.policy.files import load_policy
 
     try:
         return load_policy(directory)
@@ -43,7 +43,7 @@ def test_command(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="list passing cases too")] = False,
 ) -> None:
     """Run the policy's YAML test suites: each case states the expected decision AND reason codes."""
-    from gateway.policytest import junit_xml, run_all
+    from gateway.policy.suites import junit_xml, run_all
 
     directory = _directory(directory)
     policy = _load(directory)
@@ -77,7 +77,7 @@ def test_command(
 @app.command("check")
 def check_command(directory: DirArg = None) -> None:
     """Validate model.conf and the policy files: syntax, attributes, reason codes, dead rules, duplicates."""
-    from gateway.decision.policy_check import check
+    from gateway.policy.coverage import check
 
     directory = _directory(directory)
     report = check(directory)
@@ -99,7 +99,7 @@ def apply_command(
 ) -> None:
     """Check and test CANDIDATE (its own tests/), then swap it in for the live folder atomically."""
     from gateway.decision.policy import PolicyError
-    from gateway.policy_apply import apply
+    from gateway.policy.apply import apply
 
     live = _directory(to)
     try:
@@ -118,7 +118,7 @@ def show_command(
     as_json: Annotated[bool, typer.Option("--json", help="the summary as JSON (as GET /v1/admin/policy)")] = False,
 ) -> None:
     """What the policy grants, requires and exempts, in words (deny rows and local reasons included)."""
-    from gateway.decision.policy_words import describe
+    from gateway.policy.words import describe
 
     policy = _load(_directory(directory))
     if as_json:

@@ -35,7 +35,7 @@ ContextOpt = Annotated[
 
 def load_or_exit(directory: Path):
     from gateway.decision.policy import PolicyError
-    from gateway.decision.policy_files import load_policy
+    from gateway.policy.files import load_policy
 
     try:
         return load_policy(directory)

@@ -10,7 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from gateway.decision.policy import Policy
-from gateway.decision.replay import DiffReport
+from gateway.policy.replay import DiffReport
 from gateway.settings import Settings
 
 
@@ -26,7 +26,7 @@ def replay_logged(
     from sqlalchemy import func, select
 
     from gateway.db import READ_ONLY, make_engine
-    from gateway.decision.replay import replay
+    from gateway.policy.replay import replay
     from models import DecisionRecord
 
     table = DecisionRecord.__table__  # type: ignore[attr-defined]

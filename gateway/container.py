@@ -18,7 +18,7 @@ from gateway.audit.group_commit import GroupCommitter
 from gateway.audit.remote_log import RemoteLog
 from gateway.auth import DevelopmentIssuer, TokenVerifier, keys_from_jwks
 from gateway.db import SchemaRefused, ensure_schema, make_engine
-from gateway.policy_holder import PolicyHolder, PolicyWatcher
+from gateway.policy.holder import PolicyHolder, PolicyWatcher
 from gateway.ports import DecisionLog
 from gateway.registry.changes import record_policy_swap
 from gateway.registry.facts_source import RegistryFacts

@@ -25,7 +25,7 @@ from gateway.decision.policy_context import RequestContext, declared_values, req
 from gateway.errors import Unavailable
 from gateway.ids import new_ulids
 from gateway.metrics import DECIDE_SECONDS, LOG_WAIT_SECONDS, UNAVAILABLE, count_decisions
-from gateway.policy_holder import PolicyHolder
+from gateway.policy.holder import PolicyHolder
 from gateway.ports import Clock, DecisionLog, FactSnapshot, FactSource, FactsUnavailable, LogOverloaded, LogUnavailable
 
 log = structlog.get_logger("gateway.decisions")

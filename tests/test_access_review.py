@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from bench.generator import Shape, generate_bundle
 from gateway.decision.engine import decide
 from gateway.decision.horizon import first_loss
-from gateway.decision.policy_files import load_policy
+from gateway.policy.files import load_policy
 from gateway.registry.loading import snapshot_from_bundle
 from models.bundle import Bundle
 from tests.rules_registry import rules_bundle

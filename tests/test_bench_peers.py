@@ -35,7 +35,7 @@ from gateway.decision.facts import (
     PersonFact,
     RosterFact,
 )
-from gateway.decision.policy_files import load_policy
+from gateway.policy.files import load_policy
 from gateway.registry.loading import snapshot_from_bundle
 from gateway.registry.snapshot import RegistrySnapshot
 from models.bundle import Bundle

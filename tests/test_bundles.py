@@ -17,9 +17,9 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from gateway.cli import app
-from gateway.decision.policy_files import load_policy
 from gateway.demo import demo_bundle
 from gateway.errors import InvalidInput
+from gateway.policy.files import load_policy
 from gateway.registry.bundles import bundle_schema, dry_run, export_bundle, parse_checked
 from gateway.registry.changes import Actor
 from models import ChangeEvent, Designation

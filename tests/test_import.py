@@ -16,7 +16,7 @@ from sqlalchemy import event, func, select
 
 from bench.generator import Shape, generate_bundle
 from gateway.db import make_engine, upgrade
-from gateway.decision.policy_files import load_policy
+from gateway.policy.files import load_policy
 from gateway.registry.bundle_checks import parse_bundle
 from gateway.registry.changes import Actor
 from gateway.registry.importer import import_bundle

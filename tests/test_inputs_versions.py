@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from bench.generator import Shape, generate_bundle
 from gateway.decision.engine import decide
 from gateway.decision.facts import INPUTS_VERSION, facts_from_record, facts_record
-from gateway.decision.policy_files import load_policy
-from gateway.decision.replay import DiffReport, replay
+from gateway.policy.files import load_policy
+from gateway.policy.replay import DiffReport, replay
 from gateway.registry.loading import snapshot_from_bundle
 from models.bundle import Bundle
 from tests.rules_registry import rules_bundle

@@ -19,8 +19,8 @@ LAYERS = (  # bottom first; a module's layer is that of the longest prefix namin
     ("gateway.decision", "gateway.ids", "gateway.identifiers", "gateway.limits", "gateway.errors", "gateway.settings",
      "gateway.problem_details"),
     ("gateway.registry", "gateway.audit", "gateway.store", "gateway.db", "gateway.metrics", "gateway.logging_setup",
-     "gateway.auth", "gateway.ports", "gateway.policy_holder", "gateway.policytest", "gateway.dev_mode"),
-    ("gateway.service", "gateway.search", "gateway.access", "gateway.policy_apply", "gateway.demo",
+     "gateway.auth", "gateway.ports", "gateway.policy", "gateway.dev_mode"),
+    ("gateway.service", "gateway.search", "gateway.access", "gateway.demo",
      "gateway.http_protocol"),
     ("gateway.api", "gateway.web", "gateway.app", "gateway.asgi", "gateway.container", "gateway.cli"),
 )  # fmt: skip
@@ -111,6 +111,19 @@ def test_the_decision_core_imports_only_itself_and_the_models() -> None:
         if not target.startswith(("gateway.decision", "models"))
     )
     assert outside == []
+
+
+def test_only_one_module_imports_casbin() -> None:
+    """Casbin sits behind the core's `Rules` interface: gateway/policy/casbin_rules.py is its only importer."""
+    importers = set()
+    for module, path in _modules().items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            if any(name == "casbin" or name.startswith("casbin.") for name in names):
+                importers.add(module)
+    assert importers == {"gateway.policy.casbin_rules"}
 
 
 def test_the_top_level_imports_form_no_cycle() -> None:

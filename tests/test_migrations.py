@@ -37,8 +37,8 @@ from gateway.db import (
     schema_state,
     upgrade,
 )
-from gateway.decision.policy_files import load_policy
 from gateway.migrations.__main__ import draft
+from gateway.policy.files import load_policy
 from gateway.registry.bundle_checks import parse_bundle
 from gateway.registry.importer import _row
 from gateway.registry.loading import _TABLES as _SNAPSHOT_TABLES

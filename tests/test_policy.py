@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from gateway.decision.engine import decide
 from gateway.decision.facts import AssessmentFact, DesignationFact, DocumentFact, Facts, PersonFact, RosterFact
 from gateway.decision.policy import ObjectAttributes, PolicyError, SubjectAttributes
-from gateway.decision.policy_files import load_policy, policy_version
 from gateway.decision.reasons import REASON_CODES
+from gateway.policy.files import load_policy, policy_version, split_row
 from tests.support import POLICY_DIR
 
 SHIPPED = load_policy(POLICY_DIR)
@@ -68,7 +68,41 @@ BROKEN = [
         "actions.csv:5",
         "not a section of model.conf",
     ),
+    (
+        "requirements.csv",
+        "!r.obj.known, document_unknown",
+        "!(r.obj.known, document_unknown",
+        "requirements.csv:6",
+        "unbalanced brackets",
+    ),
+    (
+        "requirements.csv",
+        "!r.obj.known, document_unknown",
+        "!r.obj.known), document_unknown",
+        "requirements.csv:6",
+        "unbalanced brackets",
+    ),
+    (
+        "requirements.csv",
+        "!r.obj.known, document_unknown",
+        "!(r.obj.known], document_unknown",
+        "requirements.csv:6",
+        "unbalanced brackets",
+    ),
 ]
+
+
+@pytest.mark.parametrize(
+    ("line", "fields"),
+    [
+        ("p, allow, read, x, -", ["p", "allow", "read", "x", "-"]),
+        ('p, deny, *, !g3(r.ctx.site, "a, b"), local:x', ["p", "deny", "*", '!g3(r.ctx.site, "a, b")', "local:x"]),
+        ("p, deny, *, (r.sub.a || [r.sub.b, 1][0]) , c", ["p", "deny", "*", "(r.sub.a || [r.sub.b, 1][0])", "c"]),
+        ("g, esi, esi", ["g", "esi", "esi"]),
+    ],
+)
+def test_a_row_splits_at_the_commas_outside_brackets(line: str, fields: list[str]) -> None:
+    assert split_row(line) == fields
 
 
 @pytest.mark.parametrize(("name", "old", "new", "where", "says"), BROKEN, ids=[b[4] for b in BROKEN])
@@ -163,7 +197,7 @@ def test_c8_an_exemption_can_name_the_organ_whose_information_it_covers(policy_c
 
 
 def test_c8_a_legacy_g2_row_reads_as_own_organ_both_tiers_and_check_says_so(policy_copy: Path) -> None:
-    from gateway.decision.policy_check import check
+    from gateway.policy.coverage import check
 
     _edit(policy_copy, "clearance.csv", "exempt, minister_of_state, own, *", "g2, minister_of_state, exempt")
     legacy = load_policy(policy_copy)

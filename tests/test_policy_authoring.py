@@ -20,8 +20,8 @@ from gateway.cli import app
 from gateway.decision.engine import decide
 from gateway.decision.impact import change_kind, impact
 from gateway.decision.policy import PolicyError
-from gateway.decision.policy_check import check
-from gateway.decision.policy_files import load_policy
+from gateway.policy.coverage import check
+from gateway.policy.files import load_policy
 from gateway.registry.loading import snapshot_from_bundle
 from models import DecisionRecord
 from models.bundle import Bundle

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from gateway import policytest
 from gateway.cli import app
 from gateway.decision.engine import decide
 from gateway.decision.policy import PolicyError
-from gateway.decision.policy_files import load_policy
+from gateway.policy import suites
+from gateway.policy.files import load_policy
 from gateway.registry.loading import snapshot_from_bundle
 from gateway.registry.snapshot import RegistrySnapshot
 from tests.support import POLICY_DIR
@@ -35,8 +35,8 @@ def policy_copy(tmp_path: Path) -> Path:
 @pytest.fixture(scope="module")
 def registry() -> RegistrySnapshot:
     path = POLICY_DIR / "tests" / "conflicts.yaml"
-    suite = policytest.Suite.model_validate(policytest._yaml(path.read_text(encoding="utf-8")))
-    return snapshot_from_bundle(policytest._bundle(path, suite))
+    suite = suites.Suite.model_validate(suites._yaml(path.read_text(encoding="utf-8")))
+    return snapshot_from_bundle(suites._bundle(path, suite))
 
 
 def codes(snapshot: RegistrySnapshot, policy_dir: Path, person: str, document: str) -> list[str]:

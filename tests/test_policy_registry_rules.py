@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from gateway.cli import app
 from gateway.decision.policy import PolicyError
-from gateway.decision.policy_files import load_policy
+from gateway.policy.files import load_policy
 from tests.rules_registry import rules_bundle
 from tests.support import POLICY_DIR, Gateway
 

@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 
 from bench.generator import Shape, generate_bundle
 from gateway.decision.policy import NO_CONTEXT, Policy
-from gateway.decision.policy_files import load_policy
 from gateway.decision.reach import roster_bound
+from gateway.policy.files import load_policy
 from gateway.registry.loading import snapshot_from_bundle
 from gateway.registry.snapshot import RegistrySnapshot
 from gateway.search import Finder, SearchQuery

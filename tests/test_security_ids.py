@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from gateway.auth import TokenVerifier
-from gateway.decision.policy_files import load_policy
+from gateway.policy.files import load_policy
 from models import DecisionRecord
 from models.identifiers import MAX_ID_LENGTH, id_error
 from tests.rules_registry import rules_bundle

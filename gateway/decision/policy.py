@@ -1,34 +1,28 @@
-"""The Casbin policy, wrapped in one place.
+"""The compiled policy, as the core sees it: a value holding the parameters the fact classifier reads
+and the rules, behind the `Rules` interface (`gateway/policy/` reads the files and answers `Rules`
+with Casbin; nothing here imports Casbin or reads a file or the clock).
 
-Administrators write `policy/model.conf` and `policy/*.csv`. The gateway feeds Casbin flat,
+Administrators write `policy/model.conf` and `policy/*.csv`. The gateway gives the rules flat,
 precomputed attributes (`SubjectAttributes`, `ObjectAttributes`), so every decision's outcome is
-a function of a small key; Casbin evaluates each distinct key once and the answer is memoized for
+a function of a small key; the rules evaluate each distinct key once and the answer is memoized for
 the life of this `Policy`. A reload builds a new `Policy` and swaps it whole.
 
-Every `deny` row names a reason code. The decision is Casbin's own (`some allow && !some deny`);
-the reasons are the codes whose deny rows match, found by probing Casbin once per code
+Every `deny` row names a reason code. The decision is the model's own (`some allow && !some deny`);
+the reasons are the codes whose deny rows match, found by probing the rules once per code
 (`r.probe`), so the policy files alone say why as well as what.
 """
 
 from __future__ import annotations
 
-import logging
 import re
-import threading
-from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import NamedTuple
-
-import casbin
-from casbin.model import Model
-from casbin.persist import Adapter
+from datetime import datetime
+from typing import NamedTuple, Protocol
 
 from gateway.decision.policy_clearance import (
     Exemption,
 )
 from gateway.decision.policy_context import (
-    GATEWAY_ROWS,
     ContextAttribute,
     LocalReason,
     RequestContext,
@@ -37,11 +31,6 @@ from gateway.decision.policy_context import (
 )
 from gateway.decision.policy_registry import RegistryRules
 from gateway.decision.reasons import REASON_CODES
-
-# Casbin logs the whole model at every load and a warning with the request at every deny; the
-# gateway keeps its own decision log, so Casbin's loggers only speak on errors.
-for _name in ("casbin", "casbin.policy", "casbin.enforcer", "casbin.role_manager"):
-    logging.getLogger(_name).setLevel(logging.ERROR)
 
 SCHEMES = ("esi", "sds")
 TIERS = ("esi", "sds")
@@ -139,42 +128,26 @@ class Row:
     line: int
 
 
-class Enforcer(casbin.Enforcer):
-    """Casbin's enforcer, parsing each matcher expression once: pycasbin parses the matcher with the
-    row's rule substituted on every call, which made a first-time evaluation cost milliseconds. The
-    parsed expressions are kept for the life of the policy (rows never change; evaluations hold
-    Policy._lock, so the evaluator's per-call names are never shared between threads)."""
+class Rules(Protocol):
+    """The policy's rows as compiled by their model, asked about one request at a time. A request is
+    (sub, obj, act) or, when the model's request carries r.ctx, (sub, obj, act, ctx); the probe (which
+    rows to consider, by their reason column) is passed apart. Implementations are safe to call from
+    threads."""
 
-    def __init__(self, *args: object) -> None:
-        self._parsed: dict[str, object] = {}
-        super().__init__(*args)
+    def allows(self, request: tuple[object, ...], probe: str) -> bool:
+        """The model's effect over the rows whose reason column is `probe` (`*`: every row)."""
+        ...
 
-    def _get_expression(self, expr, functions=None):
-        parsed = self._parsed.get(expr)
-        if parsed is None:
-            parsed = self._parsed[expr] = casbin.Enforcer._get_expression(expr, functions)
-        return parsed
-
-
-class RowsAdapter(Adapter):
-    """Feeds the checked rows to Casbin: the policy is loaded from our files, never written back."""
-
-    def __init__(self, rows: Iterable[Row]):
-        self._rows = list(rows)
-
-    def load_policy(self, model: Model) -> None:
-        for row in self._rows:
-            if row.ptype in GATEWAY_ROWS:
-                continue
-            sec = row.ptype[0]
-            model.model[sec][row.ptype].policy.append(list(row.values))
+    def matches(self, request: tuple[object, ...], probe: str) -> bool:
+        """Whether some row whose reason column is `probe` matches, whatever its effect."""
+        ...
 
 
 @dataclass
 class Policy:
-    """A loaded, checked policy: Casbin's enforcer plus the parameters the fact classifier reads."""
+    """A loaded, checked policy: its rules plus the parameters the fact classifier reads."""
 
-    enforcer: casbin.Enforcer
+    rules: Rules
     version: str
     files: tuple[str, ...]
     actions: frozenset[str]
@@ -184,18 +157,15 @@ class Policy:
     conflicts: dict[str, str]  # tier -> how an adverse result under one scheme and a valid one under another resolve
     registry: RegistryRules  # D2 limits and the D4 catalogue the registry's checks read
     deny_codes: tuple[str, ...]
+    loaded_at: datetime  # when the loader compiled it (for /metrics and `policy show`)
     rows: tuple[Row, ...] = ()
     context: dict[str, ContextAttribute] = field(default_factory=dict)  # r.ctx.<name>, declared by ctx rows
     local_reasons: dict[str, LocalReason] = field(default_factory=dict)  # local:<code>, declared by reason rows
     has_ctx: bool = False  # the model's request carries r.ctx
-    loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     _memo: dict[tuple[SubjectAttributes, ObjectAttributes, str, RequestContext], tuple[bool, tuple[str, ...]]] = field(
         default_factory=dict, repr=False
     )
-    # Casbin is not thread-safe, and CPython 3.11's ast.parse (which Casbin calls on every enforce)
-    # fails when threads race in it: cache misses are evaluated one at a time; hits take no lock.
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-    misses: int = field(default=0, repr=False)  # evaluations that ran Casbin (for /metrics)
+    misses: int = field(default=0, repr=False)  # evaluations that ran the rules (for /metrics)
 
     @property
     def memo_entries(self) -> int:
@@ -215,8 +185,8 @@ class Policy:
 
         ctx is part of the memo's key: the same attributes from another terminal are another question.
 
-        memo_only: raise NotMemoized rather than run Casbin (milliseconds: Casbin parses its
-        expressions on every call), so that the event loop never waits on a first-time evaluation.
+        memo_only: raise NotMemoized rather than run the rules (a first-time evaluation probes them
+        once per reason code: about a millisecond), so that the event loop never waits on one.
         """
         key = self._key(sub, obj, action, ctx)
         hit = self._memo.get(key)
@@ -224,16 +194,12 @@ class Policy:
             return hit
         if memo_only:
             raise NotMemoized
-        with self._lock:
-            hit = self._memo.get(key)
-            if hit is not None:
-                return hit
-            answer = self._evaluate_uncached(sub, obj, action, ctx)
-            self.misses += 1
-            if len(self._memo) >= _CACHE_LIMIT:
-                self._memo.clear()
-            self._memo[key] = answer
-            return answer
+        answer = self.evaluate_uncached(sub, obj, action, ctx)
+        self.misses += 1  # two threads missing the same key both count (and store the same answer)
+        if len(self._memo) >= _CACHE_LIMIT:
+            self._memo.clear()
+        self._memo[key] = answer
+        return answer
 
     def _key(
         self, sub: SubjectAttributes, obj: ObjectAttributes, action: str, ctx: RequestContext
@@ -247,27 +213,31 @@ class Policy:
     def allows(
         self, sub: SubjectAttributes, obj: ObjectAttributes, action: str, ctx: RequestContext = NO_CONTEXT
     ) -> bool:
-        """Whether the policy allows, without the reasons of a denial: one Casbin call (about 0.2 ms)
-        instead of one per reason code, and nothing memoized. For questions about attribute vectors no
-        person may hold (reach.py), which should not crowd the decisions out of the memo."""
+        """Whether the policy allows, without the reasons of a denial: one probe of the rules (about
+        0.2 ms) instead of one per reason code, and nothing memoized. For questions about attribute
+        vectors no person may hold (reach.py), which should not crowd the decisions out of the memo."""
         sub, obj, action, ctx = key = self._key(sub, obj, action, ctx)
         hit = self._memo.get(key)
         if hit is not None:
             return hit[0]
-        request = (sub, obj, action, ctx) if self.has_ctx else (sub, obj, action)
-        with self._lock:
-            return bool(self.enforcer.enforce(*request, DECIDE))
+        return self.rules.allows(self.request(sub, obj, action, ctx), DECIDE)
 
-    def _evaluate_uncached(
+    def request(
+        self, sub: SubjectAttributes, obj: ObjectAttributes, action: str, ctx: RequestContext = NO_CONTEXT
+    ) -> tuple[object, ...]:
+        """The request as the model declares it: with r.ctx only when the model's request has it."""
+        return (sub, obj, action, ctx) if self.has_ctx else (sub, obj, action)
+
+    def evaluate_uncached(
         self, sub: SubjectAttributes, obj: ObjectAttributes, action: str, ctx: RequestContext = NO_CONTEXT
     ) -> tuple[bool, tuple[str, ...]]:
-        enforce, enforce_ex = self.enforcer.enforce, self.enforcer.enforce_ex
-        request = (sub, obj, action, ctx) if self.has_ctx else (sub, obj, action)
-        allowed = bool(enforce(*request, DECIDE))
-        codes = [code for code in self.deny_codes if enforce_ex(*request, code)[1]]
+        """`evaluate` without the memo: every probe put to the rules."""
+        rules, request = self.rules, self.request(sub, obj, action, ctx)
+        allowed = rules.allows(request, DECIDE)
+        codes = [code for code in self.deny_codes if rules.matches(request, code)]
         # The grant probe speaks only of a known person: an unknown one has no kind to grant to,
         # and subject_unknown already says why.
-        if sub.known and not enforce(*request, GRANT):
+        if sub.known and not rules.allows(request, GRANT):
             codes.append("action_not_permitted")
         codes.sort(key=self.code_order)
         if allowed and codes:  # cannot happen with the shipped effect; fail closed if a model makes it so

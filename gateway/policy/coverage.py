@@ -23,8 +23,8 @@ from gateway.decision.policy import (
     as_python,
     subject,
 )
-from gateway.decision.policy_files import load_policy, read_rows
 from gateway.decision.reasons import REASON_CODES
+from gateway.policy.files import load_policy, read_rows
 
 _KINDS = ("government", "contractor", "")
 _TIERS = ("esi", "sds", "unclassified", "")

@@ -16,8 +16,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from gateway.decision.policy import Policy, PolicyError, PolicyProblem
-from gateway.policy_holder import load_tested
-from gateway.policytest import suite_files
+from gateway.policy.holder import load_tested
+from gateway.policy.suites import suite_files
 
 _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2

@@ -19,8 +19,8 @@ from zoneinfo import ZoneInfo
 import structlog
 
 from gateway.decision.policy import Policy, PolicyError
-from gateway.decision.policy_files import load_policy, policy_version
 from gateway.metrics import POLICY_REFUSED
+from gateway.policy.files import load_policy, policy_version
 
 log = structlog.get_logger("gateway.policy")
 
@@ -31,7 +31,7 @@ _PASSED: set[tuple[str, str, str]] = set()  # (policy version, suites' digest, z
 def load_tested(directory: Path, zone: ZoneInfo) -> Policy:
     """load_policy, then the policy's own suites: any failing case is a PolicyError naming it.
     Files that passed once in this process are not tested again (each worker starts in milliseconds)."""
-    from gateway.policytest import gate, suites_digest  # the suites need the registry snapshot
+    from gateway.policy.suites import gate, suites_digest  # the suites need the registry snapshot
 
     policy = load_policy(directory)
     passed = (policy.version, suites_digest(directory / "tests"), str(zone))
