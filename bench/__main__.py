@@ -18,7 +18,7 @@ its peers on the same decisions, in one run. Every measurement gives a count, a 
 and the peak RSS (VmHWM) of the process doing the work.
 
 In this process, over the same prepared (person, document) cases, in the same order:
-  1 decision core     snapshot.decide(p, d, "read", today, policy) as the gateway serves it (memoized),
+  1 decision core     memo.decide(snapshot, p, d, "read", today, policy) as the gateway serves it (memoized),
                       warm caches; then 1b: decide(snapshot.facts(p, d), "read", today, policy) each call
   2 naive enforce     a plain casbin.Enforcer with eval() rules over attribute objects built per
                       request (bench/naive/)

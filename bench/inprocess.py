@@ -16,6 +16,7 @@ from bench.timing import Timed, index_batches, timed_batches, timed_calls
 from gateway.decision.engine import decide
 from gateway.decision.policy import Policy
 from gateway.registry.snapshot import RegistrySnapshot
+from gateway.service_memo import DecisionMemo
 
 
 @dataclass(frozen=True)
@@ -59,12 +60,14 @@ def prepare(candidates: list[Case], snapshot: RegistrySnapshot, policy: Policy, 
 
 def bench_core(prepared: Prepared, snapshot: RegistrySnapshot, policy: Policy, today: date, *,
                seconds: float, max_calls: int, memoized: bool = False) -> Timed:
-    """memoized: the gateway's own path, `snapshot.decide` (the facts, decision and logged inputs of a
+    """memoized: the gateway's own path, the service's `DecisionMemo` (the facts, decision and logged inputs of a
     question asked before on the same day, under the same policy and registry version, come from
     memory); otherwise every call gathers the facts, classifies them and explains the answer again."""
     if memoized:
+        memo = DecisionMemo()
+
         def core(person: str, document: str) -> bool:
-            return snapshot.decide(person, document, "read", today, policy)[1].allowed
+            return memo.decide(snapshot, person, document, "read", today, policy)[1].allowed
     else:
         def core(person: str, document: str) -> bool:
             return decide(snapshot.facts(person, document), "read", today, policy).allowed

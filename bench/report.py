@@ -125,7 +125,7 @@ def notes_table(results: dict[str, Any]) -> Table:
     table.add_column("measurement", no_wrap=True)
     table.add_column("notes")
     m, cases, config = results["measurements"], results["cases"], results["config"]
-    table.add_row("1 decision core", f'snapshot.decide(p, d, "read", today, policy), the gateway\'s path, '
+    table.add_row("1 decision core", f'memo.decide(snapshot, p, d, "read", today, policy), the gateway\'s path, '
                   "warm caches (a question asked before that day comes from the snapshot's memo); 1b "
                   'decide(snapshot.facts(p, d), "read", today, policy) on every call; '
                   f'{cases["decided"]:,} cases, {cases["allowed"]:,} allow / {cases["denied"]:,} deny')

@@ -233,7 +233,7 @@ def _with_a_document(snapshot: RegistrySnapshot, designation_id: str, finder: Fi
     if members:
         return snapshot, members[0]
     stand_in = DocumentFact(f"(documents of {designation_id})", designation_id, "", 0, "")
-    return replace(snapshot, documents={stand_in.id: stand_in}, _decided={}), stand_in.id
+    return replace(snapshot, documents={stand_in.id: stand_in}), stand_in.id
 
 
 def _roster_period(facts: Facts, day: date) -> str:

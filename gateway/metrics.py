@@ -132,6 +132,12 @@ class ProcessState:
             ),
             (
                 GaugeMetricFamily,
+                "decision_memo_entries",
+                "Decisions kept for the current registry snapshot, answered again without evaluating",
+                c.decisions.memo.stats()["entries"],
+            ),
+            (
+                GaugeMetricFamily,
                 "registry_version",
                 "The registry version (change-chain head) of the snapshot",
                 resolver.version,

@@ -11,14 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
-from typing import Any, Protocol
+from datetime import datetime
+from typing import Protocol
 
 from gateway.audit.record import DecisionEntry
-from gateway.decision.engine import Decision
 from gateway.decision.facts import Facts
-from gateway.decision.policy import Policy
-from gateway.decision.policy_context import RequestContext
 
 
 class Clock(Protocol):
@@ -56,18 +53,13 @@ class FactSnapshot(Protocol):
     @property
     def version(self) -> int: ...
 
-    def decide(
-        self,
-        person_id: str,
-        document_id: str,
-        action: str,
-        day: date,
-        policy: Policy,
-        ctx: RequestContext = ...,
-        *,
-        at: datetime | None = None,
-        memo_only: bool = False,
-    ) -> tuple[Facts, Decision, dict[str, Any]]: ...
+    def changes_before(self, at: datetime | None) -> int:
+        """How many recorded changes come before `at` (None: all): the same count, the same facts."""
+        ...
+
+    def facts(self, person_id: str, document_id: str, at: datetime | None = None) -> Facts:
+        """The facts of (person, document) in force at `at` (None: now)."""
+        ...
 
 
 class FactSource(Protocol):

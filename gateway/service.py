@@ -27,6 +27,7 @@ from gateway.ids import new_ulids
 from gateway.metrics import DECIDE_SECONDS, LOG_WAIT_SECONDS, UNAVAILABLE, count_decisions
 from gateway.policy.holder import PolicyHolder
 from gateway.ports import Clock, DecisionLog, FactSnapshot, FactSource, FactsUnavailable, LogOverloaded, LogUnavailable
+from gateway.service_memo import DecisionMemo
 
 log = structlog.get_logger("gateway.decisions")
 _CONTEXT_CHANNEL = {"authzen": "evaluation"}  # r.ctx.channel: evaluation or release
@@ -75,6 +76,7 @@ class DecisionService:
         self.policies = policies
         self.zone = zone
         self.clock = clock
+        self.memo = DecisionMemo()  # the decisions made on the current snapshot (service_memo.py)
 
     async def evaluate(
         self,
@@ -152,7 +154,8 @@ class DecisionService:
             at = question.at or now
             day = today if question.at is None else local_day(at, self.zone)
             ctx = request_context(policy.context, _CONTEXT_CHANNEL.get(channel, channel), question.context)
-            facts, decision, inputs = snapshot.decide(
+            facts, decision, inputs = self.memo.decide(
+                snapshot,
                 question.person_id,
                 question.document_id,
                 question.action,

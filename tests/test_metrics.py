@@ -95,6 +95,7 @@ def test_the_process_state_shows_policy_registry_and_caches(registry: Gateway) -
     assert value(samples, "clearance_gateway_registry_version") == container.resolver._snapshot.version > 0
     assert value(samples, "clearance_gateway_registry_rebuilds_total") >= 1
     assert value(samples, "clearance_gateway_policy_uncached_evaluations_total") >= 1
+    assert value(samples, "clearance_gateway_decision_memo_entries") >= 1  # the question just asked
     assert value(samples, "clearance_gateway_log_commits_total") >= 1
     # issue 13: a log writer that falls behind shows it (nothing is waiting here)
     assert value(samples, "clearance_gateway_log_queue_rows") == 0

@@ -37,6 +37,7 @@ from gateway.db import (
     schema_state,
     upgrade,
 )
+from gateway.decision.engine import decide
 from gateway.migrations.__main__ import draft
 from gateway.policy.files import load_policy
 from gateway.registry.bundle_checks import parse_bundle
@@ -404,8 +405,8 @@ def test_a_0001_database_with_data_upgrades_to_head_without_losing_a_record_and_
     policy, today = load_policy(POLICY_DIR), date(2026, 6, 1)
     for person in bundle.persons:
         for document in bundle.documents:
-            was = old.decide(person.id, document.id, "read", today, policy)[1]
-            now = new.decide(person.id, document.id, "read", today, policy)[1]
+            was = decide(old.facts(person.id, document.id), "read", today, policy)
+            now = decide(new.facts(person.id, document.id), "read", today, policy)
             assert (now.allowed, now.codes) == (was.allowed, was.codes), (person.id, document.id)
 
 

@@ -124,12 +124,12 @@ def test_a_past_instant_is_memoized_like_the_present(registry: Gateway) -> None:
     every instant between two changes."""
     admin(registry, "POST", "/assessments/A-OK/suspend")
     snapshot = registry.container.resolver.current()
-    policy = registry.container.policies.current
+    policy, memo = registry.container.policies.current, registry.container.decisions.memo
     day = date(2026, 5, 15)
-    first = snapshot.decide("P-OK", "D-ESI", "read", day, policy, at=datetime(2026, 5, 15, 3, tzinfo=UTC))
-    second = snapshot.decide("P-OK", "D-ESI", "read", day, policy, at=datetime(2026, 5, 15, 9, tzinfo=UTC))
+    first = memo.decide(snapshot, "P-OK", "D-ESI", "read", day, policy, at=datetime(2026, 5, 15, 3, tzinfo=UTC))
+    second = memo.decide(snapshot, "P-OK", "D-ESI", "read", day, policy, at=datetime(2026, 5, 15, 9, tzinfo=UTC))
     assert first is second and first[1].allowed
-    now = snapshot.decide("P-OK", "D-ESI", "read", date(2026, 6, 1), policy)
+    now = memo.decide(snapshot, "P-OK", "D-ESI", "read", date(2026, 6, 1), policy)
     assert not now[1].allowed and now[1].codes == ("clearance_suspended",)
 
 

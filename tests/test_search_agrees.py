@@ -25,6 +25,7 @@ from gateway.policy.files import load_policy
 from gateway.registry.loading import snapshot_from_bundle
 from gateway.registry.snapshot import RegistrySnapshot
 from gateway.search import Finder, SearchQuery
+from gateway.service_memo import DecisionMemo
 from models.bundle import Bundle
 from tests.rules_registry import rules_bundle
 from tests.support import POLICY_DIR
@@ -60,14 +61,14 @@ def _service() -> Finder:
 
 def _agrees(snapshot: RegistrySnapshot, policy: Policy, at: datetime) -> int:
     """Every subject and resource search equals the evaluations of every pair; returns the allows."""
-    service, day = _service(), at.astimezone(ZONE).date()
+    service, day, memo = _service(), at.astimezone(ZONE).date(), DecisionMemo()
     persons = sorted(snapshot.persons) + [UNKNOWN_PERSON]
     documents = sorted(snapshot.documents) + [UNKNOWN_DOCUMENT]
     allowed = {
         (p, d)
         for p in persons
         for d in documents
-        if snapshot.decide(p, d, "read", day, policy, NO_CONTEXT)[1].allowed  # the evaluation's own path
+        if memo.decide(snapshot, p, d, "read", day, policy, NO_CONTEXT)[1].allowed  # the evaluation's own path
     }
 
     def found(kind: str, person: str | None, document: str | None) -> list[str]:

@@ -58,7 +58,7 @@ def test_finding_2_a_release_of_a_20_kb_document_id_is_a_400_and_nothing_is_logg
     assert len(response.content) < 2000, "the problem does not echo the id"
     assert "DDDD" not in body["detail"]
     assert logged(gw) == before
-    assert not any(len(key[1]) > MAX_ID_LENGTH for key in gw.container.resolver.current()._decided)
+    assert not any(len(key[1]) > MAX_ID_LENGTH for key in gw.container.decisions.memo.questions())
 
 
 @pytest.mark.parametrize("role", ["subject", "resource"])
@@ -72,13 +72,15 @@ def test_finding_2_an_evaluation_with_an_id_past_64_characters_is_refused(gw: Ga
 
 
 def test_finding_2_the_decision_memo_never_keeps_a_long_id_and_messages_clip_it(gw: Gateway) -> None:
-    snapshot = gw.container.resolver.current()
+    snapshot, memo = gw.container.resolver.current(), gw.container.decisions.memo
     policy = load_policy(POLICY_DIR)
     long_id = "X" * 65_000
-    _, decision, _ = snapshot.decide(long_id, "D-ESI", "read", date(2026, 6, 1), policy)
+    _, decision, _ = memo.decide(snapshot, long_id, "D-ESI", "read", date(2026, 6, 1), policy)
     assert decision.codes == ("subject_unknown",)
     assert all(len(r["message"]) < 200 for r in decision.reason_dicts)
-    assert not any(long_id in key for key in snapshot._decided)
+    assert not any(long_id in key for key in memo.questions())
+    memo.decide(snapshot, "P-OK", "D-ESI", "read", date(2026, 6, 1), policy)
+    assert any("P-OK" in key for key in memo.questions()), "a question within the id rules is kept"
 
 
 def test_finding_2_the_token_cache_keeps_no_caller_past_its_size(keys: Keys) -> None:

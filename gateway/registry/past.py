@@ -54,5 +54,4 @@ def registry_at(snapshot: RegistrySnapshot, at: datetime) -> RegistrySnapshot:
         roster={pair: entry for pair, entry in roster.items() if entry is not None},
         provisions={i: periods for i, periods in provisions.items() if periods},
         history=History(),
-        _decided={},
     )

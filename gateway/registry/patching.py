@@ -132,7 +132,7 @@ def patch_snapshot(conn: Connection, snapshot: RegistrySnapshot) -> RegistrySnap
     if historic:
         fresh_history = load_history(conn, historic)
         changes["history"] = snapshot.history.replaced(fresh_history.statuses, fresh_history.versions, historic)
-    return replace(snapshot, version=version, _decided={}, **changes)
+    return replace(snapshot, version=version, **changes)
 
 
 _EVENTS = ChangeEvent.__table__  # type: ignore[attr-defined]

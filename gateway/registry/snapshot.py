@@ -11,13 +11,11 @@ business: on every decision unless a LISTEN connection vouches for the cache, an
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
-from typing import Any
+from datetime import datetime
 
 from sqlalchemy import Connection, select
 from sqlmodel import col
 
-from gateway.decision.engine import Decision, decide
 from gateway.decision.facts import (
     AssessmentFact,
     CertificationFact,
@@ -28,21 +26,11 @@ from gateway.decision.facts import (
     PersonFact,
     ProvisionFact,
     RosterFact,
-    facts_record,
 )
-from gateway.decision.policy import NO_CONTEXT, Policy
-from gateway.decision.policy_context import RequestContext
 from gateway.registry.history import History
 from models import (
     ChainHead,
 )
-from models.identifiers import MAX_ID_LENGTH
-
-_DECISIONS_KEPT = 65_536  # per snapshot: enough for every (person, document) pair asked about in a day
-
-
-# (person, document, action, day, policy version, request context, changes before the instant asked about)
-_Memo = dict[tuple[str, str, str, date, str, RequestContext, int], tuple[Facts, Decision, dict[str, Any]]]
 
 
 @dataclass(frozen=True)
@@ -57,41 +45,11 @@ class RegistrySnapshot:
     roster: dict[tuple[str, str], RosterFact] = field(default_factory=dict)  # (designation, person)
     provisions: dict[str, tuple[ProvisionFact, ...]] = field(default_factory=dict)  # C5a, by designation
     history: History = field(default_factory=History)  # the facts of earlier instants (history.py)
-    _decided: _Memo = field(default_factory=dict, repr=False, compare=False)
 
-    def decide(
-        self,
-        person_id: str,
-        document_id: str,
-        action: str,
-        day: date,
-        policy: Policy,
-        ctx: RequestContext = NO_CONTEXT,
-        *,
-        at: datetime | None = None,
-        memo_only: bool = False,
-    ) -> tuple[Facts, Decision, dict[str, Any]]:
-        """(facts, decision, facts as logged for replay), memoized; `at`: the instant asked about
-        (context.time), on whose facts the decision is made; None for the present.
-
-        A decision depends on nothing but the facts of the pair (fixed for this snapshot and the
-        changes recorded before `at`), the action, the calendar day, the request context and the policy
-        (its version is a hash of its files), so the same question on the same day in the same context is
-        answered from memory until the registry or the policy changes. The memo is bounded in entries, and
-        each entry in bytes: only ids within the id rules' length and a small request context are kept
-        (the HTTP layer refuses longer ids before deciding; this holds whoever calls).
-        """
-        cut = self.history.cut(at)
-        key = (person_id, document_id, action, day, policy.version, ctx, cut)
-        known = self._decided.get(key)
-        if known is None:
-            facts = self.facts(person_id, document_id, at if cut < len(self.history.instants) else None)
-            known = (facts, decide(facts, action, day, policy, ctx, memo_only=memo_only), facts_record(facts))
-            if max(len(person_id), len(document_id), len(action)) <= MAX_ID_LENGTH and len(repr(ctx)) <= 1024:
-                if len(self._decided) >= _DECISIONS_KEPT:
-                    self._decided.clear()
-                self._decided[key] = known
-        return known
+    def changes_before(self, at: datetime | None) -> int:
+        """How many recorded changes come before instant `at` (None: all of them): two instants with
+        the same count have the same facts, so a decision's memo keys on it."""
+        return self.history.cut(at)
 
     def facts(self, person_id: str, document_id: str, at: datetime | None = None) -> Facts:
         """The facts of (person, document) in force at instant `at` (None: now, today's registry)."""
