@@ -1,125 +1,80 @@
-"""Every rule of domain.md the policy encodes, at its edges, through the real API on both databases.
+"""Every rule of the domain the policy encodes, at its edges: the policy's own suites (policy/tests/*.yaml,
+92 cases on the registry of policy/tests/registry.yaml) decided by the pure core, one pytest case each,
+in milliseconds; then a few of them again through the real API on both databases, which must agree.
 
-Each case: who asks for what, at which instant (context.time, a simulation), and the exact reason
-codes expected; no codes means allow. The registry is tests/rules_registry.py.
+A suite case names who asks for what, at which instant, and the exact decision and reason codes; the
+suites are the one list (`clearance-gateway policy test` runs the same cases, and a reload refuses a
+policy that fails them).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import cache
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
+from gateway.policy.files import load_policy
+from gateway.policy.suites import Case, CaseResult, Suite, _yaml, run_suite, suite_files
 from tests.conftest import BACKENDS
 from tests.rules_registry import rules_bundle
-from tests.support import Gateway, Keys, fresh_database, running_gateway
+from tests.support import POLICY_DIR, Gateway, Keys, fresh_database, running_gateway
 
+SUITES = POLICY_DIR / "tests"
+ZONE = ZoneInfo("Asia/Tokyo")
 T0 = "2026-06-01T12:00:00+09:00"
-JST_MIDNIGHT = "T00:00:00+09:00"
-JST_LAST_SECOND = "T23:59:59+09:00"
+
+
+def _suite(name: str) -> Suite:
+    return Suite.model_validate(_yaml((SUITES / name).read_text(encoding="utf-8")))
+
 
 CASES = [
-    # --- allow, and the basics -------------------------------------------------------------------
-    ("P-OK", "D-ESI", T0, [], "staff with ESI clearance on the roster"),
-    ("P-OK", "D-PUB", T0, [], "unclassified documents need no clearance"),
-    ("P-OK", "D-ESI", T0, [], "repeat: memoized answer is the same"),
-    ("P-NOBODY", "D-ESI", T0, ["subject_unknown"], "unknown person"),
-    ("P-OK", "D-NOTHING", T0, ["document_unknown"], "unknown document"),
-    ("P-NOBODY", "D-NOTHING", T0, ["subject_unknown", "document_unknown"], "both unknown"),
-    ("P-NOBODY", "D-CAN", T0, ["subject_unknown", "designation_not_in_force"], "unknown person, lapsed designation"),
-    # --- C3: validity windows, in Japan time -------------------------------------------------------
-    ("P-OK", "D-LONG", "2035-06-01" + JST_LAST_SECOND, [], "C3: ESI notified 2025-06-01 valid through 2035-06-01"),
-    ("P-OK", "D-LONG", "2035-06-02" + JST_MIDNIGHT, ["clearance_expired"], "C3: denied from 2035-06-02"),
-    ("P-OK", "D-LONG", "2035-06-01T14:59:59Z", [], "C3: 14:59:59Z is still 2035-06-01 in Japan"),
-    ("P-OK", "D-LONG", "2035-06-01T15:30:00Z", ["clearance_expired"], "C3: 15:30Z is 2035-06-02 00:30 JST"),
-    ("P-OK", "D-LONG", "2035-06-01T08:30:00-07:00", ["clearance_expired"], "C3: any offset, same instant"),
-    ("P-LEAP", "D-LEAP", "2038-02-28" + JST_LAST_SECOND, [], "C3: notified 2028-02-29, valid through 2038-02-28"),
-    ("P-LEAP", "D-LEAP", "2038-03-01" + JST_MIDNIGHT, ["clearance_expired"], "C3: leap day, denied from 2038-03-01"),
-    ("P-SDS", "D-SDS30", "2030-06-01" + JST_LAST_SECOND, [], "C3: SDS 5 years valid through 2030-06-01"),
-    ("P-SDS", "D-SDS30", "2030-06-02" + JST_MIDNIGHT, ["clearance_expired"], "C3: SDS denied from 2030-06-02"),
-    # --- C4: the most recent assessment counts -----------------------------------------------------
-    ("P-SUPER", "D-ESI", "2026-02-28" + JST_LAST_SECOND, [], "C4: favourable until superseded"),
-    ("P-SUPER", "D-ESI", "2026-03-01" + JST_MIDNIGHT, ["clearance_missing"], "C4: newer unfavourable replaces it"),
-    ("P-UNFAV", "D-ESI", T0, ["clearance_missing"], "C2: an unfavourable result opens nothing"),
-    ("P-REV-NEW", "D-ESI", T0, [], "C4: a newer favourable assessment after a revoked one"),
-    (
-        "P-REV-NEW",
-        "D-ESI",
-        "2026-01-09" + JST_LAST_SECOND,
-        ["clearance_revoked"],
-        "C4: before the new one, the revoked",
-    ),
-    (
-        "P-OK",
-        "D-ESI",
-        "2025-05-31" + JST_LAST_SECOND,
-        ["designation_not_in_force", "clearance_missing", "not_on_roster"],
-        "before everything: not designated, not yet assessed, not yet on the roster: every code",
-    ),
-    # --- C5: clearances are per organ --------------------------------------------------------------
-    ("P-MOD", "D-ESI", T0, ["clearance_missing"], "C5: MOD staff's MOD clearance does not open METI's ESI"),
-    ("P-MOD", "D-MOD", T0, [], "C5: it opens MOD's own SDS"),
-    ("P-METI-BY-MOD", "D-ESI", T0, ["clearance_missing"], "C5: METI staff assessed only by MOD"),
-    ("P-OK", "D-MOD", T0, ["clearance_missing", "not_on_roster"], "C5: METI clearance, MOD information"),
-    # --- C6: the SDS-to-ESI bridge, one way ------------------------------------------------------------
-    ("P-SDS", "D-ESI", T0, [], "C6: SDS clearance by the same organ opens its ESI"),
-    ("P-SDS", "D-SDS", T0, [], "C6: and its SDS"),
-    ("P-OK", "D-SDS", T0, ["clearance_insufficient"], "C6: ESI never opens SDS"),
-    # --- C7: suspension and revocation ---------------------------------------------------------------
-    ("P-SUSP", "D-ESI", T0, ["clearance_suspended"], "C7: suspended pending re-assessment"),
-    ("P-REV", "D-ESI", T0, ["clearance_revoked"], "C7: revoked"),
-    # --- C8: exempt offices --------------------------------------------------------------------------
-    ("P-EXEMPT", "D-ESI", T0, [], "C8: a Minister of State needs no assessment"),
-    ("P-EXEMPT", "D-CAN", T0, ["designation_not_in_force"], "C8: but needs a designation in force"),
-    ("P-EXEMPT", "D-SDS", T0, ["not_on_roster"], "C8: and the roster"),
-    ("P-NONE", "D-ESI", T0, ["clearance_missing"], "no assessment at all"),
-    # --- D3: designation in force ----------------------------------------------------------------------
-    ("P-OK", "D-ESI", "2030-05-31" + JST_LAST_SECOND, [], "D3: in force through expires_on"),
-    ("P-OK", "D-ESI", "2030-06-01" + JST_MIDNIGHT, ["designation_not_in_force"], "D3: expired"),
-    ("P-OK", "D-CAN", "2026-03-31" + JST_LAST_SECOND, [], "D3: in force until the cancellation date"),
-    ("P-OK", "D-CAN", "2026-04-01" + JST_MIDNIGHT, ["designation_not_in_force"], "D3: cancelled on its date"),
-    ("P-OK", "D-FUT", "2026-12-31" + JST_LAST_SECOND, ["designation_not_in_force"], "D3: not yet in force"),
-    ("P-OK", "D-FUT", "2027-01-01" + JST_MIDNIGHT, [], "D3: in force from designated_on"),
-    ("P-MULTI", "D-CAN", T0, ["designation_not_in_force", "clearance_missing", "not_on_roster"], "every code at once"),
-    # --- N1: rosters -----------------------------------------------------------------------------------
-    ("P-NOROSTER", "D-ESI", T0, ["not_on_roster"], "N1: clearance is not enough"),
-    ("P-WINDOW", "D-ESI", "2025-12-31" + JST_LAST_SECOND, ["not_on_roster"], "N1: before the roster entry"),
-    ("P-WINDOW", "D-ESI", "2026-01-01" + JST_MIDNIGHT, [], "N1: from its first day"),
-    ("P-WINDOW", "D-ESI", "2026-12-31" + JST_LAST_SECOND, [], "N1: through its last day"),
-    ("P-WINDOW", "D-ESI", "2027-01-01" + JST_MIDNIGHT, ["not_on_roster"], "N1: not after it"),
-    # --- B1-B3: contractors -------------------------------------------------------------------------------
-    ("C-OK", "D-ESI", T0, [], "B1: certified employer, contract covers designation and department"),
-    (
-        "C-OK",
-        "D-ESI",
-        "2025-06-30" + JST_LAST_SECOND,
-        ["employer_not_certified", "contract_not_in_force"],
-        "B1: before certification and contract",
-    ),
-    ("C-OK", "D-ESI", "2025-07-01" + JST_MIDNIGHT, [], "B1: from the day both start"),
-    ("C-OK", "D-ESI", "2027-06-30" + JST_LAST_SECOND, [], "B1: through the contract's last day"),
-    ("C-OK", "D-ESI", "2027-07-01" + JST_MIDNIGHT, ["contract_not_in_force"], "B3: the contract ended"),
-    ("C-OK", "D-FUT", "2027-02-01" + JST_MIDNIGHT, ["contract_not_in_force"], "B2: contract does not list it"),
-    ("C-SALES", "D-ESI", T0, ["contract_not_in_force"], "B2: department not covered"),
-    ("C-BETA", "D-ESI", T0, ["employer_not_certified", "contract_not_in_force"], "B1: no certification, no contract"),
-    ("C-GAMMA", "D-ESI", T0, ["employer_not_certified"], "B3: certification suspended"),
-    ("C-DELTA", "D-ESI", T0, ["employer_not_certified"], "B3: certification revoked"),
-    ("C-EPS", "D-ESI", "2026-03-31" + JST_LAST_SECOND, [], "B3: contract in force on its last day"),
-    ("C-EPS", "D-ESI", T0, ["contract_not_in_force"], "B3: the day after, every employee loses access"),
-    ("C-SDS", "D-SDS", T0, ["clearance_insufficient"], "C6 for contractors: ESI does not open SDS"),
-    ("C-MODCLR", "D-ESI", T0, ["clearance_missing"], "C5: a contractor's clearance must be by the providing organ"),
-    ("C-ZETA", "D-MOD", T0, [], "B4/C5: MOD certifies and contracts its own operator"),
-    (
-        "C-ZETA",
-        "D-ESI",
-        T0,
-        ["clearance_missing", "employer_not_certified", "contract_not_in_force", "not_on_roster"],
-        "B4: certification by MOD does not open METI's information",
-    ),
-    # --- actions ------------------------------------------------------------------------------------------
-    ("P-OK", "D-ESI", T0, ["action_not_permitted"], "print is not an action the shipped policy grants"),
+    pytest.param(path.name, case.name, id=f"{path.stem}: {case.name}")
+    for path in suite_files(SUITES)
+    for case in _suite(path.name).cases
 ]
+
+
+@cache
+def _results(name: str) -> dict[str, CaseResult]:
+    result = run_suite(SUITES / name, load_policy(POLICY_DIR), ZONE)
+    assert result.error is None, result.error
+    return {case.name: case for case in result.cases}
+
+
+@pytest.mark.parametrize(("file", "name"), CASES)
+def test_rule(file: str, name: str) -> None:
+    result = _results(file)[name]
+    assert result.passed, f"expected: {result.expected}\ngot:      {result.actual}\n" + "\n".join(result.messages)
+
+
+def test_the_suites_are_the_rule_cases_and_cover_every_edge_the_domain_names() -> None:
+    assert len(CASES) >= 92
+    names = " ".join(str(param.values[1]) for param in CASES)
+    for rule in ("B1", "B2", "B3", "B4", "C2", "C3", "C4", "C5", "C6", "C7", "C8", "D3", "N1"):
+        assert f"{rule}:" in names or f"{rule}/" in names, rule
+
+
+# Through the API: cases of the suites whose registry is the shared one, chosen to cross every layer once
+# (an allow, every code at once, an instant read in Japan time, a contractor, a suspension, an action).
+API_CASES = [
+    ("basics.yaml", "staff with ESI clearance on the roster"),
+    ("basics.yaml", "print is not an action the shipped policy grants"),
+    ("validity.yaml", "C3: 15:30Z is 2035-06-02 00:30 JST"),
+    ("validity.yaml", "C3: leap day, denied from 2038-03-01"),
+    ("contractors.yaml", "B3: the day after, every employee loses access"),
+    ("clearance.yaml", "C7: suspended pending re-assessment"),
+    ("rosters.yaml", "N1: not after it"),
+]
+
+
+def _case(file: str, name: str) -> Case:
+    suite = _suite(file)
+    assert suite.registry == "registry.yaml" and not suite.with_, f"{file} runs on another registry"
+    return next(case for case in suite.cases if case.name == name)
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -130,15 +85,16 @@ def rules(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         yield gw
 
 
-@pytest.mark.parametrize(("person", "document", "at", "expected", "why"), CASES, ids=[c[4] for c in CASES])
-def test_rule(rules: Gateway, person: str, document: str, at: str, expected: list[str], why: str) -> None:
-    action = "print" if expected == ["action_not_permitted"] else "read"
-    answer = rules.evaluate(person, document, action, at)
+@pytest.mark.parametrize(("file", "name"), API_CASES, ids=[name for _, name in API_CASES])
+def test_rule_through_the_api(rules: Gateway, file: str, name: str) -> None:
+    case = _case(file, name)
+    answer = rules.evaluate(case.subject, case.resource, case.action, case.at.isoformat())
     codes = [r["code"] for r in answer["context"]["reasons"]]
-    assert answer["decision"] is (expected == []), answer
-    assert codes == expected, answer
+    assert answer["decision"] is (case.expect == "allow"), answer
+    assert codes == case.reasons, answer
     assert all(r["message"] for r in answer["context"]["reasons"])
     assert answer["context"]["simulation"] is True
+    assert _results(file)[name].passed  # and the core agrees
 
 
 def test_messages_name_the_facts(rules: Gateway) -> None:
