@@ -25,7 +25,7 @@ In this process, over the same prepared (person, document) cases, in the same or
   3 cedarpy           cedarpy.is_authorized with an equivalent Cedar policy (bench/cedar/policy.cedar),
                       entities and context built per request from the naive peer's attributes
   4 cedarpy batch     cedarpy.is_authorized_batch, --batch-size decisions a call
-  The answers of 2, 3 and 4 must agree with 1's on every call (also tests/test_bench_peers.py).
+  The answers of 2, 3 and 4 must agree with 1's on every call (also tests/unit/test_bench_peers.py).
 On the real gateway (uvicorn bench.gateway_asgi:app: the production app as `clearance-gateway serve`
 runs it, one worker, with the decision-log writer process serve starts beside it, plus a bench-only
 static directory; SQLite decision log in a temporary directory):

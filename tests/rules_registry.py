@@ -1,5 +1,5 @@
 """The registry that puts every rule at its edges: policy/tests/registry.yaml, the one the policy's own
-suites run on (see tests/test_rules.py), with a content for each document so that it can be imported
+suites run on (see tests/policy/test_rules.py), with a content for each document so that it can be imported
 and released (document D-X under designation G-X holds the bytes `G-X`)."""
 
 from __future__ import annotations

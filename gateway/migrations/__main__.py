@@ -3,7 +3,7 @@
 Alembic compares models/ with a scratch SQLite database migrated to head and writes the difference to
 versions/NNNN_what_it_changes.py. A draft is where a revision starts, not where it ends: it cannot see
 PostgreSQL-only objects (expression indexes, triggers) nor move data, so read it, finish it by hand,
-and run tests/test_migrations.py, which checks the models against a database migrated on both engines.
+and run tests/registry/test_migrations.py, which checks the models against a database migrated on both engines.
 """
 
 from __future__ import annotations

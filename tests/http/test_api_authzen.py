@@ -19,7 +19,7 @@ from models import DecisionRecord
 from tests.rules_registry import rules_bundle
 from tests.support import Gateway
 
-AUTHZEN = Path(__file__).resolve().parent / "authzen"
+AUTHZEN = Path(__file__).resolve().parents[1] / "authzen"
 EVALUATION, EVALUATIONS = "/access/v1/evaluation", "/access/v1/evaluations"
 PROBLEM_JSON = "application/problem+json"
 ALLOW, DENY = ("P-OK", "D-ESI"), ("P-NOROSTER", "D-ESI")
@@ -252,7 +252,7 @@ BATCH_ERRORS = [
     ("options not an object", {**ask(), "evaluations": [{}], "options": "execute_all"}, ["/options"]),
     ("evaluations not an array", {**ask(), "evaluations": {"0": {}}}, ["/evaluations"]),
     ("an item not an object", {**ask(), "evaluations": [{}, "D-ESI"]}, ["/evaluations/1"]),
-    # An item that cannot be evaluated is answered in its own place (tests/test_authzen_strict.py).
+    # An item that cannot be evaluated is answered in its own place (tests/http/test_authzen_strict.py).
 ]
 
 
@@ -303,7 +303,7 @@ BAD_INPUT = [
     ("several fields at once", {**ask(), "subject": {"type": "person"}, "resource": {"id": "D-ESI"}},
      ["/subject/id", "/resource/type"]),
     ("a type outside the type alphabet", {**ask(), "subject": {"type": "User Account", "id": "alice"}},
-     ["/subject/type"]),  # another type in the alphabet is a deny, not a 400 (tests/test_authzen_strict.py)
+     ["/subject/type"]),  # another type in the alphabet is a deny, not a 400 (tests/http/test_authzen_strict.py)
     ("context not an object", ask(context="2030-01-01T09:00:00+09:00"), ["/context"]),
     ("context.time not ISO 8601", ask(context={"time": "next Tuesday"}), ["/context/time"]),
     ("context.time without offset", ask(context={"time": "2030-01-01T09:00:00"}), ["/context/time"]),

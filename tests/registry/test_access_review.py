@@ -66,7 +66,7 @@ def test_a_review_lists_everyone_on_the_roster_who_may_not_read_with_every_reaso
 
 
 def test_who_loses_access_within_n_days_and_why(registry: Gateway) -> None:
-    # G-ESI runs through 2030-05-31; ACME's contract K-ACME through 2027-06-30 (policy/tests/registry.yaml, through tests/rules_registry.py).
+    # G-ESI runs through 2030-05-31; ACME's contract K-ACME through 2027-06-30 (policy/tests/registry.yaml).
     soon = get(registry, "review", designation="G-ESI", within_days=30)
     assert soon["losing"] == []
     later = get(registry, "review", designation="G-ESI", within_days=400)

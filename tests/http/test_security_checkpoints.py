@@ -19,8 +19,8 @@ from typer.testing import CliRunner
 from gateway.audit.chain import entry_hash, sign_checkpoint
 from gateway.cli import app as cli
 from models import DecisionRecord
+from tests.audit.test_audit_chain import tamper
 from tests.support import Gateway, Keys, fresh_database, running_gateway
-from tests.test_audit_chain import tamper
 
 EVERY = 4
 

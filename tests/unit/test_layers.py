@@ -13,7 +13,7 @@ import ast
 from collections import defaultdict
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 LAYERS = (  # bottom first; a module's layer is that of the longest prefix naming it
     ("models",),
     ("gateway.decision", "gateway.ids", "gateway.identifiers", "gateway.limits", "gateway.errors", "gateway.settings",
