@@ -25,7 +25,7 @@ from gateway.decision.calendar import local_day
 from gateway.decision.policy_registry import RegistryRules
 from gateway.errors import Problem
 from gateway.problem_details import kind_of
-from gateway.registry import admin, rosters
+from gateway.registry import admin, lifecycle, rosters
 from gateway.registry.changes import Actor
 from gateway.registry.expiring import expiring as expiring_items
 from gateway.registry.expiring import parse_window
@@ -204,7 +204,7 @@ def expiring(
 
 def _transition(name: str, kind: StatusKind, entity_id: str, actor: str) -> None:
     with _registry() as (settings, engine):
-        result = admin.transition(engine, _actor(actor, settings), PLURAL[kind.value], entity_id, name)
+        result = lifecycle.transition(engine, _actor(actor, settings), PLURAL[kind.value], entity_id, name)
     out.print(f"{kind.value} {entity_id}: {result['before']['status']} -> [bold]{result['after']['status']}[/]")
 
 
@@ -250,7 +250,7 @@ def extend(
     extension is entered in the designation's ledger (D6).
     """
     with _registry() as (settings, engine):
-        after = admin.extend(
+        after = lifecycle.extend(
             engine, _actor(actor, settings), designation, to, cabinet_ref, _today(settings), _rules(settings)
         )
     out.print(f"designation {designation} is now in force through [bold]{after['expires_on']}[/]")
@@ -263,7 +263,7 @@ def cancel(
 ) -> None:
     """Cancel (解除) a designation from a day on (D3); recorded once in its ledger (D6)."""
     with _registry() as (settings, engine):
-        admin.cancel(engine, _actor(actor, settings), designation, on)
+        lifecycle.cancel(engine, _actor(actor, settings), designation, on)
     out.print(f"designation {designation} is cancelled from [bold]{on}[/]")
 
 

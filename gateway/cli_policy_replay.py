@@ -92,7 +92,7 @@ def print_replay(report: DiffReport, version: str, out: Console) -> None:
     )
     if not report.flips:
         return
-    from gateway.decision.impact import change_kind
+    from gateway.decision.impact_report import change_kind
 
     groups = Table(title="Flips, grouped by reason")
     for column in ("was", "would be", "decisions", ""):

@@ -18,7 +18,7 @@ from gateway.auth import Caller
 from gateway.container import Container
 from gateway.decision.calendar import local_day
 from gateway.errors import FieldError, InvalidInput
-from gateway.registry import admin, corrections, rosters
+from gateway.registry import admin, corrections, lifecycle, rosters, transitions
 from gateway.registry.bundle_checks import from_pydantic
 from gateway.registry.expiring import expiring as expiring_items
 from gateway.registry.expiring import parse_window
@@ -110,9 +110,9 @@ def _add_transition(plural: str, name: str) -> None:
         entity_id: EntityId, request: Request, container: ContainerDep, caller: AdminCaller
     ) -> dict[str, Any]:
         actor = change_actor(request, caller)
-        return await run_in_threadpool(admin.transition, container.engine, actor, plural, entity_id, name)
+        return await run_in_threadpool(lifecycle.transition, container.engine, actor, plural, entity_id, name)
 
-    sources, target = admin.TRANSITIONS[name]
+    sources, target = transitions.TRANSITIONS[name]
     router.add_api_route(
         f"/{plural}/{{id}}/{name}",
         endpoint,
@@ -125,7 +125,7 @@ def _add_transition(plural: str, name: str) -> None:
 
 
 for _plural in admin.WITH_STATUS:
-    for _name in admin.TRANSITIONS:
+    for _name in transitions.TRANSITIONS:
         _add_transition(_plural, _name)
 
 
@@ -142,7 +142,7 @@ async def extend_designation(
 ) -> dict[str, Any]:
     body = await model_body(request, Extension)
     return await run_in_threadpool(
-        admin.extend,
+        lifecycle.extend,
         container.engine,
         change_actor(request, caller),
         entity_id,
@@ -163,7 +163,7 @@ async def cancel_designation(
 ) -> dict[str, Any]:
     body = await model_body(request, Cancellation)
     return await run_in_threadpool(
-        admin.cancel, container.engine, change_actor(request, caller), entity_id, body.cancelled_on
+        lifecycle.cancel, container.engine, change_actor(request, caller), entity_id, body.cancelled_on
     )
 
 

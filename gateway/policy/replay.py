@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from gateway.decision.calendar import local_day
 from gateway.decision.engine import decide
 from gateway.decision.facts import facts_from_record
-from gateway.decision.impact import change_kind, outcome_dict
+from gateway.decision.impact_report import change_kind, outcome_dict
 from gateway.decision.policy import Policy
 from gateway.decision.policy_context import request_context
 

@@ -1,5 +1,6 @@
-"""Registry administration: status transitions, designation extension and cancellation, handler
-rosters, record-by-record maintenance and the list of what is about to expire.
+"""Registry administration: reading records, the one transaction every change runs in (with its change
+event), record-by-record maintenance. Status transitions and the designation lifecycle are in
+lifecycle.py, the transitions' rules in transitions.py.
 
 Every change is one transaction that also writes its change event (R4). The event's sequence is the
 registry's version (gateway/registry/snapshot.py), so committing both together is what makes the
@@ -26,20 +27,14 @@ from gateway.registry.changes import Actor, record_changes
 from gateway.registry.importer import write_contract_links
 from gateway.registry.recording import FIRST_DAY, record_statuses, record_versions
 from gateway.registry.tables import ENTITY, T
-from gateway.registry.validation import RegistryRules, backdated_problem, expired_problem
+from gateway.registry.transitions import TRANSITIONS, refused_transition
+from gateway.registry.validation import RegistryRules
 from models import ContractDesignation, DesignationEvent, StatusPeriod
 from models.bundle import Bundle
-from models.vocabulary import Status
 
 RECORDS = ("organs", "operators", "persons", "assessments", "certifications", "designations", "contracts")
 SINGULAR = {plural: ENTITY[plural] for plural in RECORDS}
 WITH_STATUS = ("assessments", "certifications")
-# C7 (assessments) and B3 (certifications): name -> (statuses it leaves, status it reaches). Revocation is final.
-TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
-    "suspend": (frozenset({Status.ACTIVE}), Status.SUSPENDED),
-    "reinstate": (frozenset({Status.SUSPENDED}), Status.ACTIVE),
-    "revoke": (frozenset({Status.ACTIVE, Status.SUSPENDED}), Status.REVOKED),
-}
 _LINKS: Table = ContractDesignation.__table__  # type: ignore[attr-defined]
 _LEDGER: Table = DesignationEvent.__table__  # type: ignore[attr-defined]
 _PERIODS: Table = StatusPeriod.__table__  # type: ignore[attr-defined]
@@ -171,113 +166,6 @@ def ledger_entry(
     )
 
 
-def allowed_transitions(status: str) -> list[str]:
-    return [name for name, (sources, _) in TRANSITIONS.items() if status in sources]
-
-
-def _refused(plural: str, entity_id: str, status: str, wanted: str) -> Conflict:
-    allowed = allowed_transitions(status)
-    why = "revocation is final (C7)" if status == Status.REVOKED else f"allowed from {status}: {', '.join(allowed)}"
-    return Conflict(
-        f"{SINGULAR[plural]} {entity_id} is {status}: cannot {wanted}; {why}",
-        extra={"current_status": status, "allowed": allowed},
-    )
-
-
-def transition(engine: Engine, actor: Actor, plural: str, entity_id: str, name: str) -> dict[str, Any]:
-    """Suspend, reinstate or revoke an assessment (C7) or a certification (B3): {"before", "after"}."""
-    sources, target = TRANSITIONS[name]
-    table = T[plural]
-    with writing(engine) as conn:
-        before = existing_record(conn, plural, entity_id, lock=True)
-        if before["status"] not in sources:
-            raise _refused(plural, entity_id, before["status"], name)
-        conn.execute(update(table).where(table.c.id == entity_id).values(status=target))
-        record_statuses(conn, actor, SINGULAR[plural], [(entity_id, target, None)])
-        after = {**before, "status": target}
-        record_event(conn, actor, f"{SINGULAR[plural]}.{name}", SINGULAR[plural], entity_id, before, after)
-    return {"before": before, "after": after}
-
-
-def extend(
-    engine: Engine,
-    actor: Actor,
-    designation_id: str,
-    expires_on: date,
-    cabinet_approval_ref: str | None,
-    today: date,
-    rules: RegistryRules,
-) -> dict[str, Any]:
-    """D2: push a designation's expiry out within the policy's limits for its scheme (by default five
-    years at a time; past thirty in all only with a Cabinet approval)."""
-    ref = (cabinet_approval_ref or "").strip() or None
-    table = T["designations"]
-    with writing(engine) as conn:
-        before = existing_record(conn, "designations", designation_id, lock=True)
-        if before["cancelled_on"] is not None:
-            raise Conflict(
-                f"designation {designation_id} was cancelled on {before['cancelled_on']}; it cannot be extended"
-            )
-        expired = expired_problem(designation_id, before["expires_on"], today)
-        if expired:
-            raise Conflict(expired)
-        problem = rules.extension_problem(
-            before["scheme"], before["designated_on"], before["expires_on"], expires_on, ref
-        )
-        if problem:
-            raise RefusedData(
-                f"designation {designation_id} cannot be extended to {expires_on}; nothing was changed",
-                [FieldError(("expires_on",), problem)],
-            )
-        conn.execute(update(table).where(table.c.id == designation_id).values(expires_on=expires_on))
-        record_versions(conn, actor, "designation", {designation_id: before})
-        ledger_entry(conn, designation_id, "extended", today, expires_on, ref)
-        after = {**before, "expires_on": expires_on}
-        record_event(
-            conn,
-            actor,
-            "designation.extend",
-            "designation",
-            designation_id,
-            before,
-            after | {"cabinet_approval_ref": ref},
-        )
-    return after
-
-
-def cancel(engine: Engine, actor: Actor, designation_id: str, cancelled_on: date) -> dict[str, Any]:
-    """D3, D6: cancel (解除) a designation from a day on; recorded once, never undone."""
-    table = T["designations"]
-    with writing(engine) as conn:
-        before = existing_record(conn, "designations", designation_id, lock=True)
-        if before["cancelled_on"] is not None:
-            raise Conflict(
-                f"designation {designation_id} was already cancelled on {before['cancelled_on']}; a cancellation "
-                "is recorded once (D6)",
-                extra={"cancelled_on": before["cancelled_on"].isoformat()},
-            )
-        _, today = actor.moment()
-        if cancelled_on < before["designated_on"]:
-            problem = f"{cancelled_on} is before the designation was made, {before['designated_on']}"
-        elif late := backdated_problem(cancelled_on, today):
-            problem = late
-        elif cancelled_on > before["expires_on"]:
-            problem = f"the designation expires on {before['expires_on']}; there is nothing to cancel after that"
-        else:
-            problem = None
-        if problem:
-            raise RefusedData(
-                f"designation {designation_id} cannot be cancelled on {cancelled_on}",
-                [FieldError(("cancelled_on",), problem)],
-            )
-        conn.execute(update(table).where(table.c.id == designation_id).values(cancelled_on=cancelled_on))
-        record_versions(conn, actor, "designation", {designation_id: before})
-        ledger_entry(conn, designation_id, "cancelled", cancelled_on, None, None)
-        after = {**before, "cancelled_on": cancelled_on}
-        record_event(conn, actor, "designation.cancel", "designation", designation_id, before, after)
-    return after
-
-
 # --- handler rosters (N1) ------------------------------------------------------------------------
 
 
@@ -331,7 +219,7 @@ def _put_conflict(plural: str, before: dict[str, Any] | None, entry: Any) -> Non
         return
     moves = {(src, dst) for sources, dst in TRANSITIONS.values() for src in sources}
     if plural in WITH_STATUS and before["status"] != entry.status and (before["status"], entry.status) not in moves:
-        raise _refused(plural, entry.id, before["status"], f"become {entry.status}")
+        raise refused_transition(plural, entry.id, before["status"], f"become {entry.status}")
     if plural != "designations" or before["cancelled_on"] is None:
         return
     if (entry.cancelled_on, entry.expires_on) != (before["cancelled_on"], before["expires_on"]):

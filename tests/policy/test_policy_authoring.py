@@ -18,7 +18,8 @@ from typer.testing import CliRunner
 from bench.generator import Shape, generate_bundle
 from gateway.cli import app
 from gateway.decision.engine import decide
-from gateway.decision.impact import change_kind, impact
+from gateway.decision.impact import impact
+from gateway.decision.impact_report import change_kind
 from gateway.decision.policy import PolicyError
 from gateway.policy.coverage import check
 from gateway.policy.files import load_policy
