@@ -150,14 +150,14 @@ def log_writer_command(
 
     from gateway.audit.decision_sink import DecisionSink
     from gateway.audit.log_writer import serve_writer
-    from gateway.container import load_signer
     from gateway.db import make_engine
+    from gateway.keys import checkpoint_signer
     from gateway.logging_setup import configure_logging
 
     settings = Settings()
     configure_logging(settings.log_level)
     engine = make_engine(settings)
-    sink = DecisionSink(engine, load_signer(settings))
+    sink = DecisionSink(engine, checkpoint_signer(settings))
     # What is loaded now lives as long as the process: out of the collector's sight. The records of a
     # commit die by reference counting; scanning every module's objects again and again cost the
     # writer a sixth of its time (py-spy, under load).
@@ -200,7 +200,7 @@ def token(
 ) -> None:
     """Mint a token with the development key (only when GATEWAY_JWKS_FILE is unset)."""
     from gateway.auth import DevelopmentIssuer
-    from gateway.container import dev_issuer_path
+    from gateway.keys import dev_issuer_path
 
     settings = Settings()
     if settings.jwks_file is not None:

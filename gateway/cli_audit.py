@@ -205,7 +205,7 @@ def verify_command(
 
     from gateway.audit import kept as kept_checkpoints
     from gateway.audit.chain import verify
-    from gateway.container import load_signer
+    from gateway.keys import checkpoint_signer
 
     settings = Settings()
     kept = None
@@ -215,7 +215,7 @@ def verify_command(
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--against") from exc
     with _database() as engine:
-        public = load_signer(settings).public_key if _checkpoint_key_known(settings) else None
+        public = checkpoint_signer(settings).public_key if _checkpoint_key_known(settings) else None
         with Progress(
             TextColumn("verifying"), BarColumn(), MofNCompleteColumn(), console=err, transient=True
         ) as progress:
@@ -261,10 +261,10 @@ def checkpoint_command(
     """
     from gateway.audit import kept
     from gateway.audit.chain import checkpoint_now
-    from gateway.container import load_signer
+    from gateway.keys import checkpoint_signer
 
     with _database() as engine:
-        made = checkpoint_now(engine, load_signer(Settings()))
+        made = checkpoint_now(engine, checkpoint_signer(Settings()))
         for row in made:
             out.print(f"signed {row['chain']} at entry {row['chain_index']}: {row['hash'][:16]}… (key {row['key_id']})")
         if not made:

@@ -39,8 +39,8 @@ def registry_import(
 ) -> None:
     """Import a registry bundle into the configured database: all of it, or nothing."""
     from gateway.cli import _engine_at_head
-    from gateway.container import _master_key
     from gateway.decision.policy import PolicyError
+    from gateway.keys import master_key
     from gateway.policy.files import load_policy
     from gateway.registry.bundles import dry_run as preview
     from gateway.registry.bundles import parse_checked
@@ -60,7 +60,7 @@ def registry_import(
         if dry_run:
             result = preview(engine, bundle, Actor.now(actor, settings.zone), rules)
         else:
-            store = DocumentStore(FilesystemBackend(settings.document_dir), _master_key(settings))
+            store = DocumentStore(FilesystemBackend(settings.document_dir), master_key(settings))
             with _sections("importing") as step:
                 result = import_bundle(
                     engine, bundle, Actor.now(actor, settings.zone), store, progress=step, rules=rules
@@ -134,13 +134,13 @@ def registry_export(
 ) -> None:
     """Write the whole registry as a bundle that `registry import` takes back (docs/bundle.md)."""
     from gateway.cli import _engine_at_head
-    from gateway.container import _master_key
+    from gateway.keys import master_key
     from gateway.registry.bundles import export_bundle
     from gateway.store import DocumentStore, FilesystemBackend
 
     settings = Settings()
     engine = _engine_at_head(settings)
-    store = DocumentStore(FilesystemBackend(settings.document_dir), _master_key(settings)) if contents else None
+    store = DocumentStore(FilesystemBackend(settings.document_dir), master_key(settings)) if contents else None
     try:
         with _sections("exporting") as step:
             bundle = export_bundle(engine, store, progress=step)

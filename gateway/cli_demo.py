@@ -16,8 +16,9 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select
 
-from gateway.container import Container, dev_issuer_path
+from gateway.container import Container
 from gateway.decision.calendar import local_day
+from gateway.keys import dev_issuer_path
 
 out = Console(soft_wrap=True, highlight=False)
 err = Console(stderr=True, soft_wrap=True)

@@ -66,7 +66,7 @@ def upload_command(
     actor: ActorOption = "cli",
 ) -> None:
     """Store a document's content, encrypted, and its record (a new document, or a new version of one)."""
-    from gateway.container import _master_key
+    from gateway.keys import master_key
     from gateway.store import DocumentStore, FilesystemBackend
 
     def chunks() -> Any:
@@ -75,7 +75,7 @@ def upload_command(
                 yield piece
 
     with _registry() as (settings, engine):
-        store = DocumentStore(FilesystemBackend(settings.document_dir), _master_key(settings))
+        store = DocumentStore(FilesystemBackend(settings.document_dir), master_key(settings))
         row = documents.upload(
             engine,
             store,

@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
-import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import structlog
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Engine
 
 from gateway.audit.chain import Signer
@@ -18,6 +13,7 @@ from gateway.audit.group_commit import GroupCommitter
 from gateway.audit.remote_log import RemoteLog
 from gateway.auth import DevelopmentIssuer, TokenVerifier, keys_from_jwks
 from gateway.db import SchemaRefused, ensure_schema, make_engine
+from gateway.keys import checkpoint_signer, dev_issuer_path, master_key
 from gateway.policy.holder import PolicyHolder, PolicyWatcher
 from gateway.ports import DecisionLog
 from gateway.registry.changes import record_policy_swap
@@ -27,7 +23,7 @@ from gateway.registry.resolver import FactResolver
 from gateway.search import SearchService
 from gateway.service import Clock, DecisionService, system_clock
 from gateway.settings import Settings
-from gateway.store import DocumentStore, FilesystemBackend, MasterKey
+from gateway.store import DocumentStore, FilesystemBackend
 
 log = structlog.get_logger("gateway")
 
@@ -76,10 +72,6 @@ class Container:
         self.engine.dispose()
 
 
-def dev_issuer_path(settings: Settings) -> Path:
-    return settings.document_dir.parent / "dev-signing-key.pem"
-
-
 def build_container(settings: Settings, clock: Clock = system_clock) -> Container:
     engine = make_engine(settings)
     try:
@@ -102,8 +94,8 @@ def build_container(settings: Settings, clock: Clock = system_clock) -> Containe
             "development key on this machine. Never run like this in production.",
         )
     verifier = TokenVerifier(keys, settings.jwt_issuer, settings.jwt_audience)
-    store = DocumentStore(FilesystemBackend(settings.document_dir), _master_key(settings))
-    signer = load_signer(settings)
+    store = DocumentStore(FilesystemBackend(settings.document_dir), master_key(settings))
+    signer = checkpoint_signer(settings)
     decision_log: DecisionLog
     if settings.log_socket is not None:  # `serve`: the host's writer process owns the decision log
         decision_log = RemoteLog(settings.log_socket, max_wait=settings.log_max_wait_seconds)
@@ -115,48 +107,3 @@ def build_container(settings: Settings, clock: Clock = system_clock) -> Containe
     return Container(
         settings, engine, policies, resolver, verifier, store, decisions, search, dev_issuer, signer=signer
     )
-
-
-def load_signer(settings: Settings) -> Signer:
-    """The checkpoint key: configured, or a development key kept beside the documents."""
-    path = settings.checkpoint_key_file
-    if path is None:
-        path = settings.document_dir.parent / "dev-checkpoint-key.pem"
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            pem = Ed25519PrivateKey.generate().private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-            )
-            try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                with os.fdopen(fd, "wb") as handle:
-                    handle.write(pem)
-            except FileExistsError:
-                pass  # another worker made it first
-            log.warning(
-                "audit.development_checkpoint_key",
-                path=str(path),
-                detail="GATEWAY_CHECKPOINT_KEY_FILE is not set: checkpoints are signed by a development key",
-            )
-    key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-    if not isinstance(key, Ed25519PrivateKey):
-        raise ValueError(f"{path} is not an Ed25519 private key")
-    public = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return Signer(key, hashlib.sha256(public).hexdigest()[:16], settings.checkpoint_every)
-
-
-def _master_key(settings: Settings) -> MasterKey:
-    if settings.master_key:
-        return MasterKey.from_base64(settings.master_key.get_secret_value())
-    if settings.master_key_file:
-        return MasterKey.from_base64(settings.master_key_file.read_text())
-    path = settings.document_dir.parent / "dev-master.key"
-    key, created = MasterKey.load_or_create(path)
-    log.warning(
-        "store.development_master_key",
-        path=str(path),
-        created=created,
-        detail="GATEWAY_MASTER_KEY(_FILE) is not set: documents are encrypted with a development key "
-        "kept beside them. Set a real master key before storing real documents.",
-    )
-    return key

@@ -281,9 +281,9 @@ def test_the_writer_commits_into_the_database_and_the_log_verifies(tmp_path: Pat
     try:
         with engine.connect() as conn:
             assert conn.execute(select(func.count()).select_from(DecisionRecord.__table__)).scalar() == 300
-        from gateway.container import load_signer
+        from gateway.keys import checkpoint_signer
 
-        signer = load_signer(Settings(database_url=db_url, document_dir=tmp_path / "documents"))
+        signer = checkpoint_signer(Settings(database_url=db_url, document_dir=tmp_path / "documents"))
         assert verify(engine, signer.public_key).ok
     finally:
         engine.dispose()

@@ -19,7 +19,7 @@ LAYERS = (  # bottom first; a module's layer is that of the longest prefix namin
     ("gateway.decision", "gateway.ids", "gateway.identifiers", "gateway.limits", "gateway.errors", "gateway.settings",
      "gateway.problem_details"),
     ("gateway.registry", "gateway.audit", "gateway.store", "gateway.db", "gateway.metrics", "gateway.logging_setup",
-     "gateway.auth", "gateway.ports", "gateway.policy", "gateway.dev_mode"),
+     "gateway.auth", "gateway.ports", "gateway.policy", "gateway.dev_mode", "gateway.keys"),
     ("gateway.service", "gateway.search", "gateway.access", "gateway.demo",
      "gateway.http_protocol"),
     ("gateway.api", "gateway.web", "gateway.app", "gateway.asgi", "gateway.container", "gateway.cli"),
