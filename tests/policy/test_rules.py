@@ -110,26 +110,10 @@ def test_messages_name_the_facts(rules: Gateway) -> None:
 
 
 def test_the_clock_decides_without_context_time(rules: Gateway) -> None:
-    rules.clock.set("2035-06-01T15:30:00+00:00")
-    answer = rules.client.post(
-        "/access/v1/evaluation",
-        headers=rules.keys.auth("authz:evaluate"),
-        json={
-            "subject": {"type": "person", "id": "P-OK"},
-            "resource": {"type": "document", "id": "D-LONG"},
-            "action": {"name": "read"},
-        },
-    ).json()
+    rules.clock.set("2035-06-01T15:30:00+00:00")  # 2035-06-02 00:30 in Japan
+    answer = rules.evaluate("P-OK", "D-LONG")
     assert [r["code"] for r in answer["context"]["reasons"]] == ["clearance_expired"]
     assert "simulation" not in answer["context"]
-    rules.clock.set("2035-06-01T14:59:59+00:00")
-    answer = rules.client.post(
-        "/access/v1/evaluation",
-        headers=rules.keys.auth("authz:evaluate"),
-        json={
-            "subject": {"type": "person", "id": "P-OK"},
-            "resource": {"type": "document", "id": "D-LONG"},
-            "action": {"name": "read"},
-        },
-    ).json()
+    rules.clock.set("2035-06-01T14:59:59+00:00")  # the anniversary's last second in Japan
+    answer = rules.evaluate("P-OK", "D-LONG")
     assert answer["decision"] is True
