@@ -24,6 +24,7 @@ from sqlalchemy import create_engine, text
 
 from gateway.app import create_app
 from gateway.settings import Settings
+from tests.pg_pool import Pool
 
 REPO = Path(__file__).resolve().parents[1]
 POLICY_DIR = REPO / "policy"
@@ -88,7 +89,8 @@ def _drop(name: str) -> None:
 def fresh_database(backend: str, directory: Path, *, migrated: bool = False) -> Iterator[str]:
     """A new database on `backend`, dropped afterwards: empty, or (`migrated`) at the schema's head,
     copied from a template migrated once per process (what a gateway would make of an empty one, in
-    milliseconds instead of a migration run per test)."""
+    milliseconds instead of a migration run per test). A migrated PostgreSQL database is reset to the
+    template's state and used again by the process's next test when nothing but its rows changed."""
     if backend == "sqlite":
         path = directory / f"gw-{uuid.uuid4().hex[:8]}.db"
         if migrated:
@@ -99,17 +101,31 @@ def fresh_database(backend: str, directory: Path, *, migrated: bool = False) -> 
         if IN_CI:
             pytest.fail(f"PostgreSQL is not reachable at {PG_ADMIN_URL}; under CI=true its tests must run")
         pytest.skip("PostgreSQL is not reachable (set CI=true to make this a failure)")
-    name = f"cg_test_{uuid.uuid4().hex[:12]}"
-    template = f' TEMPLATE "{_template("postgresql")}"' if migrated else ""
+    pool = _pool() if migrated else None
+    name = pool.take() if pool is not None else None
     admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"{template}'))
+    if name is None:
+        name = f"cg_test_{uuid.uuid4().hex[:12]}"
+        template = f' TEMPLATE "{_template("postgresql")}"' if migrated else ""
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"{template}'))
     try:
         yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
     finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        if pool is None or not pool.give_back(name):
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+_POOL: list[Pool] = []
+
+
+def _pool() -> Pool:
+    """This process's migrated PostgreSQL databases, reset after each test and used again (pg_pool.py)."""
+    if not _POOL:
+        _POOL.append(Pool(PG_ADMIN_URL, PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{_template('postgresql')}"))
+    return _POOL[0]
 
 
 @dataclass

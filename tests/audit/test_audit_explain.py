@@ -21,7 +21,8 @@ from gateway.db import create_schema, make_engine
 from gateway.settings import Settings
 from tests.support import fresh_database
 
-pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+# One worker fills the million rows once (tasks.py runs pytest with --dist loadgroup), not each worker.
+pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.xdist_group("million-row-log")]
 
 ROWS = 1_000_000
 LIMIT = 50  # the API's default page size
