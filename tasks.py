@@ -98,10 +98,8 @@ def test(args: list[str]) -> None:
     run(BIN / "clearance-gateway", "policy", "check", "policy", env=env)
     run(BIN / "clearance-gateway", "policy", "test", "policy", "--junit", "test-artifacts/policy-junit.xml", env=env)
     # Two workers (pytest-xdist) unless the arguments choose: every test makes its own databases,
-    # ports and folders, so they run side by side; `-n 0` runs them in one process. Tests marked with
-    # one xdist_group share a costly module fixture and run on one worker (--dist loadgroup).
-    chosen = any(a == "-n" or a.startswith(("-n", "--numprocesses")) for a in args)
-    workers = [] if chosen else ["-n", "2", "--dist", "loadgroup"]
+    # ports and folders, so they run side by side; `-n 0` runs them in one process.
+    workers = [] if any(a == "-n" or a.startswith(("-n", "--numprocesses")) for a in args) else ["-n", "2"]
     code = subprocess.call([str(PY), "-m", "pytest", *workers, "--durations=10", *args], cwd=ROOT, env=env)
     sys.exit(code)
 

@@ -10,6 +10,7 @@ the roster requirement (where no person may be skipped), and for unknown ids.
 from __future__ import annotations
 
 import shutil
+import tempfile
 from datetime import UTC, date, datetime, timedelta
 from functools import cache
 from pathlib import Path
@@ -37,8 +38,7 @@ UNKNOWN_PERSON, UNKNOWN_DOCUMENT = "P-NOBODY", "DOC-NOTHING"
 @cache
 def policies() -> dict[str, Policy]:
     shipped = load_policy(POLICY_DIR)
-    loose_dir = Path(__file__).parent / ".search-policy-without-roster"
-    shutil.rmtree(loose_dir, ignore_errors=True)
+    loose_dir = Path(tempfile.mkdtemp(prefix="cg-policy-without-roster-")) / "policy"  # one per worker
     shutil.copytree(POLICY_DIR, loose_dir, ignore=shutil.ignore_patterns("tests", "examples"))
     requirements = loose_dir / "requirements.csv"
     rows = [line for line in requirements.read_text().splitlines() if "not_on_roster" not in line]
@@ -46,7 +46,7 @@ def policies() -> dict[str, Policy]:
     try:
         loose = load_policy(loose_dir)
     finally:
-        shutil.rmtree(loose_dir, ignore_errors=True)
+        shutil.rmtree(loose_dir.parent, ignore_errors=True)
     return {"shipped": shipped, "without roster": loose}
 
 
