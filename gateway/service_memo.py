@@ -15,6 +15,7 @@ refuses longer ids before deciding; this holds whoever calls).
 
 from __future__ import annotations
 
+import weakref
 from datetime import date, datetime
 from typing import Any
 
@@ -38,7 +39,8 @@ class DecisionMemo:
 
     def __init__(self, kept: int = KEPT) -> None:
         self._kept = kept
-        self._current: tuple[FactSnapshot | None, dict[_Key, Decided]] = (None, {})
+        # The snapshot is held weakly: a memo must not keep a replaced registry alive while no one asks.
+        self._current: tuple[weakref.ref[FactSnapshot] | None, dict[_Key, Decided]] = (None, {})
 
     def decide(
         self,
@@ -70,14 +72,17 @@ class DecisionMemo:
 
     def _entries(self, snapshot: FactSnapshot) -> dict[_Key, Decided]:
         current = self._current  # one read: threads swapping snapshots each see a consistent pair
-        if current[0] is not snapshot:
-            current = self._current = (snapshot, {})
+        if current[0] is None or current[0]() is not snapshot:
+            current = self._current = (weakref.ref(snapshot), {})
         return current[1]
 
     def stats(self) -> dict[str, int]:
         """What /metrics and the tests see: the entries kept for the current snapshot."""
-        snapshot, entries = self._current
-        return {"entries": len(entries), "snapshot_version": snapshot.version if snapshot is not None else -1}
+        held, entries = self._current
+        snapshot = held() if held is not None else None
+        if snapshot is None:
+            return {"entries": 0, "snapshot_version": -1}
+        return {"entries": len(entries), "snapshot_version": snapshot.version}
 
     def questions(self) -> list[_Key]:
         """The questions kept (for the tests of what the memo may hold)."""

@@ -3,6 +3,8 @@ is answered from memory, another snapshot never sees its entries, and what it ke
 
 from __future__ import annotations
 
+import gc
+import weakref
 from dataclasses import replace
 from datetime import date
 from functools import cache
@@ -58,6 +60,18 @@ def test_a_new_snapshot_starts_a_new_memo_so_a_changed_fact_is_never_answered_fr
     again = memo.decide(off_roster, "P-OK", "D-ESI", "read", DAY, policy)[1]
     assert not again.allowed and "not_on_roster" in again.codes
     assert memo.stats()["entries"] == 1
+
+
+def test_the_memo_keeps_no_replaced_snapshot_alive() -> None:
+    memo, policy = DecisionMemo(), _policy()
+    snapshot = replace(_snapshot())
+    held = weakref.ref(snapshot)
+    memo.decide(snapshot, "P-OK", "D-ESI", "read", DAY, policy)
+    del snapshot
+    gc.collect()
+    assert held() is None, "the memo held the snapshot"
+    assert memo.stats() == {"entries": 0, "snapshot_version": -1}
+    assert memo.decide(_snapshot(), "P-OK", "D-ESI", "read", DAY, policy)[1].allowed
 
 
 def test_the_memo_is_bounded_in_entries() -> None:
