@@ -37,3 +37,12 @@ def clock() -> Clock:
 def gateway(db_url: str, tmp_path: Path, keys: Keys, clock: Clock) -> Iterator[Gateway]:
     with running_gateway(db_url, tmp_path, keys, clock) as gw:
         yield gw
+
+
+@pytest.fixture
+def registry(gateway: Gateway) -> Gateway:
+    """A gateway holding the rules registry (policy/tests/registry.yaml, through tests/rules_registry.py)."""
+    from tests.rules_registry import rules_bundle
+
+    gateway.import_bundle(rules_bundle())
+    return gateway

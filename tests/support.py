@@ -31,6 +31,30 @@ POLICY_DIR = REPO / "policy"
 PG_ADMIN_URL = os.environ.get("GATEWAY_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 ISSUER, AUDIENCE = "https://idp.test", "clearance-gateway-test"
 IN_CI = os.environ.get("CI", "").lower() == "true"
+PROBLEM_JSON = "application/problem+json"
+
+
+def assert_problem(response: Any, status: int, *pointers: str | None, says: str = "") -> dict[str, Any]:
+    """An RFC 9457 answer as a client reads it: `status`, the problem media type, a type URL, a title
+    and a detail, no traceback; its `errors` name each of `pointers` (None: none asked); `says` is in
+    the detail of an error at the last pointer, or in the problem's detail when no pointer is named."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith(PROBLEM_JSON), response.headers["content-type"]
+    body: dict[str, Any] = response.json()
+    assert body["status"] == status, body
+    assert body["type"].startswith("https://"), body
+    for key in ("title", "detail"):
+        assert isinstance(body[key], str) and body[key], body
+    assert "Traceback" not in response.text and "sqlalchemy" not in response.text.lower()
+    named = [p for p in pointers if p is not None]
+    if named:
+        errors = {e["pointer"]: e["detail"] for e in body["errors"]}
+        assert set(named) <= set(errors), body["errors"]
+        matching = [e["detail"] for e in body["errors"] if e["pointer"] == named[-1]]
+        assert any(says in detail for detail in matching), body
+    else:
+        assert says in body["detail"], body
+    return body
 
 
 def postgres_reachable() -> bool:

@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from gateway.audit.report import annual_report, flat_rows
 from gateway.cli import app
 from models import ChangeEvent, DecisionRecord
-from tests.audit.test_audit_api import NOTIFIED, SCENARIO, T0, audit_bundle, evaluate_as, report_bundle
+from tests.audit.scenario import NOTIFIED, SCENARIO, T0, audit_bundle, evaluate_as, report_bundle
 from tests.support import POLICY_DIR, Keys, running_gateway
 
 runner = CliRunner()

@@ -7,95 +7,24 @@ tests/rules_registry.py at the fixtures' clock (2026-06-01), where P-OK may read
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
-import jsonschema
 import pytest
-from sqlalchemy import func, select
 
-from models import DecisionRecord
-from tests.rules_registry import rules_bundle
-from tests.support import Gateway
-
-AUTHZEN = Path(__file__).resolve().parents[1] / "authzen"
-EVALUATION, EVALUATIONS = "/access/v1/evaluation", "/access/v1/evaluations"
-PROBLEM_JSON = "application/problem+json"
-ALLOW, DENY = ("P-OK", "D-ESI"), ("P-NOROSTER", "D-ESI")
-T_SIM = "2030-06-01T09:00:00+09:00"
-
-
-# --- helpers -------------------------------------------------------------------------------------
-
-class Schemas:
-    def __init__(self, directory: Path):
-        def load(name: str) -> jsonschema.Draft202012Validator:
-            schema = json.loads((directory / name).read_text())
-            jsonschema.Draft202012Validator.check_schema(schema)
-            return jsonschema.Draft202012Validator(schema)
-
-        self.request = load("evaluation-request.schema.json")
-        self.response = load("evaluation-response.schema.json")
-
-
-@pytest.fixture(scope="session")
-def schemas() -> Schemas:
-    return Schemas(AUTHZEN)
-
-
-@pytest.fixture
-def gw(gateway: Gateway) -> Gateway:
-    """A gateway with the rules registry loaded (tests of refusals need none: they use `gateway`)."""
-    gateway.import_bundle(rules_bundle())
-    return gateway
-
-
-def ask(person: str = "P-OK", document: str = "D-ESI", action: str = "read", **extra: Any) -> dict[str, Any]:
-    return {"subject": {"type": "person", "id": person}, "resource": {"type": "document", "id": document},
-            "action": {"name": action}, **extra}
-
-
-def post(gw: Gateway, path: str, body: Any = None, *scopes: str, content: Any = None,
-         headers: dict[str, str] | None = None) -> Any:
-    auth = gw.keys.auth(*(scopes or ("authz:evaluate",)))
-    if content is not None:
-        return gw.client.post(path, content=content, headers={**auth, "Content-Type": "application/json",
-                                                              **(headers or {})})
-    return gw.client.post(path, json=body, headers={**auth, **(headers or {})})
-
-
-def codes(answer: dict[str, Any]) -> list[str]:
-    return [r["code"] for r in answer["context"]["reasons"]]
-
-
-def logged(gw: Gateway) -> int:
-    with gw.container.engine.connect() as conn:
-        return conn.execute(select(func.count()).select_from(DecisionRecord.__table__)).scalar_one()
-
-
-def log_rows(gw: Gateway, decision_ids: list[str]) -> dict[str, Any]:
-    table = DecisionRecord.__table__
-    with gw.container.engine.connect() as conn:
-        rows = conn.execute(select(table).where(table.c.decision_id.in_(decision_ids))).mappings().all()
-    return {row["decision_id"]: row for row in rows}
-
-
-def assert_problem(response: Any, status: int, *pointers: str) -> dict[str, Any]:
-    """An RFC 9457 answer with `status`, whose `errors` name at least each of `pointers`."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith(PROBLEM_JSON)
-    body = response.json()
-    assert body["status"] == status
-    assert body["type"].startswith("https://")
-    for key in ("title", "detail"):
-        assert isinstance(body[key], str) and body[key]
-    assert "Traceback" not in response.text and "sqlalchemy" not in response.text.lower()
-    if pointers:
-        named = {e["pointer"] for e in body["errors"]}
-        assert set(pointers) <= named, body["errors"]
-    return body
-
+from tests.http.authzen_calls import (
+    ALLOW,
+    DENY,
+    EVALUATION,
+    EVALUATIONS,
+    T_SIM,
+    Schemas,
+    ask,
+    codes,
+    log_rows,
+    logged,
+    post,
+)
+from tests.support import Gateway, assert_problem
 
 # --- the AuthZEN schemas ---------------------------------------------------------------------------
 
@@ -278,124 +207,6 @@ def test_metadata_needs_no_token_and_publishes_both_endpoints(gw: Gateway) -> No
     for key in ("access_evaluation_endpoint", "access_evaluations_endpoint"):  # and they answer there
         path = metadata[key].removeprefix(base)
         assert post(gw, path, ask()).status_code == 200
-
-
-# --- bad input --------------------------------------------------------------------------------------------
-
-BAD_INPUT = [
-    # name, the body (bytes are sent as they are), the pointers the problem must name
-    ("malformed JSON", b'{"subject": {"type": "person", ', [""]),
-    ("trailing garbage", b'{"subject": {}} x', [""]),
-    ("empty body", b"", [""]),
-    ("a JSON array", b"[]", [""]),
-    ("a JSON array of requests", json.dumps([ask()]).encode(), [""]),
-    ("a JSON string", b'"read D-ESI"', [""]),
-    ("a JSON number", b"42", [""]),
-    ("subject.id a number", {**ask(), "subject": {"type": "person", "id": 1}}, ["/subject/id"]),
-    ("subject.id null", {**ask(), "subject": {"type": "person", "id": None}}, ["/subject/id"]),
-    ("subject.id empty", ask(person=""), ["/subject/id"]),
-    ("subject a string", {**ask(), "subject": "P-OK"}, ["/subject"]),
-    ("subject type missing", {**ask(), "subject": {"id": "P-OK"}}, ["/subject/type"]),
-    ("action missing", {k: v for k, v in ask().items() if k != "action"}, ["/action"]),
-    ("action.name missing", {**ask(), "action": {}}, ["/action/name"]),
-    ("action.name a list", {**ask(), "action": {"name": ["read"]}}, ["/action/name"]),
-    ("resource missing", {k: v for k, v in ask().items() if k != "resource"}, ["/resource"]),
-    ("several fields at once", {**ask(), "subject": {"type": "person"}, "resource": {"id": "D-ESI"}},
-     ["/subject/id", "/resource/type"]),
-    ("a type outside the type alphabet", {**ask(), "subject": {"type": "User Account", "id": "alice"}},
-     ["/subject/type"]),  # another type in the alphabet is a deny, not a 400 (tests/http/test_authzen_strict.py)
-    ("context not an object", ask(context="2030-01-01T09:00:00+09:00"), ["/context"]),
-    ("context.time not ISO 8601", ask(context={"time": "next Tuesday"}), ["/context/time"]),
-    ("context.time without offset", ask(context={"time": "2030-01-01T09:00:00"}), ["/context/time"]),
-    ("context.time a date", ask(context={"time": "2030-01-01"}), ["/context/time"]),
-    ("context.time a number", ask(context={"time": 1893456000}), ["/context/time"]),
-    ("a 257-character subject id", ask(person="P" * 257), ["/subject/id"]),
-    ("a 257-character resource id", ask(document="D" * 257), ["/resource/id"]),
-    ("a lone surrogate", b'{"subject": {"type": "person", "id": "\\ud800"}}', [""]),
-]
-
-
-@pytest.mark.parametrize("path", [EVALUATION, EVALUATIONS])
-@pytest.mark.parametrize(("body", "pointers"), [c[1:] for c in BAD_INPUT], ids=[c[0] for c in BAD_INPUT])
-def test_bad_input_is_a_clean_400_problem_naming_the_field(gateway: Gateway, path: str, body: Any,
-                                                          pointers: list[str]) -> None:
-    before = logged(gateway)
-    scopes = ("authz:evaluate", "authz:simulate")  # so that context.time is refused for its form only
-    if isinstance(body, bytes):
-        response = post(gateway, path, None, *scopes, content=body)
-    else:
-        response = post(gateway, path, body, *scopes)
-    problem = assert_problem(response, 400, *pointers)
-    assert all({"pointer", "detail"} <= set(e) for e in problem["errors"])
-    assert logged(gateway) == before
-
-
-ODD_IDS = [
-    ("unicode", "佐藤花子-Ωmega-🙂"),
-    ("combining marks", "P-OK\u0301"),
-    ("double quotes", 'P-"OK"'),
-    ("single quotes", "P-O'Brien"),
-    ("sql injection", "'; DROP TABLE decisions;--"),
-    ("sql injection, doubled", "x' OR '1'='1"),
-    ("path traversal", "../../etc/passwd"),
-    ("url-ish", "D-ESI?x=1#frag%2e%2e"),
-    ("markup", "<script>alert(1)</script>"),
-    ("whitespace", "  P-OK\t\n"),
-    ("control characters", "P-OK\u0000\u001b[31m\r"),  # NUL: PostgreSQL cannot store it as is
-    ("backslashes", "C:\\Windows\\System32"),
-    ("256 characters", "X" * 256),
-    ("256 wide characters", "漢" * 256),
-]
-
-
-@pytest.mark.parametrize("role", ["subject", "resource"])
-@pytest.mark.parametrize("odd", [c[1] for c in ODD_IDS], ids=[c[0] for c in ODD_IDS])
-def test_ids_outside_the_id_alphabet_are_a_400_naming_the_field_and_nothing_is_logged(
-    gw: Gateway, role: str, odd: str
-) -> None:
-    """Issue 12, findings 2 and 11: an id that breaks the id rules is refused before deciding."""
-    before = logged(gw)
-    body = ask(person=odd) if role == "subject" else ask(document=odd)
-    assert_problem(post(gw, EVALUATION, body), 400, f"/{role}/id")
-    assert logged(gw) == before
-    assert post(gw, EVALUATION, ask()).json()["decision"] is True  # and the gateway carries on
-
-
-@pytest.mark.parametrize("path", [EVALUATION, EVALUATIONS])
-@pytest.mark.parametrize("streamed", [False, True], ids=["declared", "streamed"])
-def test_an_oversized_body_is_413(gateway: Gateway, path: str, streamed: bool) -> None:
-    limit = gateway.settings.max_body_bytes
-    raw = json.dumps(ask(context={"padding": "x" * limit})).encode()
-    assert len(raw) > limit
-    before = logged(gateway)
-    response = post(gateway, path, None, content=iter([raw]) if streamed else raw)
-    assert_problem(response, 413)
-    assert logged(gateway) == before
-
-
-@pytest.mark.parametrize("path", [EVALUATION, EVALUATIONS])
-def test_unknown_fields_are_ignored(gw: Gateway, path: str) -> None:
-    body = {
-        "subject": {"type": "person", "id": "P-OK", "properties": {"department": "R&D"},
-                    "email": "x@example.com"},
-        "resource": {"type": "document", "id": "D-ESI", "etag": "W/1"},
-        "action": {"name": "read", "properties": {"method": "GET"}, "future": [1, 2]},
-        "context": {"ip_address": "172.217.22.14", "device": {"id": "8:65:ee:17:7e:0b"}},
-        "extension": {"anything": True}, "version": 2,
-    }
-    response = post(gw, path, body)
-    assert response.status_code == 200, response.text
-    assert response.json()["decision"] is True
-    batch = {**body, "evaluations": [{"resource": {"type": "document", "id": "D-SDS"}, "note": "ignored"}],
-             "options": {"another_option": "value"}}
-    response = post(gw, EVALUATIONS, batch)
-    assert response.status_code == 200, response.text
-    assert [codes(a) for a in response.json()["evaluations"]] == [["clearance_insufficient"]]
-
-
-def test_a_wrong_method_is_a_problem_too(gateway: Gateway) -> None:
-    response = gateway.client.get(EVALUATION, headers=gateway.keys.auth("authz:evaluate"))
-    assert_problem(response, 405)
 
 
 # --- request identification ---------------------------------------------------------------------------

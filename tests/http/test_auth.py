@@ -20,12 +20,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import func, select
 
 from models import ChangeEvent
-from tests.support import AUDIENCE, ISSUER, Gateway, Keys
+from tests.support import AUDIENCE, ISSUER, PROBLEM_JSON, Gateway, Keys
 
 pytestmark = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 
 EVALUATION = "/access/v1/evaluation"
-PROBLEM_JSON = "application/problem+json"
 BODY = {"subject": {"type": "person", "id": "P-OK"}, "resource": {"type": "document", "id": "D-ESI"},
         "action": {"name": "read"}}
 

@@ -21,18 +21,11 @@ from gateway.api.deps import duplicate_keys
 from gateway.app import RequestContext
 from gateway.app import stored_request_id as escaped_id
 from models import DecisionRecord
-from tests.rules_registry import rules_bundle
 from tests.support import Gateway
 
 EVALUATION, EVALUATIONS = "/access/v1/evaluation", "/access/v1/evaluations"
 ASK = b'{"subject": {"type": "person", "id": "P-OK"}, "resource": {"type": "document", "id": "D-ESI"}, ' \
     b'"action": {"name": "read"}}'
-
-
-@pytest.fixture
-def gw(gateway: Gateway) -> Gateway:
-    gateway.import_bundle(rules_bundle())
-    return gateway
 
 
 def send(gw: Gateway, path: str, raw: bytes, **headers: Any) -> Any:

@@ -15,7 +15,7 @@ from gateway.policy.files import load_policy
 from models import DecisionRecord
 from models.identifiers import MAX_ID_LENGTH, id_error
 from tests.rules_registry import rules_bundle
-from tests.support import POLICY_DIR, Gateway, Keys, running_gateway
+from tests.support import POLICY_DIR, Gateway, Keys, assert_problem, running_gateway
 
 EVALUATION = "/access/v1/evaluation"
 
@@ -39,12 +39,6 @@ def logged(gw: Gateway) -> int:
         return int(conn.execute(select(func.count()).select_from(DecisionRecord.__table__)).scalar_one())
 
 
-def assert_problem(response: Any, status: int, pointer: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body: dict[str, Any] = response.json()
-    assert pointer in {e["pointer"] for e in body["errors"]}, body
-    return body
 
 
 # --- finding 2: long ids -------------------------------------------------------------------------

@@ -18,7 +18,7 @@ import uvicorn
 
 from gateway.http_protocol import BoundedHttpProtocol
 from gateway.limits import MAX_TOKEN_BYTES
-from tests.support import Gateway, Keys, running_gateway
+from tests.support import Gateway, Keys, assert_problem, running_gateway
 
 ORIGIN = {"Origin": "http://testserver"}  # the gateway's own origin passes the sign-in's CSRF check
 
@@ -40,12 +40,6 @@ def chunked(*pieces: bytes) -> Iterator[bytes]:
     yield from pieces
 
 
-def assert_problem(response: Any, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body: dict[str, Any] = response.json()
-    assert body["status"] == status
-    return body
 
 
 # --- finding 1: bodies without Content-Length ----------------------------------------------------

@@ -23,12 +23,6 @@ from tests.support import POLICY_DIR, Gateway
 LAST_MONTH = "2026-05-15T12:00:00+09:00"
 
 
-@pytest.fixture
-def registry(gateway: Gateway) -> Gateway:
-    gateway.import_bundle(rules_bundle())
-    return gateway
-
-
 def get(gw: Gateway, path: str, scope: str = "audit:read", status: int = 200, **params: Any) -> Any:
     response = gw.client.get(f"/v1/access/{path}", params=params, headers=gw.keys.auth(scope))
     assert response.status_code == status, response.text

@@ -23,12 +23,6 @@ ADMIN = "registry:admin"
 runner = CliRunner()
 
 
-@pytest.fixture
-def registry(gateway: Gateway) -> Gateway:
-    gateway.import_bundle(rules_bundle())
-    return gateway
-
-
 def call(gw: Gateway, method: str, path: str, body: Any = None, params: dict[str, str] | None = None) -> Any:
     kwargs: dict[str, Any] = {"headers": gw.keys.auth(ADMIN), "params": params}
     if body is not None:

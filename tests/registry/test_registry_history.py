@@ -13,23 +13,15 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-import pytest
 from typer.testing import CliRunner
 
 from gateway.cli import app as cli
 from gateway.registry.past import registry_at
-from tests.rules_registry import rules_bundle
 from tests.support import POLICY_DIR, Gateway
 
 BEFORE_NOON = "2026-06-01T02:00:00+00:00"  # the same day, an hour before the changes below are made
 LAST_MONTH = "2026-05-15T12:00:00+09:00"
 LATER = "2026-06-01T05:00:00+00:00"
-
-
-@pytest.fixture
-def registry(gateway: Gateway) -> Gateway:
-    gateway.import_bundle(rules_bundle())
-    return gateway
 
 
 def admin(gw: Gateway, method: str, path: str, body: Any = None) -> Any:

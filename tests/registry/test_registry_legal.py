@@ -13,16 +13,10 @@ from sqlalchemy import select
 from gateway.registry.bundles import export_bundle
 from models import DesignationEvent
 from tests.rules_registry import rules_bundle
-from tests.support import Gateway
+from tests.support import Gateway, assert_problem
 
 ADMIN = "registry:admin"
 TOKYO_MIDNIGHT = "2026-06-01T15:00:00+00:00"  # 2026-06-02 00:00 in Japan
-
-
-@pytest.fixture
-def registry(gateway: Gateway) -> Gateway:
-    gateway.import_bundle(rules_bundle())
-    return gateway
 
 
 def designation(**fields: Any) -> dict[str, Any]:
@@ -41,11 +35,9 @@ def admin(gw: Gateway, method: str, path: str, body: Any = None) -> Any:
 
 
 def problem_at(response: Any, status: int, pointer: str) -> str:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    details = [e["detail"] for e in response.json().get("errors", []) if e["pointer"] == pointer]
-    assert details, response.json()
-    return details[0]
+    """The detail of the problem's first error at `pointer`."""
+    body = assert_problem(response, status, pointer)
+    return next(e["detail"] for e in body["errors"] if e["pointer"] == pointer)
 
 
 def stored(gw: Gateway, entity_id: str, plural: str = "designations") -> dict[str, Any]:
