@@ -6,6 +6,8 @@ import atexit
 import json
 import os
 import shutil
+import socket
+import subprocess
 import tempfile
 import time
 import uuid
@@ -16,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -241,6 +244,46 @@ class Gateway:
         codes = [r["code"] for r in answer["context"]["reasons"]]
         assert answer["decision"] is (not codes), answer
         return codes
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def serve_env(directory: Path, keys: Keys, **overrides: str) -> dict[str, str]:
+    """The environment of a `clearance-gateway serve` under test: this process's, without its own
+    GATEWAY_ and PROMETHEUS_ settings, plus a SQLite database and documents in `directory`, the test
+    identity provider, the shipped policy, a fixed master key and a development checkpoint key
+    (GATEWAY_DEV_MODE, asked for); `overrides` replace any of these."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GATEWAY_", "PROMETHEUS_"))}
+    return env | {
+        "GATEWAY_DATABASE_URL": f"sqlite:///{directory / 'gw.db'}",
+        "GATEWAY_JWKS_FILE": str(keys.jwks_file),
+        "GATEWAY_JWT_ISSUER": ISSUER,
+        "GATEWAY_JWT_AUDIENCE": AUDIENCE,
+        "GATEWAY_POLICY_DIR": str(POLICY_DIR),
+        "GATEWAY_DOCUMENT_DIR": str(directory / "documents"),
+        "GATEWAY_MASTER_KEY": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+        "GATEWAY_LOG_LEVEL": "WARNING",
+        "GATEWAY_DEV_MODE": "true",
+    } | overrides
+
+
+def wait_until_ready(base: str, server: subprocess.Popen[Any], log: Path | None = None, **httpx_options: Any) -> None:
+    """Wait (90 s at most) for a `serve` process to answer GET /readyz with 200; fail, with its log, if it
+    exits or takes longer."""
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            if httpx.get(base + "/readyz", timeout=2, **httpx_options).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        assert server.poll() is None and time.monotonic() < deadline, log.read_text() if log else "serve stopped"
+        time.sleep(0.2)
 
 
 @contextmanager

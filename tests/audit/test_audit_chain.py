@@ -6,11 +6,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, select, text
+from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
-from gateway.audit.chain import entry_hash, verify
+from gateway.audit.chain import verify
 from models import DecisionRecord
+from tests.audit.tampering import rewrite_consistently, tamper
 from tests.rules_registry import rules_bundle
 from tests.support import Gateway, Keys, fresh_database, running_gateway
 
@@ -26,19 +27,6 @@ def logged(backend: str, tmp_path: Path, keys: Keys) -> Iterator[Gateway]:
         for person in ["P-OK", "P-SDS", "P-NOROSTER", "C-OK", "C-BETA", "P-MOD", "P-OK", "P-SUSP", "P-REV", "P-OK"]:
             gw.evaluate(person, "D-ESI", at=AT)
         yield gw
-
-
-def tamper(engine: Engine, *statements: str) -> None:
-    """What an attacker with the database owner's rights does: switch the guards off, then write."""
-    with engine.begin() as conn:
-        if engine.dialect.name == "sqlite":
-            for table in ("decisions", "change_events", "checkpoints"):
-                for verb in ("update", "delete"):
-                    conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {table}_no_{verb}")
-        else:
-            conn.exec_driver_sql("SET LOCAL session_replication_role = replica")
-        for statement in statements:
-            conn.exec_driver_sql(statement)
 
 
 def _verify(gw: Gateway) -> dict:  # type: ignore[type-arg]
@@ -103,18 +91,7 @@ def test_reordering_two_entries_is_found(logged: Gateway) -> None:
 def test_a_consistent_rewrite_is_caught_by_a_signed_checkpoint(logged: Gateway) -> None:
     """An attacker rewrites entry 2 and recomputes every later hash and the head: only the checkpoint knows."""
     engine = logged.container.engine
-    with engine.connect() as conn:
-        rows = [dict(r._mapping) for r in
-                conn.execute(select(DecisionRecord.__table__).order_by(DecisionRecord.chain_index))]
-    rows[1]["allowed"] = not rows[1]["allowed"]
-    prev, statements = rows[0]["hash"], []
-    for row in rows[1:]:
-        row["prev_hash"], row["hash"] = prev, entry_hash(prev, "decisions", row)
-        prev = row["hash"]
-        statements.append(f"UPDATE decisions SET allowed = {'true' if row['allowed'] else 'false'}, "
-                          f"prev_hash = '{row['prev_hash']}', hash = '{row['hash']}' WHERE seq = {row['seq']}")
-    statements.append(f"UPDATE chain_heads SET hash = '{prev}' WHERE chain = 'decisions'")
-    tamper(engine, *statements)
+    rewrite_consistently(engine)
     report = verify(engine, logged.container.signer.public_key).as_dict()
     assert report["ok"] is False
     assert report["first_bad"]["index"] == 4

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.rules_registry import rules_bundle
-from tests.support import AUDIENCE, ISSUER, POLICY_DIR, REPO, Gateway, Keys
+from tests.support import REPO, Gateway, Keys, free_port, serve_env, wait_until_ready
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -125,23 +124,8 @@ def test_a_log_that_cannot_be_written_is_counted_as_unavailable(registry: Gatewa
 @pytest.mark.slow
 def test_with_several_workers_the_counters_are_summed_over_all_of_them(tmp_path: Path, keys: Keys) -> None:
     """`serve --workers 2`: whichever worker answers the scrape, the decision count is the total."""
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GATEWAY_", "PROMETHEUS_"))}
-    env |= {
-        "GATEWAY_DATABASE_URL": f"sqlite:///{tmp_path / 'gw.db'}",
-        "GATEWAY_JWKS_FILE": str(keys.jwks_file),
-        "GATEWAY_JWT_ISSUER": ISSUER,
-        "GATEWAY_JWT_AUDIENCE": AUDIENCE,
-        "GATEWAY_POLICY_DIR": str(POLICY_DIR),
-        "GATEWAY_DOCUMENT_DIR": str(tmp_path / "documents"),
-        "GATEWAY_MASTER_KEY": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
-        "GATEWAY_LOG_LEVEL": "WARNING",
-        "GATEWAY_DEV_MODE": "true",  # a development checkpoint key, asked for
-    }
+    port = free_port()
+    env = serve_env(tmp_path, keys)
     log = (tmp_path / "serve.log").open("wb")
     server = subprocess.Popen(
         [str(REPO / ".venv" / "bin" / "clearance-gateway"), "serve", "--port", str(port), "--workers", "2"],
@@ -153,15 +137,7 @@ def test_with_several_workers_the_counters_are_summed_over_all_of_them(tmp_path:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if httpx.get(base + "/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert server.poll() is None and time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
-            time.sleep(0.2)
+        wait_until_ready(base, server, tmp_path / "serve.log")
         body = {
             "subject": {"type": "person", "id": "P-1"},
             "resource": {"type": "document", "id": "D-1"},

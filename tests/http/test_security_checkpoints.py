@@ -13,13 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import select
 from typer.testing import CliRunner
 
-from gateway.audit.chain import entry_hash, sign_checkpoint
+from gateway.audit.chain import sign_checkpoint
 from gateway.cli import app as cli
 from models import DecisionRecord
-from tests.audit.test_audit_chain import tamper
+from tests.audit.tampering import rewrite_consistently, tamper
 from tests.support import Gateway, Keys, fresh_database, running_gateway
 
 EVERY = 4
@@ -42,25 +42,9 @@ def _verify(gw: Gateway) -> dict[str, Any]:
     return response.json()  # type: ignore[no-any-return]
 
 
-def _rewrite_consistently(engine: Engine, *extra: str) -> None:
-    """Flip entry 2's decision and recompute every later hash and the head: the chain itself stays whole."""
-    with engine.connect() as conn:
-        rows = [dict(r._mapping) for r in
-                conn.execute(select(DecisionRecord.__table__).order_by(DecisionRecord.chain_index))]
-    rows[1]["allowed"] = not rows[1]["allowed"]
-    prev, statements = rows[0]["hash"], []
-    for row in rows[1:]:
-        row["prev_hash"], row["hash"] = prev, entry_hash(prev, "decisions", row)
-        prev = row["hash"]
-        statements.append(f"UPDATE decisions SET allowed = {'true' if row['allowed'] else 'false'}, "
-                          f"prev_hash = '{row['prev_hash']}', hash = '{row['hash']}' WHERE seq = {row['seq']}")
-    statements.append(f"UPDATE chain_heads SET hash = '{prev}' WHERE chain = 'decisions'")
-    tamper(engine, *statements, *extra)
-
-
 def test_finding_3_a_consistent_rewrite_with_the_checkpoints_deleted_is_caught(logged: Gateway) -> None:
     assert _verify(logged)["ok"] is True
-    _rewrite_consistently(logged.container.engine, "DELETE FROM checkpoints")
+    rewrite_consistently(logged.container.engine, "DELETE FROM checkpoints")
     report = _verify(logged)
     assert report["ok"] is False
     assert report["first_bad"]["chain"] == "decisions" and report["first_bad"]["index"] == EVERY
@@ -87,7 +71,7 @@ def test_finding_3_checkpoints_kept_outside_catch_a_rewrite_resigned_with_a_stol
     assert "signed checkpoints in" in exported.output
     assert runner.invoke(cli, ["audit", "verify", "--against", str(kept)], env=env).exit_code == 0
 
-    _rewrite_consistently(engine, "DELETE FROM checkpoints")
+    rewrite_consistently(engine, "DELETE FROM checkpoints")
     with engine.begin() as conn:  # the attacker holds the checkpoint key too, and signs the rewritten chain
         hashes = dict(conn.execute(select(DecisionRecord.chain_index, DecisionRecord.hash)).all())
         for index in (EVERY, 2 * EVERY):

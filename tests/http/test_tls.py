@@ -6,10 +6,8 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import os
-import socket
 import ssl
 import subprocess
-import time
 from pathlib import Path
 
 import httpx
@@ -19,7 +17,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tests.support import POLICY_DIR, REPO
+from tests.support import POLICY_DIR, REPO, free_port, wait_until_ready
 
 
 def self_signed(directory: Path) -> tuple[Path, Path]:
@@ -51,12 +49,6 @@ def trusting(cert: Path) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=str(cert))
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def test_serve_answers_over_https_and_names_its_https_url(tmp_path: Path) -> None:
     cert, key = self_signed(tmp_path)
     port = free_port()
@@ -74,15 +66,7 @@ def test_serve_answers_over_https_and_names_its_https_url(tmp_path: Path) -> Non
     server = subprocess.Popen(argv, env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
     base = f"https://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if httpx.get(base + "/readyz", verify=trusting(cert), timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert server.poll() is None and time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
-            time.sleep(0.3)
+        wait_until_ready(base, server, tmp_path / "serve.log", verify=trusting(cert))
         metadata = httpx.get(base + "/.well-known/authzen-configuration", verify=trusting(cert), timeout=5).json()
         assert metadata["policy_decision_point"] == base
         assert metadata["access_evaluation_endpoint"] == f"{base}/access/v1/evaluation"

@@ -6,7 +6,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,7 +18,7 @@ from typer.testing import CliRunner
 
 from gateway.cli import app
 from tests.rules_registry import rules_bundle
-from tests.support import POLICY_DIR, REPO, Gateway, Keys
+from tests.support import POLICY_DIR, REPO, Gateway, Keys, free_port, serve_env
 
 runner = CliRunner()
 
@@ -161,28 +160,12 @@ def test_reload_refuses_a_broken_policy_and_keeps_serving(gateway: Gateway, tmp_
     )
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.mark.slow
 def test_every_worker_serves_a_new_policy_within_a_second(tmp_path: Path, keys: Keys) -> None:
     policy = tmp_path / "policy"
     shutil.copytree(POLICY_DIR, policy, ignore=shutil.ignore_patterns("tests"))  # closing the bridge fails them
-    port = _free_port()
-    env = {
-        **os.environ,
-        "GATEWAY_DATABASE_URL": f"sqlite:///{tmp_path / 'gw.db'}",
-        "GATEWAY_POLICY_DIR": str(policy),
-        "GATEWAY_DOCUMENT_DIR": str(tmp_path / "docs"),
-        "GATEWAY_JWKS_FILE": str(keys.jwks_file),
-        "GATEWAY_JWT_ISSUER": "https://idp.test",
-        "GATEWAY_JWT_AUDIENCE": "clearance-gateway-test",
-        "GATEWAY_MASTER_KEY": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
-        "GATEWAY_DEV_MODE": "true",  # a development checkpoint key, asked for
-    }
+    port = free_port()
+    env = serve_env(tmp_path, keys, GATEWAY_POLICY_DIR=str(policy))
     server = subprocess.Popen(
         [sys.executable, "-m", "gateway.cli", "serve", "--port", str(port), "--workers", "2"],
         env=env,

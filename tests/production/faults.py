@@ -20,8 +20,8 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from tests.production.replicas import HOST, free_port, tail
-from tests.support import IN_CI, PG_ADMIN_URL
+from tests.production.replicas import HOST, tail
+from tests.support import IN_CI, PG_ADMIN_URL, free_port
 
 
 def wait_for(condition: Callable[[], bool], timeout: float, step: float = 0.1) -> float | None:

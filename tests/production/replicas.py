@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import os
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -27,7 +26,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from gateway.demo import demo_bundle
-from tests.support import AUDIENCE, ISSUER, POLICY_DIR, REPO, Keys
+from tests.support import AUDIENCE, ISSUER, POLICY_DIR, REPO, Keys, free_port
 
 HOST = "127.0.0.1"
 EXECUTABLE = REPO / ".venv" / "bin" / "clearance-gateway"
@@ -37,12 +36,6 @@ BIG_DOCUMENT = "DOC-BIG"  # uploaded beside the demo documents: a release that s
 
 class ReplicaFailed(RuntimeError):
     pass
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((HOST, 0))
-        return int(probe.getsockname()[1])
 
 
 def tail(path: Path, lines: int = 40) -> str:

@@ -13,7 +13,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import time
 import urllib.request
@@ -24,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import IN_CI, REPO
+from tests.support import IN_CI, REPO, free_port
 
 pytestmark = pytest.mark.slow
 BLOCK = re.compile(r"^```(\w+)\n(.*?)^```$", re.S | re.M)
@@ -77,12 +76,6 @@ def assert_lines_in_order(expected: str, actual: str) -> None:
     for wanted in filter(None, expected.splitlines()):
         match = pattern(wanted)
         assert any(match.fullmatch(line) for line in lines), f"{wanted!r} not found in order in:\n{actual}"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
