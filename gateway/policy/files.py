@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import re
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -44,8 +45,26 @@ def policy_version(directory: Path) -> str:
     return "sha256:" + digest.hexdigest()
 
 
+_COMPILED: dict[str, Policy] = {}  # version -> a policy this process has compiled and smoke-tested
+_COMPILED_KEPT = 8
+
+
 def load_policy(directory: Path) -> Policy:
-    """Read, check and compile the policy in `directory`; raise PolicyError naming every problem."""
+    """Read, check and compile the policy in `directory`; raise PolicyError naming every problem.
+
+    Files this process has already compiled (the same hash over every file) are not compiled and
+    smoke-tested again: the result is a new `Policy` with the same rules and an empty memo."""
+    known = _COMPILED.get(policy_version(directory))
+    if known is not None:
+        return replace(known, _memo={}, misses=0, loaded_at=datetime.now(UTC))
+    policy = _load(directory)
+    if len(_COMPILED) >= _COMPILED_KEPT:
+        _COMPILED.pop(next(iter(_COMPILED)))
+    _COMPILED[policy.version] = policy  # the version of the files as read: an edit meanwhile is another
+    return replace(policy, _memo={}, misses=0)
+
+
+def _load(directory: Path) -> Policy:
     model_path = directory / "model.conf"
     if not model_path.is_file():
         raise PolicyError([PolicyProblem(str(model_path), 1, "model.conf is missing")])

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from gateway.decision.engine import decide
 from gateway.decision.facts import AssessmentFact, DesignationFact, DocumentFact, Facts, PersonFact, RosterFact
-from gateway.decision.policy import ObjectAttributes, PolicyError, SubjectAttributes
+from gateway.decision.policy import ObjectAttributes, PolicyError, SubjectAttributes, subject
 from gateway.decision.reasons import REASON_CODES
 from gateway.policy.files import load_policy, policy_version, split_row
 from tests.support import POLICY_DIR
@@ -114,6 +114,26 @@ def test_a_broken_policy_is_refused_with_file_and_line(
         load_policy(policy_copy)
     messages = [str(p) for p in refused.value.problems]
     assert any(m.startswith(where) and says in m for m in messages), messages
+
+
+def test_files_are_compiled_once_a_process_and_each_load_has_its_own_memo(
+    policy_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gateway.policy import files
+
+    compiled: list[object] = []
+    real = files.CasbinRules
+    monkeypatch.setattr(files, "CasbinRules", lambda *args: compiled.append(args) or real(*args))
+    with (policy_copy / "actions.csv").open("a") as csv:
+        csv.write(f"# {policy_copy}\n")  # files no other test has: compiled here first
+    first, second = load_policy(policy_copy), load_policy(policy_copy)
+    assert len(compiled) == 1 and first.version == second.version and first is not second
+    sub = subject("government", cleared=True, on_roster=True)
+    obj = ObjectAttributes(known=True, classified=True, tier="esi", in_force=True)
+    assert first.evaluate(sub, obj, "read") == (True, ())
+    assert (first.memo_entries, first.misses, second.memo_entries, second.misses) == (1, 1, 0, 0)
+    _edit(policy_copy, "actions.csv", f"# {policy_copy}", f"# {policy_copy}, edited")
+    assert load_policy(policy_copy).version != first.version and len(compiled) == 2
 
 
 def test_a_missing_model_is_refused(tmp_path: Path) -> None:
