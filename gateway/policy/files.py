@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import re
+import threading
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,6 +48,7 @@ def policy_version(directory: Path) -> str:
 
 _COMPILED: dict[str, Policy] = {}  # version -> a policy this process has compiled and smoke-tested
 _COMPILED_KEPT = 8
+_COMPILED_LOCK = threading.Lock()  # holders of several gateways in one process (tests) may load at once
 
 
 def load_policy(directory: Path) -> Policy:
@@ -58,9 +60,10 @@ def load_policy(directory: Path) -> Policy:
     if known is not None:
         return replace(known, _memo={}, misses=0, loaded_at=datetime.now(UTC))
     policy = _load(directory)
-    if len(_COMPILED) >= _COMPILED_KEPT:
-        _COMPILED.pop(next(iter(_COMPILED)))
-    _COMPILED[policy.version] = policy  # the version of the files as read: an edit meanwhile is another
+    with _COMPILED_LOCK:
+        while len(_COMPILED) >= _COMPILED_KEPT:
+            _COMPILED.pop(next(iter(_COMPILED)))
+        _COMPILED[policy.version] = policy  # the version of the files as read: an edit meanwhile is another
     return replace(policy, _memo={}, misses=0)
 
 
