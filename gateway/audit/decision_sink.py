@@ -55,20 +55,26 @@ _Fragment = orjson.Fragment
 
 
 class _Instants:
-    """Each instant as hashed (UTC isoformat) and as stored by the dialect; a group's records share
-    their `logged_at`, so the last conversion is remembered."""
+    """Each instant as hashed (UTC isoformat) and as stored by the dialect. UTC instants, which are nearly
+    all of them, are remembered by value (at most `size`): a group's records share their instants, and
+    the writer process gets equal instants as one object (log_writer.decode). Others are converted
+    each time: two local times of one zone compare equal across a change of offset."""
 
-    def __init__(self, stored: Callable[[datetime], Any]):
+    def __init__(self, stored: Callable[[datetime], Any], size: int = 4096):
         self.stored = stored
-        self.last: tuple[datetime | None, str, Any] = (None, "", None)
+        self.size = size
+        self.seen: dict[datetime, tuple[str, Any]] = {}
 
     def __call__(self, value: datetime) -> tuple[str, Any]:
-        last = self.last
-        if value is last[0]:
-            return last[1], last[2]
-        utc = value.astimezone(UTC)
-        converted = (utc.isoformat(), self.stored(utc))
-        self.last = (value, *converted)
+        if value.tzinfo is not UTC:
+            utc = value.astimezone(UTC)
+            return utc.isoformat(), self.stored(utc)
+        converted = self.seen.get(value)
+        if converted is None:
+            converted = (value.isoformat(), self.stored(value))
+            if len(self.seen) >= self.size:
+                self.seen.clear()
+            self.seen[value] = converted
         return converted
 
 

@@ -76,11 +76,16 @@ def decode(payload: bytes) -> list[Serialized]:
     (length,) = _HEAD.unpack_from(payload)
     at = _HEAD.size + length
     records = []
+    instants: dict[str, datetime] = {}  # a request's records share their instants: each text is read once
     for fields in orjson.loads(payload[_HEAD.size : at]):
         if len(fields) != len(Serialized._fields):
             raise ValueError(f"a record has {len(fields)} fields, not {len(Serialized._fields)}")
         for i in _INSTANTS:
-            fields[i] = datetime.fromisoformat(fields[i])
+            text = fields[i]
+            instant = instants.get(text)
+            if instant is None:
+                instant = instants[text] = datetime.fromisoformat(text)
+            fields[i] = instant
         for i in _COLUMNS:
             size = fields[i]
             if size == -1 and i == _INPUTS:
@@ -149,8 +154,11 @@ class _Connection(asyncio.Protocol):
             self.writer.queue(_Frame(self, request, entries))
 
     def acknowledge(self, request: int, committed: bool, commit: int) -> None:
+        self.send(ACK.pack(request, 0 if committed else 1, commit))
+
+    def send(self, acknowledgements: bytes) -> None:
         if self.transport is not None and not self.transport.is_closing():
-            self.transport.write(ACK.pack(request, 0 if committed else 1, commit))
+            self.transport.write(acknowledgements)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
@@ -210,8 +218,12 @@ class LogWriter:
         except Exception as exc:  # every frame of the group is refused; none of its records is answered
             log.error("log_writer.commit_failed", error=type(exc).__name__, rows=rows, frames=len(group))
             committed = False
+        status = 0 if committed else 1
+        answers: dict[_Connection, list[bytes]] = {}  # one write a connection: the worker reads them at once
         for frame in group:
-            frame.connection.acknowledge(frame.request, committed, self.commits)
+            answers.setdefault(frame.connection, []).append(ACK.pack(frame.request, status, self.commits))
+        for connection, acks in answers.items():
+            connection.send(b"".join(acks))
 
 
 async def serve_writer(

@@ -43,6 +43,20 @@ class _Acknowledgements(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.sent: set[int] = set()  # requests sent on this connection and not yet acknowledged
         self.lost = False
+        self.outbox: list[bytes] = []  # frames of this turn of the event loop, written together at its end
+
+    def send(self, frame: bytes) -> None:
+        """Queue `frame`; the frames of the requests handled in one turn of the loop go out in one write
+        (one system call here, one wake-up in the writer), at the end of that turn."""
+        if not self.outbox:
+            self.loop.call_soon(self.flush)
+        self.outbox.append(frame)
+
+    def flush(self) -> None:
+        frames, self.outbox = self.outbox, []
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(b"".join(frames))
+        # else: connection_lost fails every request in `sent`, these included
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -94,7 +108,7 @@ class RemoteLog:
             self._watchdog = connection.loop.call_later(self._interval, self._expire, connection.loop)
         try:
             connection.sent.add(request)
-            connection.transport.write(encode(request, entries))  # type: ignore[union-attr]
+            connection.send(encode(request, entries))
             await waiting.future
         finally:
             self._waiting.pop(request, None)

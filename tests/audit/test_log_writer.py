@@ -14,6 +14,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given, settings
@@ -22,7 +23,7 @@ from sqlalchemy import func, select
 
 from gateway.audit.chain import verify
 from gateway.audit.decision_sink import _Instants, _sqlite_instant, chained, serialized
-from gateway.audit.log_writer import HEADER, decode, encode, serve_writer, writer_process
+from gateway.audit.log_writer import ACK, HEADER, LogWriter, _Frame, decode, encode, serve_writer, writer_process
 from gateway.audit.record import DecisionEntry
 from gateway.audit.remote_log import RemoteLog
 from gateway.db import ensure_schema, make_engine
@@ -326,3 +327,70 @@ def test_a_writer_killed_under_load_leaves_every_answered_decision_in_the_log(
     answered = [i for status, i in answers if status == 200]
     assert answered and set(answered) <= logged  # never an answer without its row
     assert [status for status, _ in answers[-2:]] == [503, 503]
+
+
+def test_the_frames_of_one_turn_of_the_loop_travel_in_one_write_and_are_committed_as_one_group(
+    tmp_path: Path,
+) -> None:
+    sink = _Sink()
+    at = datetime(2026, 6, 1, tzinfo=UTC)
+    with _writer_thread(sink, tmp_path / "w.sock") as path:
+        log = RemoteLog(path)
+
+        async def scenario() -> None:
+            await log.append([_entry("E-first", at)])  # connected; the next 20 start in one turn
+            await asyncio.gather(*(log.append([_entry(f"E-{i}", at)]) for i in range(20)))
+
+        asyncio.run(scenario())
+    assert sink.groups == [1, 20]
+    assert log.stats().rows_committed == 21 and log.stats().commits == 2
+
+
+class _Peer:
+    """A worker's connection as the writer sees it: what it was sent."""
+
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+
+    def send(self, acknowledgements: bytes) -> None:
+        self.writes.append(acknowledgements)
+
+
+@pytest.mark.parametrize("fail", [False, True])
+def test_a_group_is_acknowledged_with_one_write_to_each_worker(fail: bool) -> None:
+    writer = LogWriter(_Sink(fail=fail))
+    one, two = _Peer(), _Peer()
+    at = datetime(2026, 6, 1, tzinfo=UTC)
+    frames = [_Frame(peer, request, [serialized(_entry(f"E-{request}", at))])  # type: ignore[arg-type]
+              for peer, request in ((one, 1), (two, 7), (one, 2), (one, 3))]  # fmt: skip
+    writer.pending = frames
+    writer.flush()
+    status = 1 if fail else 0
+    commit = 0 if fail else 1
+    assert [list(ACK.iter_unpack(w)) for w in one.writes] == [[(1, status, commit), (2, status, commit),
+                                                               (3, status, commit)]]  # fmt: skip
+    assert [list(ACK.iter_unpack(w)) for w in two.writes] == [[(7, status, commit)]]
+
+
+def test_the_records_of_a_frame_share_their_instants_and_utc_conversions_are_remembered() -> None:
+    at = datetime(2026, 6, 1, 3, 4, 5, 6, tzinfo=UTC)
+    frame = encode(1, [_entry(f"E-{i}", at, evaluated_at=at) for i in range(3)])
+    records = decode(frame[HEADER.size :])
+    assert len({id(r.logged_at) for r in records} | {id(r.evaluated_at) for r in records}) == 1
+    instants = _Instants(_sqlite_instant, size=2)
+    first = instants(records[0].logged_at)
+    assert first == ("2026-06-01T03:04:05.000006+00:00", "2026-06-01 03:04:05.000006")
+    assert instants(at) is first  # an equal instant, remembered
+    instants(at + timedelta(seconds=1))
+    instants(at + timedelta(seconds=2))  # past `size`: forgotten, not grown
+    assert len(instants.seen) <= 2 and instants(at) == first
+
+
+def test_local_times_of_a_zone_are_converted_each_time_across_a_change_of_offset() -> None:
+    """01:30 happens twice in New York on 2026-11-01; the two compare equal, yet they are an hour apart."""
+    zone = ZoneInfo("America/New_York")
+    early, late = datetime(2026, 11, 1, 1, 30, tzinfo=zone), datetime(2026, 11, 1, 1, 30, fold=1, tzinfo=zone)
+    assert early == late
+    instants = _Instants(_sqlite_instant)
+    assert instants(early)[0] == "2026-11-01T05:30:00+00:00"
+    assert instants(late)[0] == "2026-11-01T06:30:00+00:00"
