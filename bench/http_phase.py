@@ -19,7 +19,7 @@ from bench.cases import Case
 from bench.http_client import Expected, LoadResult, batch_requests, evaluation_requests, run_load
 from bench.inprocess import Prepared
 from bench.memory import Peak, peak_rss
-from bench.servers import HOST, Server, log_tail, running_server
+from bench.servers import HOST, Server, cpu_seconds, log_tail, process_running, running_server
 from bench.timing import index_batches
 from bench.workspace import Workspace
 from gateway.audit.log_writer import writer_process
@@ -43,8 +43,9 @@ class HttpOutcome:
     name: str
     measured: LoadResult
     warmup: LoadResult
-    server_cpu_seconds: float | None
+    server_cpu_seconds: float | None  # the server process and its workers
     checks: dict[str, Any] = field(default_factory=dict)
+    writer_cpu_seconds: float | None = None  # the decision-log writer process beside the gateway
     peak: Peak | None = None  # the server's peak RSS during the measured window
     rate: float | None = None  # open loop: the requests a second asked for
     checked: bool = True  # the answers' decisions were read and compared with the core's
@@ -53,6 +54,11 @@ class HttpOutcome:
     def server_cores(self) -> float | None:
         wall = self.measured.summary.seconds
         return None if self.server_cpu_seconds is None or not wall else self.server_cpu_seconds / wall
+
+    @property
+    def writer_cores(self) -> float | None:
+        wall = self.measured.summary.seconds
+        return None if self.writer_cpu_seconds is None or not wall else self.writer_cpu_seconds / wall
 
     @property
     def client_cores(self) -> float:
@@ -116,13 +122,24 @@ def _drive(name: str, server: Server, requests: list[bytes], load: Load, expecte
     warmup.decisions += prime.decisions
     warmup.disagreements += prime.disagreements
     warmup.transport_errors += prime.transport_errors
-    cpu_before = server.cpu_seconds()
+    writer = process_running("log-writer")  # the gateway's decision-log writer process, if it has one
+    cpu_before, writer_before = server.cpu_seconds(), _cpu(writer)
     with peak_rss(server.process.pid) as peak:
         measured = run_load(server.port, requests, concurrency=load.concurrency, seconds=load.seconds,
                             max_requests=load.max_requests, expected=expected, rate=rate)
-    cpu_after = server.cpu_seconds()
-    cpu = None if cpu_before is None or cpu_after is None else round(cpu_after - cpu_before, 3)
-    return HttpOutcome(name, measured, warmup, cpu, peak=peak, rate=rate, checked=expected is not None)
+    cpu_after, writer_after = server.cpu_seconds(), _cpu(writer)
+    outcome = HttpOutcome(name, measured, warmup, _spent(cpu_before, cpu_after), peak=peak, rate=rate,
+                          checked=expected is not None)
+    outcome.writer_cpu_seconds = _spent(writer_before, writer_after)
+    return outcome
+
+
+def _cpu(pid: int | None) -> float | None:
+    return None if pid is None else cpu_seconds(pid)
+
+
+def _spent(before: float | None, after: float | None) -> float | None:
+    return None if before is None or after is None else round(after - before, 3)
 
 
 def _post_once(server: Server, token: str, case: Case) -> int:
@@ -198,7 +215,7 @@ def bench_workers(workspace: Workspace, prepared: Prepared, load: Load,
                   workers: int) -> tuple[HttpOutcome, dict[str, Any]]:
     """Measurement 15: 5 again on `workers` uvicorn worker processes (what `serve --workers N` runs) on the same
     database, after 5's server stopped; its `authzen` rows must grow by the decisions it answered 200. The
-    server's CPU is left out (the workers are children of the process measured)."""
+    server's CPU is uvicorn's supervisor and its workers together."""
     token = workspace.identity.token("authz:evaluate")
     before = workspace.decision_rows("authzen")
     with writer_process(env=workspace.gateway_env()) as log_socket, \
@@ -207,7 +224,6 @@ def bench_workers(workspace: Workspace, prepared: Prepared, load: Load,
                            log_path=workspace.root / "gateway-workers.log", ready_path="/readyz") as server:
         requests = evaluation_requests(server.port, token, prepared.cases, EVALUATION)
         outcome = _drive(f"gateway-{workers}-workers", server, requests, load, prepared.expected)
-    outcome.server_cpu_seconds = None
     rows = workspace.decision_rows("authzen") - before
     return outcome, {"decision_rows": rows, "decisions_answered_200": outcome.decisions,
                      "rows_match_decisions": rows == outcome.decisions,

@@ -17,6 +17,7 @@ from bench.format import us as _us
 from bench.report_details import (
     audit_table,
     big_release_table,
+    cpu_table,
     explain_text,
     log_writes_table,
     release_table,
@@ -114,7 +115,8 @@ def measurements_table(results: dict[str, Any]) -> Table:
 
 def _http_note(results: dict[str, Any], key: str, what: str) -> str:
     m = results["measurements"][key]
-    cores = f"server {_n(m['server_cpu_cores'], 2)} cores, client {_n(m['client_cpu_cores'], 2)} cores"
+    writer = f", writer {_n(m['writer_cpu_cores'], 2)} cores" if m.get("writer_cpu_cores") is not None else ""
+    cores = f"server {_n(m['server_cpu_cores'], 2)} cores{writer}, client {_n(m['client_cpu_cores'], 2)} cores"
     statuses = ", ".join(f"{k}: {v:,}" for k, v in m["statuses"].items()) or "no answers"
     errors = f", {m['transport_errors']} transport errors" if m["transport_errors"] else ""
     return f"{what}; {statuses}{errors}; {cores}"
@@ -280,7 +282,7 @@ def _release_checks(table: Table, results: dict[str, Any]) -> None:
 
 def print_report(results: dict[str, Any], console: Console) -> None:
     for make in (measurements_table, notes_table, release_table, big_release_table, sizes_table, log_writes_table,
-                 audit_table, aims_table, checks_table):
+                 audit_table, cpu_table, aims_table, checks_table):
         table = make(results)
         if table is not None:
             console.print(table)

@@ -130,3 +130,33 @@ def sizes_table(results: dict[str, Any]) -> Table | None:
                       f"{s['snapshot_load_seconds']:.1f} s", f"+{_n(s['snapshot_rss_growth_mib'])} MiB",
                       _us(d["p50_us"]), _us(d["p99_us"]), _n(d["per_second"]))
     return table
+
+
+_CPU_ROWS = (("5 HTTP evaluation", "http_evaluation"), ("6 open loop", "http_evaluation_paced"),
+             ("7 HTTP batch", "http_batch"), ("8 FastAPI floor", "fastapi_floor"),
+             ("15 --workers N", "http_evaluation_workers"))
+
+
+def cpu_table(results: dict[str, Any]) -> Table | None:
+    """Where the machine's CPU went in each HTTP measurement: the gateway (uvicorn and its workers), the
+    decision-log writer process and the load generator, in cores and in µs a decision; and the rate the
+    machine's cores would allow at that cost. An aim above that rate needs less work a decision, or more
+    cores, not less waiting."""
+    m = results["measurements"]
+    rows = [(label, m[key]) for label, key in _CPU_ROWS if m.get(key) and m[key].get("cpu_us_each")]
+    if not rows:
+        return None
+    cpus = results["machine"]["cpus"]
+    table = Table(title=f"Where the CPU went ({cpus} cores shared by the load generator, the gateway and its writer)")
+    table.add_column("measurement")
+    for column in ("answered /s", "gateway cores", "writer cores", "client cores", "gateway µs", "writer µs",
+                   "client µs", "total µs", f"{cpus} cores allow /s"):
+        table.add_column(column, justify="right")
+    for label, row in rows:
+        each = row["cpu_us_each"]
+        rate = row["decisions_per_second"] if each["unit"] == "decision" else row["ok_per_second"]
+        table.add_row(f"{label} (a {each['unit']})", _n(rate), _n(row["server_cpu_cores"], 2),
+                      _n(row.get("writer_cpu_cores"), 2), _n(row["client_cpu_cores"], 2), _n(each["gateway"], 1),
+                      _n(each["writer"], 1), _n(each["client"], 1), _n(each.get("total"), 1),
+                      _n(each.get("cores_allow_per_second")))
+    return table

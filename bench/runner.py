@@ -276,9 +276,31 @@ def _http(outcome: HttpOutcome | None) -> dict[str, Any] | None:
         "warmup_requests": outcome.warmup.summary.operations,
         "error_bodies": {str(k): v for k, v in (outcome.warmup.error_bodies | measured.error_bodies).items()},
         "server_cpu_cores": None if outcome.server_cores is None else round(outcome.server_cores, 2),
+        "writer_cpu_cores": None if outcome.writer_cores is None else round(outcome.writer_cores, 2),
         "client_cpu_cores": round(outcome.client_cores, 2),
+        "cpu_us_each": _cpu_each(outcome),
         **(outcome.peak.as_dict() if outcome.peak else {"rss_before_mib": None, "peak_rss_mib": None}),
     }
+
+
+def _cpu_each(outcome: HttpOutcome) -> dict[str, Any] | None:
+    """Each process's CPU time over what the measured window answered (µs a decision; the floor: a 200
+    answer), their sum (what one costs the machine, whatever core it ran on), and the rate this machine's
+    cores could give at that cost if nothing else ran and nothing waited."""
+    unit = "decision" if outcome.checked else "answer"
+    count = outcome.measured.decisions if outcome.checked else outcome.measured.ok
+    if not count:
+        return None
+    parts = {"gateway": outcome.server_cpu_seconds, "writer": outcome.writer_cpu_seconds,
+             "client": outcome.measured.client_cpu_seconds}
+    out: dict[str, Any] = {"unit": unit}
+    out |= {k: None if v is None else round(v * 1e6 / count, 1) for k, v in parts.items()}
+    spent = [v for v in parts.values() if v is not None]
+    if parts["gateway"] is not None:
+        total = sum(spent) * 1e6 / count
+        out["total"] = round(total, 1)
+        out["cores_allow_per_second"] = round((os.cpu_count() or 1) * 1e6 / total) if total else None
+    return out
 
 
 def _results(config: RunConfig, started: datetime, today: date, bundle: dict[str, Any], import_seconds: float,

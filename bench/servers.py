@@ -28,12 +28,9 @@ class Server:
     log_path: Path
 
     def cpu_seconds(self) -> float | None:
-        """User plus system CPU time the server process has used so far (Linux /proc), or None."""
-        try:
-            fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            return None
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """User plus system CPU time the server process and its children (uvicorn's workers) have used so
+        far (Linux /proc), or None."""
+        return tree_cpu_seconds(self.process.pid)
 
     def get(self, path: str) -> int:
         connection = http.client.HTTPConnection(HOST, self.port, timeout=5)
@@ -42,6 +39,48 @@ class Server:
             return connection.getresponse().status
         finally:
             connection.close()
+
+
+def _stat(pid: int) -> list[str] | None:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User plus system CPU time process `pid` has used so far (Linux /proc), or None."""
+    fields = _stat(pid)
+    return None if fields is None else (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (Linux /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (fields := _stat(int(entry.name))) is not None and fields[1] == str(pid):
+            found.append(int(entry.name))
+    return found
+
+
+def tree_cpu_seconds(pid: int) -> float | None:
+    """CPU time of `pid` and of its children that are alive now, or None if `pid` is gone."""
+    own = cpu_seconds(pid)
+    if own is None:
+        return None
+    return own + sum(c for child in children(pid) if (c := cpu_seconds(child)) is not None)
+
+
+def process_running(argument: str) -> int | None:
+    """The pid of this process's child whose command line holds `argument` (the log writer), or None."""
+    for pid in children(os.getpid()):
+        try:
+            words = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if argument.encode() in words:
+            return pid
+    return None
 
 
 def free_port() -> int:
