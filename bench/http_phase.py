@@ -96,13 +96,14 @@ def _with_writer(workspace: Workspace, log_socket: Path) -> dict[str, str]:
 
 
 def _gateway_argv(port: int) -> list[str]:
-    """What `clearance-gateway serve` runs (uvicorn, one worker, no access log), with the bench's app."""
-    return [sys.executable, "-m", "uvicorn", "bench.gateway_asgi:app", "--host", HOST, "--port", str(port),
-            "--log-level", "warning", "--no-access-log", "--no-proxy-headers"]
+    """What `clearance-gateway serve` runs (uvicorn, one worker, its HTTP protocol and options), with the
+    bench's app."""
+    return _workers_argv(1)(port)
 
 
 def _workers_argv(workers: int) -> Callable[[int], list[str]]:
-    return lambda port: [*_gateway_argv(port), "--workers", str(workers)]
+    """What `clearance-gateway serve --workers N` runs (a listening socket a worker), with the bench's app."""
+    return lambda port: [sys.executable, "-m", "bench.workers_server", str(port), str(workers)]
 
 
 def _floor_argv(port: int) -> list[str]:

@@ -6,7 +6,7 @@ import json
 import math
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -131,7 +131,7 @@ def serve(
                 raise typer.Exit(1) from exc
             os.environ["GATEWAY_LOG_SOCKET"] = str(socket_path)  # the workers' settings name the writer
             stack.callback(os.environ.pop, "GATEWAY_LOG_SOCKET", None)  # gone with the writer
-        _run_uvicorn(settings, host, port, workers)
+        run_server("gateway.asgi:app", settings, host, port, workers)
 
 
 @app.command("log-writer")
@@ -170,26 +170,40 @@ def log_writer_command(
         engine.dispose()
 
 
-def _run_uvicorn(settings: Settings, host: str, port: int, workers: int) -> None:
+def run_server(app_path: str, settings: Settings, host: str, port: int, workers: int) -> None:
+    """Serve the ASGI app at `app_path` as `serve` does (also the benchmark's measurement 15)."""
     import uvicorn
 
+    from gateway import listeners
     from gateway.http_protocol import BoundedHttpProtocol
 
-    uvicorn.run(
-        "gateway.asgi:app",
-        host=host,
-        port=port,
-        workers=workers,
-        log_level="warning",
-        access_log=False,
-        http=BoundedHttpProtocol,  # header size and header-read time bounded (gateway/http_protocol.py)
-        timeout_keep_alive=5,
-        proxy_headers=False,  # GATEWAY_TRUSTED_PROXIES: the app itself believes the proxies it is told to
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "workers": workers,
+        "log_level": "warning",
+        "access_log": False,
+        "http": BoundedHttpProtocol,  # header size and header-read time bounded (gateway/http_protocol.py)
+        "timeout_keep_alive": 5,
+        "proxy_headers": False,  # GATEWAY_TRUSTED_PROXIES: the app itself believes the proxies it is told to
         # SIGTERM: stop accepting, let in-flight requests finish, then the lifespan flushes the log
-        timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_seconds),
-        ssl_certfile=str(settings.tls_cert_file) if settings.tls_cert_file else None,
-        ssl_keyfile=str(settings.tls_key_file) if settings.tls_key_file else None,
-    )
+        "timeout_graceful_shutdown": math.ceil(settings.shutdown_grace_seconds),
+        "ssl_certfile": str(settings.tls_cert_file) if settings.tls_cert_file else None,
+        "ssl_keyfile": str(settings.tls_key_file) if settings.tls_key_file else None,
+    }
+    if workers == 1 or not listeners.spread_supported():
+        uvicorn.run(app_path, **options)
+        return
+    # Several workers: a listening socket each, so that connections opened together are spread over
+    # them (gateway/listeners.py); uvicorn's supervisor starts, watches and stops the workers as usual.
+    from uvicorn.supervisors import Multiprocess
+
+    from gateway.cli_demo import ensure_port_free
+
+    config = uvicorn.Config(app_path, **options)
+    ensure_port_free(host, port)  # again, just before: a socket a worker would share a port already taken
+    err.print(f"listening on {host}:{port}: {workers} workers, a socket each (connections spread by the kernel)")
+    Multiprocess(config, sockets=[listeners.WorkerSocket(host, port, config.backlog)]).run()  # type: ignore[list-item]
 
 
 @app.command()

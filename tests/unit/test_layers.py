@@ -21,7 +21,7 @@ LAYERS = (  # bottom first; a module's layer is that of the longest prefix namin
     ("gateway.registry", "gateway.audit", "gateway.store", "gateway.db", "gateway.metrics", "gateway.logging_setup",
      "gateway.auth", "gateway.ports", "gateway.policy", "gateway.dev_mode", "gateway.keys"),
     ("gateway.service", "gateway.search", "gateway.access", "gateway.demo",
-     "gateway.http_protocol"),
+     "gateway.http_protocol", "gateway.listeners"),
     ("gateway.api", "gateway.web", "gateway.app", "gateway.asgi", "gateway.container", "gateway.cli"),
 )  # fmt: skip
 
