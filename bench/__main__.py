@@ -26,9 +26,9 @@ In this process, over the same prepared (person, document) cases, in the same or
                       entities and context built per request from the naive peer's attributes
   4 cedarpy batch     cedarpy.is_authorized_batch, --batch-size decisions a call
   The answers of 2, 3 and 4 must agree with 1's on every call (also tests/unit/test_bench_peers.py).
-On the real gateway (uvicorn bench.gateway_asgi:app: the production app as `clearance-gateway serve`
-runs it, one worker, with the decision-log writer process serve starts beside it, plus a bench-only
-static directory; SQLite decision log in a temporary directory):
+On the real gateway (python -m bench.workers_server: the production app served as `clearance-gateway
+serve` serves it, one worker, with the decision-log writer process serve starts beside it, plus a
+bench-only static directory; SQLite decision log in a temporary directory):
   5 HTTP evaluation   POST /access/v1/evaluation, N keep-alive connections, closed loop
   6 open loop         the same at --paced-fraction of 5's rate, latency from each request's due time
   7 HTTP batch        POST /access/v1/evaluations with --batch-size evaluations a request
@@ -50,8 +50,12 @@ And:
   14 audit queries    --audit-rows decisions generated in SQL in PostgreSQL, then the audit list's
                       first and third page (through the cursor) for each filter, with the API's own
                       code: p50/p99; and the EXPLAIN of the person-filtered page
-  15 workers         5 again on --workers N worker processes (`serve --workers N`), same database and
-                      load; its `authzen` rows must grow by its 200 answers; the throughput over 5's
+  15 workers         5 again on --workers N worker processes (`serve --workers N`: a listening socket
+                      a worker), same database and load; its `authzen` rows must grow by its 200
+                      answers; the throughput over 5's
+For 5 to 8 and 15 a table shows where the CPU went: the gateway (with its workers), the writer
+process and the load generator, in cores and in µs a decision, and the rate the machine's cores would
+allow at that cost.
 
 Then the aims of issue #7: decision core p50 <= 20 us and >= 20x the decisions/s of 2 and of 3; 5 at
 least 0.7 of 8's 200 answers/s; 6's p99 under 20 ms; 7 at least 20,000 decisions/s, all logged;

@@ -1,4 +1,4 @@
-"""The gateway as the benchmark serves it: `uvicorn bench.gateway_asgi:app`.
+"""The gateway as the benchmark serves it: `python -m bench.workers_server PORT N` (or uvicorn bench.gateway_asgi:app).
 
 The production app (`gateway.asgi` builds the same `create_app()` from the GATEWAY_* environment), plus,
 for the benchmark only, the files of $BENCH_STATIC_DIR at /bench-static: a plain, unauthenticated
