@@ -112,11 +112,22 @@ def _floor_argv(port: int) -> list[str]:
 
 
 def _drive(name: str, server: Server, requests: list[bytes], load: Load, expected: Sequence[Expected] | None,
-           rate: float | None = None) -> HttpOutcome:
+           rate: float | None = None, workers: int = 1) -> HttpOutcome:
     # Every case once first: a gateway evaluates each new attribute vector with Casbin once (milliseconds),
-    # and 5 to 7 measure it warm, as it serves once running; the priming answers count as warm-up.
+    # and 5 to 7 measure it warm, as it serves once running; the priming answers count as warm-up. Each
+    # worker keeps its own caches and a connection stays with one worker: with several, every connection
+    # is given every case (the cases turned round by one a pass), so that each worker has seen them all.
+    passes = 1 if workers == 1 else load.concurrency
     prime = run_load(server.port, requests, concurrency=load.concurrency, seconds=600,
                      max_requests=len(requests), expected=expected)
+    for turn in range(1, passes):
+        more = run_load(server.port, requests[turn:] + requests[:turn], concurrency=load.concurrency, seconds=600,
+                        max_requests=len(requests),
+                        expected=None if expected is None else [*expected[turn:], *expected[:turn]])
+        prime.statuses.update(more.statuses)
+        prime.decisions += more.decisions
+        prime.disagreements += more.disagreements
+        prime.transport_errors += more.transport_errors
     warmup = run_load(server.port, requests, concurrency=load.concurrency, seconds=load.warmup_seconds,
                       max_requests=load.max_requests, expected=expected)
     warmup.statuses.update(prime.statuses)
@@ -224,7 +235,7 @@ def bench_workers(workspace: Workspace, prepared: Prepared, load: Load,
                            env=_with_writer(workspace, log_socket), cwd=workspace.root,
                            log_path=workspace.root / "gateway-workers.log", ready_path="/readyz") as server:
         requests = evaluation_requests(server.port, token, prepared.cases, EVALUATION)
-        outcome = _drive(f"gateway-{workers}-workers", server, requests, load, prepared.expected)
+        outcome = _drive(f"gateway-{workers}-workers", server, requests, load, prepared.expected, workers=workers)
     rows = workspace.decision_rows("authzen") - before
     return outcome, {"decision_rows": rows, "decisions_answered_200": outcome.decisions,
                      "rows_match_decisions": rows == outcome.decisions,
