@@ -68,6 +68,21 @@ def _json_line(event: dict[str, Any], default: Callable[[Any], Any] | None = Non
         return json.dumps(event, default=default or repr)
 
 
+class LineLogger:
+    """structlog's logger: hands each rendered line to the background writer, whose thread writes and
+    flushes them. (structlog's PrintLogger prints with flush=True, which made every line a write to
+    stderr on the event loop after all: about 11 µs a request, the access line's, in the profile.)"""
+
+    def __init__(self, writer: BackgroundWriter):
+        self._write = writer.write
+
+    def msg(self, message: str) -> None:
+        self._write(message + "\n")
+
+    log = debug = info = warn = warning = msg
+    fatal = failure = err = error = critical = exception = msg
+
+
 def configure_logging(level: str = "INFO") -> None:
     global _configured
     if _configured:
@@ -82,7 +97,12 @@ def configure_logging(level: str = "INFO") -> None:
             structlog.processors.JSONRenderer(serializer=_json_line),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(file=BackgroundWriter(sys.stderr)),  # type: ignore[arg-type]
+        logger_factory=_line_loggers(BackgroundWriter(sys.stderr)),
         cache_logger_on_first_use=True,
     )
     _configured = True
+
+
+def _line_loggers(writer: BackgroundWriter) -> Callable[..., LineLogger]:
+    logger = LineLogger(writer)
+    return lambda *_: logger
