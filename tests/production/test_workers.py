@@ -48,11 +48,17 @@ def two_workers(tmp_path: Path, keys: Keys) -> Iterator[tuple[str, int]]:
         _stop(server)
 
 
-def _listeners(port: int) -> int:
-    """Sockets listening (state 0A) on `port` of 127.0.0.1, from the kernel's table."""
+def _listeners(port: int, expected: int = 2) -> int:
+    """Sockets listening (state 0A) on `port` of 127.0.0.1, from the kernel's table, once `expected` of
+    them are there or 60 s have passed (a worker may still be starting when the first answers /readyz)."""
     wanted = f"0100007F:{port:04X}"
-    lines = Path("/proc/net/tcp").read_text().splitlines()[1:]
-    return sum(1 for line in lines if line.split()[1] == wanted and line.split()[3] == "0A")
+    deadline = time.monotonic() + 60
+    while True:
+        lines = Path("/proc/net/tcp").read_text().splitlines()[1:]
+        found = sum(1 for line in lines if line.split()[1] == wanted and line.split()[3] == "0A")
+        if found >= expected or time.monotonic() > deadline:
+            return found
+        time.sleep(0.1)
 
 
 def test_each_worker_listens_on_its_own_socket_and_connections_opened_together_reach_both(
