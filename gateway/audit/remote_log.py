@@ -43,19 +43,30 @@ class _Acknowledgements(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.sent: set[int] = set()  # requests sent on this connection and not yet acknowledged
         self.lost = False
-        self.outbox: list[bytes] = []  # frames of this turn of the event loop, written together at its end
+        self.outbox: list[bytes] = []  # frames made after the first of this turn of the event loop
+        self.turn = False  # a frame went out in this turn: the next ones wait for its end
 
     def send(self, frame: bytes) -> None:
-        """Queue `frame`; the frames of the requests handled in one turn of the loop go out in one write
-        (one system call here, one wake-up in the writer), at the end of that turn."""
-        if not self.outbox:
-            self.loop.call_soon(self.flush)
-        self.outbox.append(frame)
+        """The first frame of a turn of the event loop leaves at once, so that the writer starts on it
+        while the turn's other requests are decided; those frames leave together at the end of the
+        turn (one system call here, one wake-up in the writer), and meanwhile the writer's commit of the
+        first groups what arrived during it."""
+        if self.turn:
+            self.outbox.append(frame)
+            return
+        self.turn = True
+        self.loop.call_soon(self.flush)
+        self._write(frame)
 
     def flush(self) -> None:
-        frames, self.outbox = self.outbox, []
+        self.turn = False
+        if self.outbox:
+            frames, self.outbox = self.outbox, []
+            self._write(b"".join(frames))
+
+    def _write(self, data: bytes) -> None:
         if self.transport is not None and not self.transport.is_closing():
-            self.transport.write(b"".join(frames))
+            self.transport.write(data)
         # else: connection_lost fails every request in `sent`, these included
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
