@@ -37,8 +37,8 @@ from gateway.audit.record import clip
 from gateway.container import Container, build_container
 from gateway.errors import FieldError, InvalidInput, Problem
 from gateway.limits import BodyLimit, body_limit_for, too_large
-from gateway.logging_setup import configure_logging
-from gateway.metrics import REQUEST_SECONDS, labelled
+from gateway.logging_setup import configure_logging, request_line
+from gateway.metrics import PENDING, REQUEST_SECONDS, labelled
 from gateway.problem_details import INTERNAL, PROBLEM_JSON, Kind, body, kind_of, problem_body, problem_headers
 from gateway.service import Clock, system_clock
 from gateway.settings import Settings
@@ -214,13 +214,8 @@ class RequestContext:
                 await crash_response(exc, request_id)(scope, receive, send_with_id)
         elapsed = time.perf_counter() - started
         route = getattr(scope.get("route"), "path", None) or "unmatched"  # the template, never the raw path
-        labelled(REQUEST_SECONDS, scope["method"], route, str(status[0])).observe(elapsed)
+        PENDING.observe(labelled(REQUEST_SECONDS, scope["method"], route, str(status[0])), elapsed)
         caller = state.get("caller")
-        log.info(
-            "request",
-            method=scope["method"],
-            path=clip(scope["path"]),  # the log line never grows with what a caller sends
-            status=status[0],
-            ms=round(elapsed * 1000, 2),
-            caller=caller.sub if caller else None,
-        )
+        # the log line never grows with what a caller sends: the path is clipped
+        request_line(scope["method"], clip(scope["path"]), status[0], round(elapsed * 1000, 2),
+                     caller.sub if caller else None, request_id)  # fmt: skip

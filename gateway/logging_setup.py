@@ -12,12 +12,14 @@ import logging
 import sys
 import threading
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any, TextIO
 
 import orjson
 import structlog
 
 _configured = False
+_request_lines: BackgroundWriter | None = None  # where request_line writes; None while INFO is not logged
 
 
 class BackgroundWriter:
@@ -83,21 +85,28 @@ class LineLogger:
     fatal = failure = err = error = critical = exception = msg
 
 
+def processors() -> list[Any]:
+    """How every event becomes a JSON line: the request's bound context, level, UTC time, JSON."""
+    return [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.format_exc_info,
+        structlog.processors.JSONRenderer(serializer=_json_line),
+    ]
+
+
 def configure_logging(level: str = "INFO") -> None:
-    global _configured
+    global _configured, _request_lines
     if _configured:
         return
     logging.basicConfig(format="%(message)s", stream=sys.stderr, level=level.upper())
+    writer = BackgroundWriter(sys.stderr)
+    _request_lines = writer if logging.getLevelName(level.upper()) <= logging.INFO else None
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.format_exc_info,
-            structlog.processors.JSONRenderer(serializer=_json_line),
-        ],
+        processors=processors(),
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=_line_loggers(BackgroundWriter(sys.stderr)),
+        logger_factory=_line_loggers(writer),
         cache_logger_on_first_use=True,
     )
     _configured = True
@@ -106,3 +115,24 @@ def configure_logging(level: str = "INFO") -> None:
 def _line_loggers(writer: BackgroundWriter) -> Callable[..., LineLogger]:
     logger = LineLogger(writer)
     return lambda *_: logger
+
+
+def request_line(method: str, path: str | None, status: int, ms: float, caller: str | None, request_id: str) -> None:
+    """The access log's line for one request: the line `log.info("request", ...)` writes through the
+    processors above, with the request id bound, made here directly. It is written for every request,
+    and structlog's chain (a copy of the context, five processors) cost about 10 µs of it."""
+    writer = _request_lines
+    if writer is None:
+        return
+    event = {
+        "method": method,
+        "path": path,
+        "status": status,
+        "ms": ms,
+        "caller": caller,
+        "event": "request",
+        "request_id": request_id,
+        "level": "info",
+        "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+    }
+    writer.write(_json_line(event) + "\n")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from gateway.audit.record import DecisionEntry
+from gateway.audit.record import DecisionEntry, Serialized
 from gateway.decision.facts import Facts
 
 
@@ -81,7 +81,7 @@ class LogStats:
 
 
 class DecisionLog(Protocol):
-    async def append(self, entries: Sequence[DecisionEntry]) -> None:
+    async def append(self, entries: Sequence[DecisionEntry | Serialized]) -> None:
         """Return once `entries` are durably committed; raise LogUnavailable otherwise."""
         ...
 

@@ -7,7 +7,7 @@ the records (DecisionEntry, which owns their masking) and a Clock; the container
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import structlog
 from fastapi.concurrency import run_in_threadpool
 
-from gateway.audit.record import DecisionEntry
+from gateway.audit.record import Asker, Columns, DecisionEntry, Serialized, record_of
 from gateway.auth import Caller
 from gateway.decision.calendar import local_day
 from gateway.decision.engine import Decision
@@ -24,10 +24,10 @@ from gateway.decision.policy import NotMemoized
 from gateway.decision.policy_context import RequestContext, declared_values, request_context
 from gateway.errors import Unavailable
 from gateway.ids import new_ulids
-from gateway.metrics import DECIDE_SECONDS, LOG_WAIT_SECONDS, UNAVAILABLE, count_decisions
+from gateway.metrics import DECIDE_SECONDS, LOG_WAIT_SECONDS, PENDING, UNAVAILABLE, count_decisions
 from gateway.policy.holder import PolicyHolder
 from gateway.ports import Clock, DecisionLog, FactSnapshot, FactSource, FactsUnavailable, LogOverloaded, LogUnavailable
-from gateway.service_memo import DecisionMemo
+from gateway.service_memo import Decided, DecisionMemo
 
 log = structlog.get_logger("gateway.decisions")
 _CONTEXT_CHANNEL = {"authzen": "evaluation"}  # r.ctx.channel: evaluation or release
@@ -60,6 +60,19 @@ def _logged_facts(decision: Decision, registry_version: int, ctx: RequestContext
     if declared := declared_values(ctx):
         facts["context"] = declared
     return facts
+
+
+def _columns_for(question: Question, registry_version: int, ctx: RequestContext) -> Callable[[Decided], Columns]:
+    """How the memo makes a question's record columns the first time it is asked on a snapshot."""
+
+    def columns(decided: Decided) -> Columns:
+        _, decision, inputs = decided
+        logged = _logged_facts(decision, registry_version, ctx)
+        return Columns.of(
+            question.person_id, question.document_id, question.action, decision.reason_dicts, logged, inputs
+        )
+
+    return columns
 
 
 class DecisionService:
@@ -117,7 +130,7 @@ class DecisionService:
             snapshot = await run_in_threadpool(self._snapshot)
         return snapshot
 
-    async def record(self, entries: list[DecisionEntry]) -> None:
+    async def record(self, entries: Sequence[DecisionEntry | Serialized]) -> None:
         """Log `entries` durably, or raise Unavailable (503): nothing is answered before this returns."""
         try:
             await self.log.append(entries)
@@ -143,18 +156,19 @@ class DecisionService:
         started: int,
         *,
         memo_only: bool = False,
-    ) -> tuple[list[Outcome], list[DecisionEntry]]:
+    ) -> tuple[list[Outcome], list[Serialized]]:
         now = self.clock()
         today = local_day(now, self.zone)
         policy = self.policies.current
         outcomes: list[Outcome] = []
-        entries = []
+        entries: list[Serialized] = []
         ids = new_ulids(len(questions))
+        asker = Asker.of(caller.sub, caller.client, request_id, channel)
         for decision_id, question in zip(ids, questions, strict=True):
             at = question.at or now
             day = today if question.at is None else local_day(at, self.zone)
             ctx = request_context(policy.context, _CONTEXT_CHANNEL.get(channel, channel), question.context)
-            facts, decision, inputs = self.memo.decide(
+            (facts, decision, _), columns = self.memo.decide_logged(
                 snapshot,
                 question.person_id,
                 question.document_id,
@@ -162,30 +176,24 @@ class DecisionService:
                 day,
                 policy,
                 ctx,
+                _columns_for(question, snapshot.version, ctx),
                 at=question.at,
                 memo_only=memo_only,
             )
             outcome = Outcome(decision_id, decision, policy.version, at, question.at is not None, facts)
             outcomes.append(outcome)
+            latency_us = (time.perf_counter_ns() - started) // 1000
             entries.append(
-                DecisionEntry.of(
-                    decision_id=outcome.decision_id,
-                    logged_at=now,
-                    evaluated_at=at,
-                    caller_sub=caller.sub,
-                    caller_client=caller.client,
-                    request_id=request_id,
-                    channel=channel,
-                    person_id=question.person_id,
-                    document_id=question.document_id,
-                    action=question.action,
-                    allowed=decision.allowed,
-                    reasons=decision.reason_dicts,
-                    policy_version=policy.version,
-                    facts=_logged_facts(decision, snapshot.version, ctx),
-                    inputs=inputs,
-                    simulation=outcome.simulation,
-                    latency_us=(time.perf_counter_ns() - started) // 1000,
+                record_of(
+                    decision_id,
+                    now,
+                    at,
+                    asker,
+                    columns,
+                    decision.allowed,
+                    policy.version,
+                    outcome.simulation,
+                    latency_us,
                 )
             )
             if stop_after is not None and stop_after(decision.allowed):
@@ -204,6 +212,6 @@ class DecisionService:
 
     @staticmethod
     def _count(outcomes: list[Outcome], channel: str, started: int, decided: int) -> None:
-        DECIDE_SECONDS.observe((decided - started) / 1e9)
-        LOG_WAIT_SECONDS.observe((time.perf_counter_ns() - decided) / 1e9)
+        PENDING.observe(DECIDE_SECONDS, (decided - started) / 1e9)
+        PENDING.observe(LOG_WAIT_SECONDS, (time.perf_counter_ns() - decided) / 1e9)
         count_decisions(channel, ((o.decision.allowed, o.decision.codes) for o in outcomes))

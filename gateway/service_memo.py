@@ -16,9 +16,11 @@ refuses longer ids before deciding; this holds whoever calls).
 from __future__ import annotations
 
 import weakref
+from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
+from gateway.audit.record import Columns
 from gateway.decision.engine import Decision, decide
 from gateway.decision.facts import Facts, facts_record
 from gateway.decision.policy import NO_CONTEXT, Policy
@@ -40,7 +42,7 @@ class DecisionMemo:
     def __init__(self, kept: int = KEPT) -> None:
         self._kept = kept
         # The snapshot is held weakly: a memo must not keep a replaced registry alive while no one asks.
-        self._current: tuple[weakref.ref[FactSnapshot] | None, dict[_Key, Decided]] = (None, {})
+        self._current: tuple[weakref.ref[FactSnapshot] | None, dict[_Key, list[Any]]] = (None, {})
 
     def decide(
         self,
@@ -57,20 +59,62 @@ class DecisionMemo:
     ) -> Decided:
         """The decision on `snapshot`'s facts at `at` (None: now) on `day`; memo_only: raise NotMemoized
         rather than evaluate the policy for the first time (see Policy.evaluate)."""
+        return self._known(snapshot, person_id, document_id, action, day, policy, ctx, at, memo_only)[0]
+
+    def decide_logged(
+        self,
+        snapshot: FactSnapshot,
+        person_id: str,
+        document_id: str,
+        action: str,
+        day: date,
+        policy: Policy,
+        ctx: RequestContext,
+        columns: Callable[[Decided], Columns],
+        *,
+        at: datetime | None = None,
+        memo_only: bool = False,
+    ) -> tuple[Decided, Columns]:
+        """`decide`, and the record's columns for it, made by `columns` the first time the question is
+        asked on this snapshot (they depend on nothing else: see Columns)."""
+        known = self._known(snapshot, person_id, document_id, action, day, policy, ctx, at, memo_only)
+        made = known[1]
+        if made is None:
+            made = columns(known[0])
+            if known[2]:
+                known[1] = made
+        return known[0], made
+
+    def _known(
+        self,
+        snapshot: FactSnapshot,
+        person_id: str,
+        document_id: str,
+        action: str,
+        day: date,
+        policy: Policy,
+        ctx: RequestContext,
+        at: datetime | None,
+        memo_only: bool,
+    ) -> list[Any]:
+        """[decided, columns or None, kept]"""
         entries = self._entries(snapshot)
         cut = snapshot.changes_before(at)
         key = (person_id, document_id, action, day, policy.version, ctx, cut)
         known = entries.get(key)
         if known is None:
             facts = snapshot.facts(person_id, document_id, at)
-            known = (facts, decide(facts, action, day, policy, ctx, memo_only=memo_only), facts_record(facts))
-            if max(len(person_id), len(document_id), len(action)) <= MAX_ID_LENGTH and len(repr(ctx)) <= _CONTEXT_KEPT:
+            decided = (facts, decide(facts, action, day, policy, ctx, memo_only=memo_only), facts_record(facts))
+            kept = max(len(person_id), len(document_id), len(action)) <= MAX_ID_LENGTH
+            kept = kept and len(repr(ctx)) <= _CONTEXT_KEPT
+            known = [decided, None, kept]
+            if kept:
                 if len(entries) >= self._kept:
                     entries.clear()
                 entries[key] = known
         return known
 
-    def _entries(self, snapshot: FactSnapshot) -> dict[_Key, Decided]:
+    def _entries(self, snapshot: FactSnapshot) -> dict[_Key, list[Any]]:
         current = self._current  # one read: threads swapping snapshots each see a consistent pair
         if current[0] is None or current[0]() is not snapshot:
             current = self._current = (weakref.ref(snapshot), {})

@@ -17,13 +17,13 @@ import contextlib
 import hashlib
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 import orjson
 from sqlalchemy import Engine
 
 from gateway.audit.chain import Signer, checkpoint_message
-from gateway.audit.record import DecisionEntry
+from gateway.audit.record import DecisionEntry, Serialized, serialized
 
 COLUMNS = (
     "decision_id",
@@ -82,46 +82,6 @@ def _sqlite_instant(utc: datetime) -> str:
     """SQLAlchemy's SQLite DATETIME text (naive UTC, always with microseconds), so that reads,
     comparisons and the audit windows see exactly what they saw before."""
     return utc.replace(tzinfo=None).isoformat(" ", "microseconds")
-
-
-def _json(value: Any) -> bytes | None:
-    return None if value is None else orjson.dumps(value, option=_SORTED)
-
-
-class Serialized(NamedTuple):
-    """A record ready for the chain: its JSON columns as the canonical bytes (keys sorted) that its hash
-    covers and its row stores. Made once, where the record is made or where it is written."""
-
-    decision_id: str
-    schema_version: int
-    logged_at: datetime
-    evaluated_at: datetime
-    caller_sub: str
-    caller_client: str | None
-    request_id: str | None
-    channel: str
-    person_id: str
-    document_id: str
-    action: str
-    allowed: bool
-    reasons: bytes
-    reason_codes: str
-    policy_version: str
-    facts: bytes
-    inputs: bytes | None
-    simulation: bool
-    latency_us: int
-
-
-def serialized(e: DecisionEntry | Serialized) -> Serialized:
-    if isinstance(e, Serialized):
-        return e
-    return Serialized(
-        e.decision_id, e.schema_version, e.logged_at, e.evaluated_at, e.caller_sub, e.caller_client, e.request_id,
-        e.channel, e.person_id, e.document_id, e.action, e.allowed, _json(e.reasons),  # type: ignore[arg-type]
-        " ".join([r["code"] for r in e.reasons]), e.policy_version, _json(e.facts),  # type: ignore[arg-type]
-        _json(e.inputs), e.simulation, e.latency_us,
-    )  # fmt: skip
 
 
 def chained(

@@ -25,7 +25,7 @@ from typing import Protocol
 
 import structlog
 
-from gateway.audit.record import DecisionEntry
+from gateway.audit.record import DecisionEntry, Serialized
 from gateway.metrics import LOG_COMMIT_ROWS, LOG_COMMIT_SECONDS
 from gateway.ports import LogStats, LogUnavailable, refuse_when_behind
 
@@ -33,7 +33,7 @@ log = structlog.get_logger("gateway.decision_log")
 
 
 class Sink(Protocol):
-    def append(self, entries: Sequence[DecisionEntry]) -> None:
+    def append(self, entries: Sequence[DecisionEntry | Serialized]) -> None:
         """Commit `entries` durably, or raise."""
         ...
 
@@ -44,7 +44,7 @@ class Sink(Protocol):
 class _Pending:
     """One caller's records, and the future it awaits, settled by the writer through the caller's loop."""
 
-    entries: Sequence[DecisionEntry]
+    entries: Sequence[DecisionEntry | Serialized]
     future: asyncio.Future[None]
     loop: asyncio.AbstractEventLoop
     queued_at: float = field(default_factory=time.monotonic)
@@ -76,7 +76,7 @@ class GroupCommitter:
         self.commits = 0
         self.rows_committed = 0
 
-    async def append(self, entries: Sequence[DecisionEntry]) -> None:
+    async def append(self, entries: Sequence[DecisionEntry | Serialized]) -> None:
         """Return once `entries` are committed; raise LogUnavailable otherwise. The event loop serves
         other requests meanwhile."""
         if not entries:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gateway.audit.log_writer import ACK, encode
-from gateway.audit.record import DecisionEntry
+from gateway.audit.record import DecisionEntry, Serialized
 from gateway.ports import LogStats, LogUnavailable, refuse_when_behind
 
 
@@ -104,7 +104,7 @@ class RemoteLog:
     _watchdog: asyncio.TimerHandle | None = None
     _watchdog_loop: asyncio.AbstractEventLoop | None = None
 
-    async def append(self, entries: Sequence[DecisionEntry]) -> None:
+    async def append(self, entries: Sequence[DecisionEntry | Serialized]) -> None:
         """Return once the writer committed `entries`; raise LogUnavailable otherwise."""
         if not entries:
             return

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -123,7 +124,8 @@ def test_a_log_that_cannot_be_written_is_counted_as_unavailable(registry: Gatewa
 
 @pytest.mark.slow
 def test_with_several_workers_the_counters_are_summed_over_all_of_them(tmp_path: Path, keys: Keys) -> None:
-    """`serve --workers 2`: whichever worker answers the scrape, the decision count is the total."""
+    """`serve --workers 2`: whichever worker answers the scrape, the decision count is the total (a
+    second after the last request at most: each worker applies its counts once a second)."""
     port = free_port()
     env = serve_env(tmp_path, keys)
     log = (tmp_path / "serve.log").open("wb")
@@ -151,6 +153,7 @@ def test_with_several_workers_the_counters_are_summed_over_all_of_them(tmp_path:
 
         with ThreadPoolExecutor(8) as pool:
             assert set(pool.map(evaluate, range(60))) == {200}
+        time.sleep(1.5)  # each worker applies what its requests recorded at least once a second
         rows_by_pid: dict[str, float] = {}
         totals = set()
         for _ in range(60):
@@ -163,7 +166,7 @@ def test_with_several_workers_the_counters_are_summed_over_all_of_them(tmp_path:
                         rows_by_pid[sample.labels["pid"]] = sample.value
             if len(rows_by_pid) == 2:
                 break
-        assert totals == {60.0}  # whichever worker answered the scrape
+        assert totals == {60.0}  # whichever worker answered the scrape: the other's counts are applied too
         assert len(rows_by_pid) == 2 and all(rows_by_pid.values()), rows_by_pid  # both decided some
         assert sum(rows_by_pid.values()) == 60
     finally:

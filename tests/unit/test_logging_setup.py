@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import io
+import re
 import threading
 
 import orjson
+import pytest
+import structlog
 
-from gateway.logging_setup import BackgroundWriter, LineLogger, _json_line
+from gateway import logging_setup
+from gateway.logging_setup import BackgroundWriter, LineLogger, _json_line, processors, request_line
 
 
 class _Target(io.StringIO):
@@ -49,3 +53,28 @@ def test_a_full_buffer_wakes_the_writer_thread() -> None:
         threading.Event().wait(0.01)
     assert target.getvalue() == '{"n":0}\n{"n":1}\n{"n":2}\n'
     assert target.writers == {"log-writer"}
+
+
+def test_the_request_line_is_the_line_structlog_writes_for_the_same_event(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The access line is made directly (gateway/logging_setup.py request_line), but reads as before:
+    the same keys in the same order, the same values, the time in UTC with a Z."""
+    through_structlog = _Target()
+    writer = BackgroundWriter(through_structlog, interval=3600)
+    logger = structlog.wrap_logger(LineLogger(writer), processors=processors())
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(request_id="r-\u00e9")
+    try:
+        logger.info("request", method="POST", path="/access/v1/evaluation", status=200, ms=1.25, caller="dms-1")
+    finally:
+        structlog.contextvars.clear_contextvars()
+    writer.flush()
+    direct = _Target()
+    monkeypatch.setattr(logging_setup, "_request_lines", BackgroundWriter(direct, interval=3600))
+    request_line("POST", "/access/v1/evaluation", 200, 1.25, "dms-1", "r-\u00e9")
+    logging_setup._request_lines.flush()  # type: ignore[union-attr]
+    before, now = orjson.loads(through_structlog.getvalue()), orjson.loads(direct.getvalue())
+    assert list(now) == list(before)
+    assert {k: v for k, v in now.items() if k != "timestamp"} == {k: v for k, v in before.items() if k != "timestamp"}
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", now["timestamp"])
+    assert direct.getvalue().count("\n") == 1
+

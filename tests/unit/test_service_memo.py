@@ -5,18 +5,20 @@ from __future__ import annotations
 
 import gc
 import weakref
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import date
 from functools import cache
 
 import pytest
 
+from gateway.audit.record import Columns
 from gateway.decision.engine import decide
-from gateway.decision.policy import NotMemoized, Policy
+from gateway.decision.policy import NO_CONTEXT, NotMemoized, Policy
 from gateway.policy.files import load_policy
 from gateway.registry.loading import snapshot_from_bundle
 from gateway.registry.snapshot import RegistrySnapshot
-from gateway.service_memo import DecisionMemo
+from gateway.service_memo import Decided, DecisionMemo
 from models.bundle import Bundle
 from models.identifiers import MAX_ID_LENGTH
 from tests.rules_registry import rules_bundle
@@ -95,3 +97,32 @@ def test_memo_only_never_evaluates_the_policy_for_the_first_time() -> None:
         memo.decide(snapshot, "P-OK", "D-ESI", "read", DAY, policy, memo_only=True)
     memo.decide(snapshot, "P-OK", "D-ESI", "read", DAY, policy)
     assert memo.decide(snapshot, "P-OK", "D-ESI", "read", DAY, policy, memo_only=True)[1].allowed
+
+
+def _columns_counted(made: list[str]) -> Callable[[Decided], Columns]:
+    def columns(decided: Decided) -> Columns:
+        made.append("made")
+        return Columns.of("P", "D", "read", decided[1].reason_dicts, {"n": len(made)}, decided[2])
+
+    return columns
+
+
+def test_a_questions_record_columns_are_made_once_a_snapshot_and_again_on_a_new_one() -> None:
+    memo, snapshot, policy = DecisionMemo(), _snapshot(), _policy()
+    made: list[str] = []
+    first = memo.decide_logged(snapshot, "P-OK", "D-ESI", "read", DAY, policy, NO_CONTEXT, _columns_counted(made))
+    again = memo.decide_logged(snapshot, "P-OK", "D-ESI", "read", DAY, policy, NO_CONTEXT, _columns_counted(made))
+    assert again[1] is first[1] and again[0] is first[0] and made == ["made"]
+    assert memo.decide(snapshot, "P-OK", "D-ESI", "read", DAY, policy) is first[0]
+    renewed = memo.decide_logged(replace(snapshot), "P-OK", "D-ESI", "read", DAY, policy, NO_CONTEXT,
+                                 _columns_counted(made))  # fmt: skip
+    assert renewed[1] is not first[1] and len(made) == 2
+
+
+def test_the_columns_of_a_question_the_memo_does_not_keep_are_made_every_time() -> None:
+    memo, snapshot, policy = DecisionMemo(), _snapshot(), _policy()
+    made: list[str] = []
+    long_id = "P-" + "1" * MAX_ID_LENGTH
+    for _ in range(2):
+        memo.decide_logged(snapshot, long_id, "D-ESI", "read", DAY, policy, NO_CONTEXT, _columns_counted(made))
+    assert made == ["made", "made"] and memo.stats()["entries"] == 0
