@@ -18,7 +18,6 @@ import os
 import threading
 import time
 from bisect import bisect_left
-from collections import Counter as Tally
 from collections import deque
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -161,13 +160,14 @@ os.register_at_fork(after_in_child=PENDING._forked)
 def count_decisions(channel: str, results: Iterable[tuple[bool, Iterable[str]]]) -> None:
     """One call per request: tallied first, so a batch of 1,000 records a few counts, not 1,000."""
     allowed = denied = 0
-    codes: Tally[str] = Tally()
+    codes: dict[str, int] = {}
     for ok, reasons in results:
         if ok:
             allowed += 1
-        else:
-            denied += 1
-            codes.update(reasons)
+            continue
+        denied += 1
+        for code in reasons:
+            codes[code] = codes.get(code, 0) + 1
     if allowed:
         PENDING.add(labelled(DECISIONS, "allow", channel), allowed)
     if denied:
