@@ -180,6 +180,7 @@ class DecisionService:
                 at=question.at,
                 memo_only=memo_only,
             )
+            assert columns is not None  # given `_columns_for`, the memo returns them
             outcome = Outcome(decision_id, decision, policy.version, at, question.at is not None, facts)
             outcomes.append(outcome)
             latency_us = (time.perf_counter_ns() - started) // 1000

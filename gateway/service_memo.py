@@ -59,7 +59,8 @@ class DecisionMemo:
     ) -> Decided:
         """The decision on `snapshot`'s facts at `at` (None: now) on `day`; memo_only: raise NotMemoized
         rather than evaluate the policy for the first time (see Policy.evaluate)."""
-        return self._known(snapshot, person_id, document_id, action, day, policy, ctx, at, memo_only)[0]
+        args = (snapshot, person_id, document_id, action, day, policy, ctx)
+        return self.decide_logged(*args, None, at=at, memo_only=memo_only)[0]
 
     def decide_logged(
         self,
@@ -70,49 +71,32 @@ class DecisionMemo:
         day: date,
         policy: Policy,
         ctx: RequestContext,
-        columns: Callable[[Decided], Columns],
+        columns: Callable[[Decided], Columns] | None,
         *,
         at: datetime | None = None,
         memo_only: bool = False,
-    ) -> tuple[Decided, Columns]:
+    ) -> tuple[Decided, Columns | None]:
         """`decide`, and the record's columns for it, made by `columns` the first time the question is
-        asked on this snapshot (they depend on nothing else: see Columns)."""
-        known = self._known(snapshot, person_id, document_id, action, day, policy, ctx, at, memo_only)
-        made = known[1]
-        if made is None:
-            made = columns(known[0])
-            if known[2]:
-                known[1] = made
-        return known[0], made
-
-    def _known(
-        self,
-        snapshot: FactSnapshot,
-        person_id: str,
-        document_id: str,
-        action: str,
-        day: date,
-        policy: Policy,
-        ctx: RequestContext,
-        at: datetime | None,
-        memo_only: bool,
-    ) -> list[Any]:
-        """[decided, columns or None, kept]"""
+        asked on this snapshot (they depend on nothing else: see Columns); None without `columns`."""
         entries = self._entries(snapshot)
         cut = snapshot.changes_before(at)
         key = (person_id, document_id, action, day, policy.version, ctx, cut)
-        known = entries.get(key)
+        known = entries.get(key)  # [decided, its columns or None, kept]
         if known is None:
             facts = snapshot.facts(person_id, document_id, at)
             decided = (facts, decide(facts, action, day, policy, ctx, memo_only=memo_only), facts_record(facts))
             kept = max(len(person_id), len(document_id), len(action)) <= MAX_ID_LENGTH
-            kept = kept and len(repr(ctx)) <= _CONTEXT_KEPT
-            known = [decided, None, kept]
-            if kept:
+            known = [decided, None, kept and len(repr(ctx)) <= _CONTEXT_KEPT]
+            if known[2]:
                 if len(entries) >= self._kept:
                     entries.clear()
                 entries[key] = known
-        return known
+        made = known[1]
+        if made is None and columns is not None:
+            made = columns(known[0])
+            if known[2]:
+                known[1] = made
+        return known[0], made
 
     def _entries(self, snapshot: FactSnapshot) -> dict[_Key, list[Any]]:
         current = self._current  # one read: threads swapping snapshots each see a consistent pair
