@@ -22,6 +22,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
+import structlog
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -29,6 +30,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 if TYPE_CHECKING:
     from gateway.container import Container
 
+log = structlog.get_logger("gateway.metrics")
 PREFIX = "clearance_gateway"
 _FAST = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
@@ -149,7 +151,10 @@ class Pending:
     def _run(self) -> None:
         while True:
             time.sleep(self.interval)
-            self.apply()
+            try:
+                self.apply()
+            except Exception as exc:  # the thread must outlive a bad value: the next second tries again
+                log.error("metrics.apply_failed", error=type(exc).__name__)
 
 
 PENDING = Pending()

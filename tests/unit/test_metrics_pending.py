@@ -89,3 +89,14 @@ def test_a_full_queue_is_applied_at_once() -> None:
     for _ in range(Pending.LIMIT + 1):
         pending.add(counter.labels("deny"))
     assert registry.get_sample_value("decisions_total", {"result": "deny"}) == Pending.LIMIT + 1
+
+
+def test_a_value_that_cannot_be_applied_does_not_stop_the_thread() -> None:
+    registry, _, counter = _metrics()
+    pending = Pending(interval=0.05)
+    pending.observe(object(), 1.0)  # no buckets: applying it raises in the thread, which logs and goes on
+    pending.add(counter.labels("deny"), 2)
+    deadline = time.monotonic() + 5
+    while registry.get_sample_value("decisions_total", {"result": "deny"}) != 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert registry.get_sample_value("decisions_total", {"result": "deny"}) == 2
