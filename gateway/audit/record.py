@@ -213,11 +213,18 @@ class Columns(NamedTuple):
             clip(person_id) or "",
             clip(document_id) or "",
             clip(action) or "",
-            json_column(reasons),  # type: ignore[arg-type]
+            _kept(json_column(reasons)),  # type: ignore[arg-type]
             " ".join([r["code"] for r in reasons]),
-            json_column(facts),  # type: ignore[arg-type]
-            json_column(inputs),
+            _kept(json_column(facts)),  # type: ignore[arg-type]
+            _kept(json_column(inputs)),
         )
+
+
+def _kept(data: bytes | None) -> bytes | None:
+    """`data` copied into memory of its own size. orjson returns its output in a block of about 4 KB
+    whatever its length; columns are kept as long as their snapshot, and with 3,000 questions those
+    blocks added 36 MiB to a gateway's resident memory."""
+    return None if data is None else memoryview(data).tobytes()
 
 
 class Asker(NamedTuple):

@@ -4,6 +4,7 @@ prepares: the same masking, the same bytes for the chain to hash."""
 
 from __future__ import annotations
 
+import tracemalloc
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -53,3 +54,18 @@ def test_a_long_or_unprintable_id_is_masked_in_its_columns() -> None:
     assert len(columns.person_id) == 256 and columns.person_id.endswith("…(truncated)")
     assert columns.document_id == "D-\\x00E"
     assert columns.inputs is None and columns.reasons == b"[]" and columns.reason_codes == ""
+
+
+def test_kept_columns_take_about_their_own_size_in_memory() -> None:
+    """The memo keeps a question's columns for as long as its snapshot: a few hundred bytes each, not the
+    4 KB block orjson writes into."""
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        kept = [Columns.of(f"P-{i}", "D-E", "read", [{"code": "not_on_roster", "message": "not on the roster"}],
+                           {"roster": None, "designation": "G-E", "registry_version": i}, {"person": [f"P-{i}"]})
+                for i in range(500)]  # fmt: skip
+        each = (tracemalloc.get_traced_memory()[0] - before) / len(kept)
+    finally:
+        tracemalloc.stop()
+    assert each < 1_500, f"{each:.0f} bytes a question's columns"
