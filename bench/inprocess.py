@@ -60,7 +60,7 @@ def prepare(candidates: list[Case], snapshot: RegistrySnapshot, policy: Policy, 
 
 def bench_core(prepared: Prepared, snapshot: RegistrySnapshot, policy: Policy, today: date, *,
                seconds: float, max_calls: int, memoized: bool = False) -> Timed:
-    """memoized: the gateway's own path, the service's `DecisionMemo` (the facts, decision and logged inputs of a
+    """memoized: the gateway's own path, the service's `DecisionMemo` (the facts and decision of a
     question asked before on the same day, under the same policy and registry version, come from
     memory); otherwise every call gathers the facts, classifies them and explains the answer again."""
     if memoized:

@@ -19,7 +19,7 @@ from gateway.audit.record import Asker, Columns, DecisionEntry, Serialized, reco
 from gateway.auth import Caller
 from gateway.decision.calendar import local_day
 from gateway.decision.engine import Decision
-from gateway.decision.facts import Facts
+from gateway.decision.facts import Facts, facts_record
 from gateway.decision.policy import NotMemoized
 from gateway.decision.policy_context import RequestContext, declared_values, request_context
 from gateway.errors import Unavailable
@@ -66,8 +66,8 @@ def _columns_for(question: Question, registry_version: int, ctx: RequestContext)
     """How the memo makes a question's record columns the first time it is asked on a snapshot."""
 
     def columns(decided: Decided) -> Columns:
-        _, decision, inputs = decided
-        logged = _logged_facts(decision, registry_version, ctx)
+        facts, decision = decided
+        logged, inputs = _logged_facts(decision, registry_version, ctx), facts_record(facts)
         return Columns.of(
             question.person_id, question.document_id, question.action, decision.reason_dicts, logged, inputs
         )
@@ -168,7 +168,7 @@ class DecisionService:
             at = question.at or now
             day = today if question.at is None else local_day(at, self.zone)
             ctx = request_context(policy.context, _CONTEXT_CHANNEL.get(channel, channel), question.context)
-            (facts, decision, _), columns = self.memo.decide_logged(
+            (facts, decision), columns = self.memo.decide_logged(
                 snapshot,
                 question.person_id,
                 question.document_id,

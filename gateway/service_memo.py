@@ -22,7 +22,7 @@ from typing import Any
 
 from gateway.audit.record import Columns
 from gateway.decision.engine import Decision, decide
-from gateway.decision.facts import Facts, facts_record
+from gateway.decision.facts import Facts
 from gateway.decision.policy import NO_CONTEXT, Policy
 from gateway.decision.policy_context import RequestContext
 from gateway.ports import FactSnapshot
@@ -31,13 +31,15 @@ from models.identifiers import MAX_ID_LENGTH
 KEPT = 65_536  # per snapshot: enough for every (person, document) pair asked about in a day
 _CONTEXT_KEPT = 1024  # characters of a request context's repr, beyond which its decision is not kept
 
-Decided = tuple[Facts, Decision, dict[str, Any]]  # (facts, decision, facts as logged for replay)
+Decided = tuple[Facts, Decision]  # the facts a decision rested on, and the decision
 # (person, document, action, day, policy version, request context, changes before the instant asked about)
 _Key = tuple[str, str, str, date, str, RequestContext, int]
 
 
 class DecisionMemo:
-    """(facts, decision, logged facts) by question, for the last snapshot it was asked about."""
+    """(facts, decision) by question, and the record columns made for it, for the last snapshot it was
+    asked about. The replay inputs are kept only as their serialized bytes (in the columns): about a
+    quarter of the memory of the dictionary they are made from."""
 
     def __init__(self, kept: int = KEPT) -> None:
         self._kept = kept
@@ -84,7 +86,7 @@ class DecisionMemo:
         known = entries.get(key)  # [decided, its columns or None, kept]
         if known is None:
             facts = snapshot.facts(person_id, document_id, at)
-            decided = (facts, decide(facts, action, day, policy, ctx, memo_only=memo_only), facts_record(facts))
+            decided = (facts, decide(facts, action, day, policy, ctx, memo_only=memo_only))
             kept = max(len(person_id), len(document_id), len(action)) <= MAX_ID_LENGTH
             known = [decided, None, kept and len(repr(ctx)) <= _CONTEXT_KEPT]
             if known[2]:

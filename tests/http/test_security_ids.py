@@ -69,7 +69,7 @@ def test_finding_2_the_decision_memo_never_keeps_a_long_id_and_messages_clip_it(
     snapshot, memo = gw.container.resolver.current(), gw.container.decisions.memo
     policy = load_policy(POLICY_DIR)
     long_id = "X" * 65_000
-    _, decision, _ = memo.decide(snapshot, long_id, "D-ESI", "read", date(2026, 6, 1), policy)
+    _, decision = memo.decide(snapshot, long_id, "D-ESI", "read", date(2026, 6, 1), policy)
     assert decision.codes == ("subject_unknown",)
     assert all(len(r["message"]) < 200 for r in decision.reason_dicts)
     assert not any(long_id in key for key in memo.questions())

@@ -86,7 +86,7 @@ def test_the_memo_is_bounded_in_entries() -> None:
 def test_a_question_with_an_id_past_the_id_rules_is_answered_and_not_kept() -> None:
     memo, snapshot, policy = DecisionMemo(), _snapshot(), _policy()
     long_id = "P" * (MAX_ID_LENGTH + 1)
-    _, decision, _ = memo.decide(snapshot, long_id, "D-ESI", "read", DAY, policy)
+    _, decision = memo.decide(snapshot, long_id, "D-ESI", "read", DAY, policy)
     assert decision.codes == ("subject_unknown",)
     assert memo.questions() == []
 
@@ -102,7 +102,7 @@ def test_memo_only_never_evaluates_the_policy_for_the_first_time() -> None:
 def _columns_counted(made: list[str]) -> Callable[[Decided], Columns]:
     def columns(decided: Decided) -> Columns:
         made.append("made")
-        return Columns.of("P", "D", "read", decided[1].reason_dicts, {"n": len(made)}, decided[2])
+        return Columns.of("P", "D", "read", decided[1].reason_dicts, {"n": len(made)}, None)
 
     return columns
 
