@@ -149,7 +149,7 @@ def log_writer_command(
     import gc
 
     from gateway.audit.decision_sink import DecisionSink
-    from gateway.audit.log_writer import serve_writer
+    from gateway.audit.log_writer import event_loop_factory, serve_writer
     from gateway.db import make_engine
     from gateway.keys import checkpoint_signer
     from gateway.logging_setup import configure_logging
@@ -164,7 +164,8 @@ def log_writer_command(
     gc.collect()
     gc.freeze()
     try:
-        asyncio.run(serve_writer(sink, socket, attached=attached))
+        with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
+            runner.run(serve_writer(sink, socket, attached=attached))
     finally:
         sink.close()
         engine.dispose()

@@ -4,14 +4,17 @@ the writer process, and how the writer reads a frame's instants."""
 from __future__ import annotations
 
 import asyncio
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from gateway.audit.decision_sink import _Instants, _sqlite_instant, serialized
-from gateway.audit.log_writer import ACK, HEADER, LogWriter, _Frame, decode, encode
+from gateway.audit.log_writer import ACK, HEADER, LogWriter, _Frame, decode, encode, event_loop_factory
 from gateway.audit.remote_log import RemoteLog, _Acknowledgements
 from tests.audit.log_records import Sink, entry
 
@@ -93,3 +96,33 @@ def test_local_times_of_a_zone_are_converted_each_time_across_a_change_of_offset
     instants = _Instants(_sqlite_instant)
     assert instants(early)[0] == "2026-11-01T05:30:00+00:00"
     assert instants(late)[0] == "2026-11-01T06:30:00+00:00"
+
+
+_ZONES = st.sampled_from([UTC, ZoneInfo("Asia/Tokyo"), ZoneInfo("America/New_York")])
+
+
+@given(st.datetimes(min_value=datetime(2, 1, 1), max_value=datetime(9998, 12, 31), timezones=_ZONES))
+def test_an_instant_is_hashed_and_stored_as_the_standard_library_writes_it(value: datetime) -> None:
+    """The chain hashes `isoformat()` of the UTC instant (gateway/audit/chain.py recomputes it so when
+    verifying) and SQLite stores SQLAlchemy's naive text; the writer makes both from orjson's text."""
+    utc = value.astimezone(UTC)
+    stored = utc.replace(tzinfo=None).isoformat(" ", "microseconds")
+    assert _Instants(_sqlite_instant)(value) == (utc.isoformat(), stored)
+
+
+def test_an_instant_of_a_datetime_subclass_is_written_by_its_own_isoformat() -> None:
+    class Stamp(datetime):
+        pass
+
+    stamp = Stamp(2028, 2, 29, 23, 59, 59, tzinfo=UTC)
+    assert _Instants(_sqlite_instant)(stamp) == ("2028-02-29T23:59:59+00:00", "2028-02-29 23:59:59.000000")
+
+
+def test_the_writer_runs_on_uvloop_where_it_is_installed_and_on_asyncio_where_not(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import uvloop
+
+    assert event_loop_factory() is uvloop.new_event_loop
+    monkeypatch.setitem(sys.modules, "uvloop", None)  # what an interpreter without it raises: ImportError
+    assert event_loop_factory() is None
