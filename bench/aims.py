@@ -83,3 +83,71 @@ def aims(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
         out[aim.key] = {"what": aim.what, "value": None if value is None else round(value, 3),
                         "aim": aim.says, "met": None if value is None else aim.met(value)}
     return out
+
+
+@dataclass(frozen=True)
+class Budget:
+    """What one HTTP aim allows one part of the work, in this run's own costs."""
+
+    aim: str  # the aim's key in AIMS
+    part: str  # whose CPU: one process, or all that share the machine
+    unit: str  # "µs" (CPU a request or decision) or "cores"
+    allowed: float
+    measured: float
+
+    @property
+    def within(self) -> bool:
+        return self.measured <= self.allowed
+
+
+_SHARED = ("http_evaluation", "http_evaluation_paced", "http_batch", "fastapi_floor", "http_evaluation_workers")
+
+
+def cores_used(results: dict[str, Any]) -> float | None:
+    """The most cores the counted processes (gateway, writer, load generator) used together in any HTTP
+    measurement of the run: what the machine gave them, the kernel's and its other services' share aside."""
+    m = results["measurements"]
+    sums = [sum(m[key].get(part) or 0.0 for part in ("server_cpu_cores", "writer_cpu_cores", "client_cpu_cores"))
+            for key in _SHARED if m.get(key)]
+    return max(sums) if sums else None
+
+
+def _target(key: str) -> float:
+    return next(aim.target for aim in AIMS if aim.key == key)
+
+
+def budgets(results: dict[str, Any]) -> list[Budget]:
+    """Each HTTP aim as CPU budgets, from the run's floor, its CPU a decision and the cores its processes
+    were given (K, `cores_used`). One event loop, and the writer's one thread, can spend at most one
+    core: at a rate R each may cost at most 1/R a decision, and all of them together K/R.
+
+    - 5/8 ≥ 0.7: R = 0.7 × the floor's answers a second; the gateway, and all three together.
+    - 7 ≥ 20,000/s: R = 20,000; the gateway, the writer, and all three together.
+    - 15/5 ≥ 1.7×: 1.7 times the cores 5 used, against K.
+    A budget exceeded is an aim this machine cannot give at these costs, however the work waits."""
+    m, k = results["measurements"], cores_used(results)
+    if k is None:
+        return []
+    out: list[Budget] = []
+    single, floor = m.get("http_evaluation"), m.get("fastapi_floor")
+    if single and floor and single.get("cpu_us_each") and floor.get("ok_per_second"):
+        each = single["cpu_us_each"]
+        rate = _target("http_over_floor") * floor["ok_per_second"]
+        out.append(Budget("http_over_floor", "gateway (one event loop)", "µs", 1e6 / rate, each["gateway"]))
+        if each.get("total") is not None:
+            out.append(Budget("http_over_floor", "gateway, writer and load generator", "µs", k * 1e6 / rate,
+                              each["total"]))
+    batch = m.get("http_batch")
+    if batch and batch.get("cpu_us_each"):
+        each, rate = batch["cpu_us_each"], _target("batch_rate")
+        out.append(Budget("batch_rate", "gateway (one event loop)", "µs", 1e6 / rate, each["gateway"]))
+        if each.get("writer") is not None:
+            out.append(Budget("batch_rate", "writer (one thread)", "µs", 1e6 / rate, each["writer"]))
+        if each.get("total") is not None:
+            out.append(Budget("batch_rate", "gateway, writer and load generator", "µs", k * 1e6 / rate,
+                              each["total"]))
+    if single and m.get("http_evaluation_workers"):
+        used = sum(single.get(part) or 0.0 for part in ("server_cpu_cores", "writer_cpu_cores", "client_cpu_cores"))
+        out.append(Budget("workers_over_one", "cores for 5's load times the aim, at 5's costs", "cores", k,
+                          _target("workers_over_one") * used))
+    return out

@@ -17,6 +17,7 @@ from bench.format import us as _us
 from bench.report_details import (
     audit_table,
     big_release_table,
+    budget_table,
     cpu_table,
     explain_text,
     log_writes_table,
@@ -282,7 +283,7 @@ def _release_checks(table: Table, results: dict[str, Any]) -> None:
 
 def print_report(results: dict[str, Any], console: Console) -> None:
     for make in (measurements_table, notes_table, release_table, big_release_table, sizes_table, log_writes_table,
-                 audit_table, cpu_table, aims_table, checks_table):
+                 audit_table, cpu_table, budget_table, aims_table, checks_table):
         table = make(results)
         if table is not None:
             console.print(table)

@@ -6,7 +6,9 @@ from typing import Any
 
 from rich.table import Table
 
+from bench.aims import AIMS, budgets, cores_used
 from bench.format import n as _n
+from bench.format import ok as _ok
 from bench.format import us as _us
 
 
@@ -159,4 +161,23 @@ def cpu_table(results: dict[str, Any]) -> Table | None:
                       _n(row.get("writer_cpu_cores"), 2), _n(row["client_cpu_cores"], 2), _n(each["gateway"], 1),
                       _n(each["writer"], 1), _n(each["client"], 1), _n(each.get("total"), 1),
                       _n(each.get("cores_allow_per_second")))
+    return table
+
+
+def budget_table(results: dict[str, Any]) -> Table | None:
+    """The HTTP aims as CPU budgets in this run's own costs (bench.aims.budgets): whether this machine could
+    meet each at all, whatever waits; an aim whose budget is exceeded needs less CPU a decision or more cores."""
+    rows = budgets(results)
+    if not rows:
+        return None
+    says = {aim.key: f"{aim.what.split(' (')[-1].rstrip(')')} {aim.says}" for aim in AIMS}
+    table = Table(title=f"What the HTTP aims allow at this run's costs (K = {cores_used(results):.2f} of "
+                        f"{results['machine']['cpus']} cores, the most its processes used together)")
+    for column in ("aim", "whose CPU", "allowed", "measured", "within"):
+        table.add_column(column, justify="left" if column in ("aim", "whose CPU") else "right")
+    for row in rows:
+        unit = " µs" if row.unit == "µs" else " cores"
+        digits = 1 if row.unit == "µs" else 2
+        table.add_row(says[row.aim], row.part, f"{_n(row.allowed, digits)}{unit}", f"{_n(row.measured, digits)}{unit}",
+                      _ok(row.within))
     return table
