@@ -130,7 +130,7 @@ def budgets(results: dict[str, Any]) -> list[Budget]:
         return []
     out: list[Budget] = []
     single, floor = m.get("http_evaluation"), m.get("fastapi_floor")
-    if single and floor and single.get("cpu_us_each") and floor.get("ok_per_second"):
+    if single and floor and (single.get("cpu_us_each") or {}).get("gateway") is not None and floor.get("ok_per_second"):
         each = single["cpu_us_each"]
         rate = _target("http_over_floor") * floor["ok_per_second"]
         out.append(Budget("http_over_floor", "gateway (one event loop)", "µs", 1e6 / rate, each["gateway"]))
@@ -138,7 +138,7 @@ def budgets(results: dict[str, Any]) -> list[Budget]:
             out.append(Budget("http_over_floor", "gateway, writer and load generator", "µs", k * 1e6 / rate,
                               each["total"]))
     batch = m.get("http_batch")
-    if batch and batch.get("cpu_us_each"):
+    if batch and (batch.get("cpu_us_each") or {}).get("gateway") is not None:
         each, rate = batch["cpu_us_each"], _target("batch_rate")
         out.append(Budget("batch_rate", "gateway (one event loop)", "µs", 1e6 / rate, each["gateway"]))
         if each.get("writer") is not None:

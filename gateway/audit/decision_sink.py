@@ -94,7 +94,7 @@ def _sqlite_instant(utc: datetime, iso: str | None = None) -> str:
     """SQLAlchemy's SQLite DATETIME text (naive UTC, always with microseconds), so that reads,
     comparisons and the audit windows see exactly what they saw before; cut from `iso`, `utc`'s
     isoformat, when given."""
-    if iso is None:
+    if iso is None or type(utc) is not datetime:  # a subclass's text may not be the standard one
         return utc.replace(tzinfo=None).isoformat(" ", "microseconds")
     return f"{iso[:10]} {iso[11:19]}{iso[19:26] if len(iso) == 32 else '.000000'}"
 

@@ -112,10 +112,11 @@ def test_an_instant_is_hashed_and_stored_as_the_standard_library_writes_it(value
 
 def test_an_instant_of_a_datetime_subclass_is_written_by_its_own_isoformat() -> None:
     class Stamp(datetime):
-        pass
+        def isoformat(self, sep: str = "T", timespec: str = "auto") -> str:
+            return "stamp:" + super().isoformat(sep, timespec)
 
     stamp = Stamp(2028, 2, 29, 23, 59, 59, tzinfo=UTC)
-    assert _Instants(_sqlite_instant)(stamp) == ("2028-02-29T23:59:59+00:00", "2028-02-29 23:59:59.000000")
+    assert _Instants(_sqlite_instant)(stamp) == ("stamp:2028-02-29T23:59:59+00:00", "stamp:2028-02-29 23:59:59.000000")
 
 
 def test_the_writer_runs_on_uvloop_where_it_is_installed_and_on_asyncio_where_not(

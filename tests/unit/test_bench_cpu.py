@@ -134,6 +134,8 @@ def test_a_budget_is_met_where_the_costs_allow_and_old_results_give_none() -> No
     within = {b.part: b.within for b in budgets(results) if b.aim == "batch_rate"}
     assert within == {"gateway (one event loop)": True, "writer (one thread)": True,
                       "gateway, writer and load generator": True}  # fmt: skip
+    batch["cpu_us_each"] = {"unit": "decision", "gateway": None, "writer": 40.0, "client": 4.0}  # no gateway CPU
+    assert "batch_rate" not in {b.aim for b in budgets(results)}
     for row in results["measurements"].values():
         row["cpu_us_each"] = None  # a result file written before the CPU accounting
     assert [b.aim for b in budgets(results)] == ["workers_over_one"]
