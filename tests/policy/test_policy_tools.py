@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from gateway.cli import app
 from tests.rules_registry import rules_bundle
-from tests.support import POLICY_DIR, REPO, Gateway, Keys, free_port, serve_env
+from tests.support import POLICY_DIR, REPO, Gateway, Keys, free_port, serve_env, wait_until_ready
 
 runner = CliRunner()
 
@@ -177,7 +177,8 @@ def test_every_worker_serves_a_new_policy_within_a_second(tmp_path: Path, keys: 
     headers = keys.auth("policy:admin")
     url = f"http://127.0.0.1:{port}/v1/admin/policy"
     try:
-        deadline = time.monotonic() + 30
+        wait_until_ready(f"http://127.0.0.1:{port}", server)  # the writer and both workers start (90 s at most)
+        deadline = time.monotonic() + 60  # the second worker may answer later than the first
         pids: dict[int, str] = {}
         while time.monotonic() < deadline and len(pids) < 2:
             try:
